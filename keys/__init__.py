@@ -1,0 +1,62 @@
+"""Key providers, envelope encryption and signing keys.
+
+``open_keys`` is the one entry point: it loads (creating on first run) every key a server
+needs from ``<data>/keys/``, refusing any key file that others could read.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from keys.envelope import Context, DataKey
+from keys.errors import InsecureKeyFile, KeyringError
+from keys.files import check_private, ensure_private_dir, load_or_create_key
+from keys.keyring import EnvKekSource, FileKekSource, KekSource, Keyring, WrappedKey
+from keys.signing import SigningKey
+
+__all__ = [
+    "Context",
+    "DataKey",
+    "InsecureKeyFile",
+    "KeySet",
+    "Keyring",
+    "KeyringError",
+    "SigningKey",
+    "WrappedKey",
+    "open_keys",
+]
+
+
+@dataclass(frozen=True)
+class KeySet:
+    """Every key the server uses."""
+
+    keyring: Keyring
+    signing: SigningKey
+    index_key: bytes
+    session_key: bytes
+
+
+def open_keys(keys_dir: Path, *, kek: str | None = None) -> KeySet:
+    """Load the keys under ``keys_dir``, creating missing ones with mode 0600.
+
+    ``kek`` is the value of ``VRM_KEK`` if the operator set it; the KEK files are then not
+    used. Raises InsecureKeyFile if any key file is readable by group or others.
+    """
+    ensure_private_dir(keys_dir)
+    check_key_dir(keys_dir)
+    source: KekSource = EnvKekSource(kek) if kek else FileKekSource(keys_dir / "kek")
+    return KeySet(
+        keyring=Keyring(source),
+        signing=SigningKey.load_or_create(keys_dir / "signing-ed25519.pem"),
+        index_key=load_or_create_key(keys_dir / "index.key"),
+        session_key=load_or_create_key(keys_dir / "session.key"),
+    )
+
+
+def check_key_dir(keys_dir: Path) -> None:
+    """Raise InsecureKeyFile for the first key file that group or others can read."""
+    for path in sorted(keys_dir.rglob("*")):
+        if path.is_file():
+            check_private(path)

@@ -1,0 +1,108 @@
+"""Key files on disk: created private, checked private on every load, destroyed on retirement."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import contextlib
+import os
+import stat
+from pathlib import Path
+
+from keys.errors import InsecureKeyFile, InvalidKeyMaterial
+
+KEY_BYTES = 32
+
+
+def ensure_private_dir(path: Path) -> Path:
+    """Create ``path`` (and parents) if needed, readable by its owner only."""
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    return path
+
+
+def check_private(path: Path) -> None:
+    """Raise InsecureKeyFile if group or others may read or write ``path``."""
+    mode = stat.S_IMODE(path.stat().st_mode)
+    if mode & 0o077:
+        raise InsecureKeyFile(str(path), mode)
+
+
+def write_secret_file(path: Path, data: bytes) -> None:
+    """Write a new secret file with mode 0600, atomically; never replace an existing one.
+
+    The data goes to a temporary file that is fsynced and then hard-linked into place, so
+    a crash leaves either no key file or a complete one, and two processes creating the
+    same key at once cannot both succeed: the second gets FileExistsError.
+    """
+    ensure_private_dir(path.parent)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        os.write(fd, data)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    try:
+        os.link(tmp, path)
+    finally:
+        tmp.unlink()
+    _fsync_dir(path.parent)
+
+
+def read_secret_file(path: Path) -> bytes:
+    """Read a secret file after checking that only its owner can read it."""
+    check_private(path)
+    return path.read_bytes()
+
+
+def write_key_file(path: Path, key: bytes) -> None:
+    """Store a symmetric key as base64 text in a new 0600 file."""
+    write_secret_file(path, base64.b64encode(key) + b"\n")
+
+
+def read_key_file(path: Path) -> bytes:
+    """Load a symmetric key written by :func:`write_key_file`."""
+    return decode_key(read_secret_file(path).decode("ascii", "replace").strip(), str(path))
+
+
+def decode_key(text: str, where: str) -> bytes:
+    """Decode a base64 256-bit key, naming ``where`` it came from if it is malformed."""
+    try:
+        key = base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError):
+        raise InvalidKeyMaterial(f"{where}: key is not valid base64") from None
+    if len(key) != KEY_BYTES:
+        raise InvalidKeyMaterial(f"{where}: key must be {KEY_BYTES} bytes, not {len(key)}")
+    return key
+
+
+def load_or_create_key(path: Path) -> bytes:
+    """Return the key stored at ``path``, creating a random one on first use."""
+    if not path.exists():
+        # Another process may create it first; then use theirs.
+        with contextlib.suppress(FileExistsError):
+            write_key_file(path, os.urandom(KEY_BYTES))
+    return read_key_file(path)
+
+
+def destroy_file(path: Path) -> None:
+    """Overwrite a key file with zeros, sync, and unlink it.
+
+    On journaling or copy-on-write file systems the old blocks may survive; the README
+    tells operators to keep the key directory on storage they can wipe.
+    """
+    size = path.stat().st_size
+    with path.open("r+b") as handle:
+        handle.write(b"\0" * size)
+        handle.flush()
+        os.fsync(handle.fileno())
+    path.unlink()
+    _fsync_dir(path.parent)
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

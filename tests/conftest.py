@@ -1,0 +1,59 @@
+"""Fixtures shared by every test: a clock that tests move by hand, cheap password hashing,
+and services on a real data directory in a temporary folder."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from vault.events import ListSink
+from vrm.config import load_config
+from vrm.services import Services, build_services
+
+# Argon2id at its production cost takes ~0.2 s a hash; tests use the smallest legal cost.
+FAST_ARGON2 = {"ARGON2_MEMORY_KIB": 8, "ARGON2_ITERATIONS": 1, "ARGON2_LANES": 1}
+PASSWORD = "correct horse battery staple"
+
+
+class FakeClock:
+    """A clock that only moves when a test says so."""
+
+    def __init__(self, start: datetime | None = None) -> None:
+        self.now = start or datetime(2026, 11, 25, 9, 0, tzinfo=UTC)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += timedelta(seconds=seconds)
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path) -> Path:
+    return tmp_path / "vrm-data"
+
+
+@pytest.fixture
+def config(data_dir: Path) -> dict[str, Any]:
+    return load_config({"DATA": str(data_dir), **FAST_ARGON2}, environ={})
+
+
+@pytest.fixture
+def events() -> ListSink:
+    return ListSink()
+
+
+@pytest.fixture
+def services(config: dict[str, Any], clock: FakeClock, events: ListSink) -> Iterator[Services]:
+    built = build_services(config, clock=clock, events=events)
+    yield built
+    built.close()

@@ -1,0 +1,137 @@
+"""Key files, the versioned KEK keyring, wrapping of data keys, and the signing key."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import stat
+from pathlib import Path
+
+import pytest
+from joserfc import jws
+from joserfc.jwk import OKPKey
+
+from keys import DataKey, Keyring, open_keys
+from keys.errors import (
+    InsecureKeyFile,
+    InvalidKeyMaterial,
+    KeyringError,
+    TamperedCiphertext,
+    UnknownKeyVersion,
+    WrongKey,
+)
+from keys.keyring import EnvKekSource, FileKekSource
+
+VAULT = "0" * 32
+
+
+def _b64(key: bytes) -> str:
+    return base64.b64encode(key).decode()
+
+
+def _mode(path: Path) -> int:
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+def test_first_run_creates_every_key_owner_only(tmp_path: Path) -> None:
+    keys_dir = tmp_path / "keys"
+    open_keys(keys_dir)
+    files = [p for p in keys_dir.rglob("*") if p.is_file()]
+    assert {p.name for p in files} == {"v1.key", "signing-ed25519.pem", "index.key", "session.key"}
+    assert all(_mode(p) == 0o600 for p in files)
+    assert _mode(keys_dir) == 0o700
+
+
+def test_keys_survive_a_restart(tmp_path: Path) -> None:
+    first = open_keys(tmp_path / "keys")
+    second = open_keys(tmp_path / "keys")
+    assert first.index_key == second.index_key
+    assert first.signing.kid == second.signing.kid
+    wrapped = first.keyring.wrap(DataKey(bytes(32)), VAULT)
+    assert second.keyring.unwrap(wrapped, VAULT).raw == bytes(32)
+
+
+@pytest.mark.parametrize("name", ["kek/v1.key", "index.key", "signing-ed25519.pem"])
+def test_key_file_readable_by_others_is_refused(tmp_path: Path, name: str) -> None:
+    open_keys(tmp_path / "keys")
+    path = tmp_path / "keys" / name
+    path.chmod(0o644)
+    with pytest.raises(InsecureKeyFile) as caught:
+        open_keys(tmp_path / "keys")
+    message = str(caught.value)
+    assert "\n" not in message
+    assert str(path) in message
+    assert "chmod 600" in message
+
+
+def test_wrapped_key_opens_only_for_its_vault(tmp_path: Path) -> None:
+    keyring = Keyring(FileKekSource(tmp_path / "kek"))
+    wrapped = keyring.wrap(DataKey(os.urandom(32)), VAULT)
+    with pytest.raises(TamperedCiphertext):
+        keyring.unwrap(wrapped, "1" * 32)
+
+
+def test_wrapped_key_under_another_kek_is_wrong_key() -> None:
+    mine = Keyring(EnvKekSource(_b64(b"a" * 32)))
+    theirs = Keyring(EnvKekSource(_b64(b"b" * 32)))
+    with pytest.raises(WrongKey):
+        theirs.unwrap(mine.wrap(DataKey(bytes(32)), VAULT), VAULT)
+
+
+def test_new_version_becomes_current_and_old_still_unwraps(tmp_path: Path) -> None:
+    keyring = Keyring(FileKekSource(tmp_path / "kek"))
+    old = keyring.wrap(DataKey(bytes(32)), VAULT)
+    keyring.source.add_version()
+    assert keyring.current_version() == 2
+    new = keyring.rewrap(old, VAULT)
+    assert new.kek_version == 2
+    assert keyring.unwrap(old, VAULT).raw == keyring.unwrap(new, VAULT).raw
+
+
+def test_retired_version_cannot_unwrap(tmp_path: Path) -> None:
+    source = FileKekSource(tmp_path / "kek")
+    keyring = Keyring(source)
+    old = keyring.wrap(DataKey(bytes(32)), VAULT)
+    source.add_version()
+    source.retire(1)
+    assert not (tmp_path / "kek" / "v1.key").exists()
+    with pytest.raises(UnknownKeyVersion):
+        Keyring(source).unwrap(old, VAULT)
+
+
+def test_env_kek_takes_one_key_or_a_versioned_list() -> None:
+    assert EnvKekSource(_b64(bytes(32))).versions() == [1]
+    source = EnvKekSource(f"1:{_b64(bytes(32))}, 3:{_b64(b'c' * 32)}")
+    assert source.versions() == [1, 3]
+    assert Keyring(source).current_version() == 3
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["", "short", _b64(b"x" * 16), f"0:{_b64(bytes(32))}", f"1:{_b64(bytes(32))},1:{_b64(bytes(32))}"],
+)
+def test_malformed_env_kek_is_refused(value: str) -> None:
+    with pytest.raises(InvalidKeyMaterial):
+        EnvKekSource(value)
+
+
+def test_env_kek_cannot_add_versions_itself() -> None:
+    with pytest.raises(KeyringError, match="VRM_KEK"):
+        EnvKekSource(_b64(bytes(32))).add_version()
+
+
+def test_signing_key_jwks_verifies_its_signatures(tmp_path: Path) -> None:
+    signing = open_keys(tmp_path / "keys").signing
+    jwks = signing.jwks()
+    (public,) = jwks["keys"]
+    assert public["kid"] == signing.kid
+    assert public["alg"] == "Ed25519"
+    assert "d" not in public
+    token = jws.serialize_compact(
+        {"alg": "Ed25519", "kid": signing.kid}, b'{"ok":true}', signing.jwk, algorithms=["Ed25519"]
+    )
+    verified = jws.deserialize_compact(
+        token, OKPKey.import_key(json.loads(json.dumps(public))), algorithms=["Ed25519"]
+    )
+    assert verified.payload == b'{"ok":true}'

@@ -1,0 +1,113 @@
+"""Export gives the customer everything; erasure leaves nothing that can be read or found."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from keys import WrappedKey
+from keys.envelope import Context
+from keys.errors import DecryptionError
+from tests.conftest import PASSWORD
+from tests.test_profile import EVERY_FIELD
+from vault.errors import AuthenticationFailed, NotFound
+from vrm.services import Services
+
+EMAIL = "ada@example.org"
+
+
+def _leaves(value: Any) -> list[str]:
+    if isinstance(value, dict):
+        return [leaf for v in value.values() for leaf in _leaves(v)]
+    if isinstance(value, list):
+        return [leaf for v in value for leaf in _leaves(v)]
+    return [str(value)]
+
+
+def distinctive_values(values: dict[str, Any]) -> set[str]:
+    """Every string leaf long enough that finding it in a file cannot be chance.
+
+    Two-letter codes ("GB") and booleans turn up by accident inside base64 text, so
+    searching for them would prove nothing either way.
+    """
+    return {leaf for leaf in _leaves(values) if len(leaf) >= 5} | {EMAIL, "Lovelace"}
+
+
+def every_file_bytes(root: Path) -> list[tuple[Path, bytes]]:
+    return [(p, p.read_bytes()) for p in sorted(root.rglob("*")) if p.is_file()]
+
+
+def assert_nowhere(root: Path, needles: set[str]) -> None:
+    for path, content in every_file_bytes(root):
+        lowered = content.lower()
+        for needle in needles:
+            for form in {needle, needle.lower(), needle.upper()}:
+                assert form.encode().lower() not in lowered, f"{needle!r} found in {path}"
+
+
+def test_no_value_email_or_name_appears_in_any_file(services: Services) -> None:
+    vault_id = services.vaults.sign_up(EMAIL, PASSWORD)
+    services.vaults.set_fields(vault_id, EVERY_FIELD)
+    services.vaults.set_fields(vault_id, {"given_name": "Augusta Ada"})
+    needles = distinctive_values(EVERY_FIELD) | {"Augusta Ada"}
+    assert "12 St James's Square" in needles
+    assert_nowhere(services.data_dir, needles)
+
+
+def test_export_holds_the_profile_history_and_login(services: Services) -> None:
+    vault_id = services.vaults.sign_up(EMAIL, PASSWORD)
+    services.vaults.set_fields(vault_id, EVERY_FIELD)
+    services.vaults.set_fields(vault_id, {"given_name": "Augusta"})
+    exported = services.vaults.export(vault_id)
+    assert exported["format"] == "vrm-vault-export/1"
+    assert exported["account"] == {"email": EMAIL}
+    assert exported["profile"] == {**EVERY_FIELD, "given_name": "Augusta"}
+    assert [v["value"] for v in exported["history"]["given_name"]] == ["Ada", "Augusta"]
+    assert "vault.exported" in services.events.types()  # type: ignore[attr-defined]
+
+
+def test_after_erasure_nothing_of_the_vault_can_be_read_or_found(services: Services) -> None:
+    vault_id = services.vaults.sign_up(EMAIL, PASSWORD)
+    keep = services.vaults.sign_up("grace@example.org", PASSWORD)
+    services.vaults.set_fields(vault_id, EVERY_FIELD)
+    backup = services.data_dir.parent / "backup"
+    shutil.copytree(services.data_dir / "store", backup)
+
+    services.vaults.erase(vault_id)
+
+    with pytest.raises(AuthenticationFailed):
+        services.vaults.authenticate(EMAIL, PASSWORD)
+    with pytest.raises(NotFound):
+        services.vaults.profile(vault_id)
+    assert services.store.get("deks", vault_id) is None
+    assert vault_id not in set(services.store.vault_ids())
+    assert not any(vault_id in str(p) for p, _ in every_file_bytes(services.data_dir))
+    assert_nowhere(services.data_dir, distinctive_values(EVERY_FIELD))
+    assert services.vaults.authenticate("grace@example.org", PASSWORD) == keep
+    _assert_backup_unreadable(services, backup, vault_id)
+
+
+def _assert_backup_unreadable(services: Services, backup: Path, vault_id: str) -> None:
+    """A copy taken before erasure holds ciphertext no remaining key opens."""
+    copied = next(backup.rglob(f"{vault_id}.json")).read_text()
+    sealed = copied.split('"value": "')[1].split('"')[0]
+    for _, record in services.store.scan("deks"):
+        for candidate_vault, _ in services.store.scan("deks"):
+            try:
+                dek = services.keys.keyring.unwrap(WrappedKey.from_record(record), candidate_vault)
+            except DecryptionError:
+                continue
+            with pytest.raises(DecryptionError):
+                dek.open(sealed, Context(vault_id, "email", 1))
+
+
+def test_erasure_is_recorded_as_an_event_without_the_email(services: Services) -> None:
+    vault_id = services.vaults.sign_up(EMAIL, PASSWORD)
+    services.vaults.erase(vault_id)
+    erased = [e for e in services.events.events if e.type == "vault.erased"]  # type: ignore[attr-defined]
+    assert len(erased) == 1
+    assert erased[0].vault == services.vaults.pseudonym(vault_id)
+    assert EMAIL not in str(erased[0].to_json())

@@ -1,0 +1,77 @@
+"""The one place domain events leave the vault.
+
+Every grant change, token, data read, refusal, export, erasure and key rotation becomes an
+:class:`Event` handed to an :class:`EventSink`. Events name pseudonyms, vendors and field
+names, never a value. The tamper-evident log is one sink; tests use :class:`ListSink`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Protocol
+
+from vault.clock import isoformat
+
+ACTORS = frozenset({"customer", "vendor", "operator", "auditor", "system"})
+
+
+@dataclass(frozen=True)
+class Event:
+    """Something that happened to a vault or a grant, in words an auditor can check."""
+
+    type: str
+    at: datetime
+    actor: str
+    vault: str | None = None
+    vendor: str | None = None
+    fields: tuple[str, ...] = ()
+    detail: Mapping[str, str | int | bool] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.actor not in ACTORS:
+            raise ValueError(f"unknown actor kind {self.actor!r}")
+
+    def to_json(self) -> dict[str, Any]:
+        """The event as a JSON object (the log canonicalises it)."""
+        doc: dict[str, Any] = {"type": self.type, "at": isoformat(self.at), "actor": self.actor}
+        if self.vault is not None:
+            doc["vault"] = self.vault
+        if self.vendor is not None:
+            doc["vendor"] = self.vendor
+        if self.fields:
+            doc["fields"] = list(self.fields)
+        if self.detail:
+            doc["detail"] = dict(self.detail)
+        return doc
+
+
+class EventSink(Protocol):
+    """Receives every event; must not raise for a well-formed event."""
+
+    def emit(self, event: Event) -> None:
+        """Record ``event``."""
+        ...
+
+
+class NullSink:
+    """Discards events: for tools that record nothing (and for the moment before a log)."""
+
+    def emit(self, event: Event) -> None:
+        """Drop ``event``."""
+
+
+class ListSink:
+    """Keeps events in a list, in memory: for tests only."""
+
+    def __init__(self) -> None:
+        self.events: list[Event] = []
+
+    def emit(self, event: Event) -> None:
+        """Append ``event``."""
+        self.events.append(event)
+
+    def types(self) -> list[str]:
+        """The event types seen so far, in order."""
+        return [e.type for e in self.events]

@@ -1,0 +1,191 @@
+"""The vault's operations for a customer: sign-up, login, profile, history, export, erasure.
+
+This is the one object the web pages, the vendor API and the command line call. It holds
+no Flask and no storage library; time, randomness, the store and the keys come in.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from keys import Keyring
+from keys.digests import keyed_digest
+from keys.envelope import RandomBytes
+from vault.accounts import Accounts, LoginPolicy
+from vault.clock import Clock, isoformat, system_clock
+from vault.datakeys import DataKeys
+from vault.errors import AlreadyExists, NotFound
+from vault.events import Event, EventSink
+from vault.fields import JSONValue, spec_for, validate_field
+from vault.passwords import PasswordHasher, check_password_rules
+from vault.profile import FieldVersion, ProfileCipher, new_document
+from vault.storage.base import Document, Store
+
+EXPORT_FORMAT = "vrm-vault-export/1"
+LOGIN_EMAIL = "account:login_email"
+
+
+@dataclass(frozen=True)
+class Vaults:
+    """Everything the service needs, passed in."""
+
+    store: Store
+    keyring: Keyring
+    index_key: bytes
+    hasher: PasswordHasher
+    events: EventSink
+    clock: Clock = system_clock
+    rng: RandomBytes = os.urandom
+    login_policy: LoginPolicy | None = None
+
+
+class VaultService:
+    """Customer operations on vaults."""
+
+    def __init__(self, deps: Vaults) -> None:
+        self._store = deps.store
+        self._index_key = deps.index_key
+        self._events = deps.events
+        self._clock = deps.clock
+        self._rng = deps.rng
+        self.datakeys = DataKeys(deps.store, deps.keyring, deps.rng)
+        self.accounts = Accounts(
+            deps.store,
+            index_key=deps.index_key,
+            hasher=deps.hasher,
+            clock=deps.clock,
+            policy=deps.login_policy,
+        )
+
+    # Accounts.
+
+    def sign_up(self, email: str, password: str) -> str:
+        """Create an account and its vault; return the vault id.
+
+        The email becomes the login and the profile's first ``email`` value.
+        """
+        now = self._clock()
+        address = validate_field("email", email, today=now.date())
+        check_password_rules(password)
+        digest = self.accounts.digest(email)
+        if self._store.get("accounts", digest) is not None:
+            raise AlreadyExists("an account with that email exists already")
+        vault_id = self._rng(16).hex()
+        cipher = ProfileCipher(vault_id, self.datakeys.create(vault_id), self._rng)
+        doc = cipher.apply(new_document(vault_id, digest, now), {"email": address}, now)
+        doc["login_email"] = cipher.seal_note(LOGIN_EMAIL, str(address))
+        self._store.create_vault(vault_id, doc)
+        try:
+            self.accounts.register(email, password, vault_id)
+        except BaseException:
+            self._discard(vault_id)
+            raise
+        self._emit("vault.created", "customer", vault_id)
+        return vault_id
+
+    def authenticate(self, email: str, password: str) -> str:
+        """Return the vault id for a correct email and password (see Accounts)."""
+        return self.accounts.authenticate(email, password)
+
+    def change_password(self, email: str, old: str, new: str) -> None:
+        """Replace the customer's password after checking the old one."""
+        self.accounts.change_password(email, old, new)
+        self._emit("account.password_changed", "customer", self.accounts_vault(email))
+
+    def accounts_vault(self, email: str) -> str:
+        """The vault id filed under ``email`` (NotFound if none)."""
+        record = self._store.get("accounts", self.accounts.digest(email))
+        if record is None:
+            raise NotFound("no account with that email")
+        return str(record["vault_id"])
+
+    # Profile.
+
+    def set_fields(self, vault_id: str, values: Mapping[str, object]) -> dict[str, JSONValue]:
+        """Validate and store new values; return the profile as it is afterwards.
+
+        Raises ValidationError for the first value that breaks a rule, before anything
+        is written.
+        """
+        now = self._clock()
+        clean = {name: validate_field(name, v, today=now.date()) for name, v in values.items()}
+        return self._change(vault_id, dict(clean))
+
+    def clear_fields(self, vault_id: str, names: Iterable[str]) -> dict[str, JSONValue]:
+        """Remove the current value of each named field (its history stays)."""
+        changes: dict[str, JSONValue | None] = {}
+        for name in names:
+            spec_for(name)  # Refuses unknown names before anything is written.
+            changes[name] = None
+        return self._change(vault_id, changes)
+
+    def profile(self, vault_id: str) -> dict[str, JSONValue]:
+        """The current value of every field that has one."""
+        return self._cipher(vault_id).current(self._store.read_vault(vault_id))
+
+    def history(self, vault_id: str) -> dict[str, list[FieldVersion]]:
+        """Every version of every field, oldest first."""
+        return self._cipher(vault_id).history(self._store.read_vault(vault_id))
+
+    # Export and erasure.
+
+    def export(self, vault_id: str) -> dict[str, Any]:
+        """Everything the vault holds, decrypted, as one JSON-serialisable document."""
+        doc = self._store.read_vault(vault_id)
+        cipher = self._cipher(vault_id)
+        result = {
+            "format": EXPORT_FORMAT,
+            "exported_at": isoformat(self._clock()),
+            "vault": {"id": vault_id, "created_at": doc["created_at"]},
+            "account": {"email": cipher.open_note(LOGIN_EMAIL, doc["login_email"])},
+            "profile": cipher.current(doc),
+            "history": _history_json(cipher.history(doc)),
+        }
+        self._emit("vault.exported", "customer", vault_id)
+        return result
+
+    def erase(self, vault_id: str) -> None:
+        """Crypto-shred the vault: login first, then the data key, then the document.
+
+        The order means an interrupted erasure never leaves a working login to an
+        unreadable vault; running it again finishes the job.
+        """
+        doc = self._store.read_vault(vault_id)
+        with contextlib.suppress(NotFound):
+            self.accounts.remove(doc["login_digest"])
+        self._discard(vault_id)
+        self._emit("vault.erased", "customer", vault_id)
+
+    def pseudonym(self, vault_id: str) -> str:
+        """The stable pseudonym events use for a vault: it reveals nothing about the id."""
+        return keyed_digest(self._index_key, "vault-pseudonym", vault_id)[:32]
+
+    def _change(self, vault_id: str, changes: Mapping[str, JSONValue | None]) -> dict[str, Any]:
+        cipher = self._cipher(vault_id)
+        now = self._clock()
+        doc = self._store.update_vault(vault_id, lambda d: cipher.apply(d, changes, now))
+        return cipher.current(doc)
+
+    def _cipher(self, vault_id: str) -> ProfileCipher:
+        return ProfileCipher(vault_id, self.datakeys.open(vault_id), self._rng)
+
+    def _discard(self, vault_id: str) -> None:
+        self.datakeys.destroy(vault_id)
+        with contextlib.suppress(NotFound):
+            self._store.delete_vault(vault_id)
+
+    def _emit(self, kind: str, actor: str, vault_id: str) -> None:
+        event = Event(kind, self._clock(), actor, vault=self.pseudonym(vault_id))
+        self._events.emit(event)
+
+
+
+def _history_json(history: Mapping[str, list[FieldVersion]]) -> dict[str, list[Document]]:
+    return {
+        name: [{"version": v.version, "value": v.value, "at": isoformat(v.at)} for v in versions]
+        for name, versions in history.items()
+    }

@@ -1,0 +1,113 @@
+"""The storage Protocol every backend implements.
+
+Two kinds of data live in a store:
+
+* **Vault documents**, one per customer vault: the unit that is exported and erased. Writing
+  one vault never touches another, so a write costs the same with 100 or 100,000 vaults.
+* **Shared tables** of records keyed by a string (the login index, wrapped data keys, later
+  vendors and tokens). Keys are never personal data: they are random ids or keyed digests.
+
+Every mutation is an atomic read-modify-write: the backend hands a ``change`` function a
+fresh copy of the current value under an exclusive lock (or inside a transaction) and stores
+what it returns. If ``change`` raises, nothing is written and the exception propagates. A
+``change`` function must be pure and quick: a backend may call it more than once (an
+optimistic backend retries on conflict) and holds a lock while it runs.
+
+Documents and records are JSON objects (``dict[str, Any]`` of JSON-serialisable values).
+Backends return copies: mutating a returned dict never changes what is stored.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Collection, Iterator, Mapping
+from typing import Any, Protocol, runtime_checkable
+
+Document = dict[str, Any]
+Change = Callable[[Document], Document]
+RecordChange = Callable[[Document | None], Document | None]
+ManyChange = Callable[[Mapping[str, Document]], Mapping[str, Document | None]]
+
+
+@runtime_checkable
+class Store(Protocol):
+    """Persistence for vault documents and shared tables.
+
+    Errors: :class:`vault.errors.NotFound` for a missing vault,
+    :class:`vault.errors.AlreadyExists` for a conditional insert that found a record, and
+    :class:`vault.errors.StorageError` when the backend cannot read or write (a corrupt
+    file, a lost connection). Table names and keys are short ASCII strings
+    (``[A-Za-z0-9_.:-]``, at most 200 characters); a backend may reject others with
+    ``ValueError``.
+    """
+
+    # Vault documents.
+
+    def create_vault(self, vault_id: str, doc: Document) -> None:
+        """Store a new vault document; raise AlreadyExists if the id is taken."""
+        ...
+
+    def read_vault(self, vault_id: str) -> Document:
+        """Return the vault's current document; raise NotFound if there is none."""
+        ...
+
+    def update_vault(self, vault_id: str, change: Change) -> Document:
+        """Atomically replace the vault document with ``change(current)``; return it.
+
+        Raise NotFound if the vault does not exist. Concurrent updates of the same vault
+        serialise: none is lost.
+        """
+        ...
+
+    def delete_vault(self, vault_id: str) -> None:
+        """Remove the vault document and everything the backend kept for it.
+
+        Raise NotFound if there is none.
+        """
+        ...
+
+    def vault_ids(self) -> Iterator[str]:
+        """Yield the id of every stored vault, in no particular order."""
+        ...
+
+    def count_vaults(self) -> int:
+        """Return how many vaults are stored."""
+        ...
+
+    # Shared tables.
+
+    def get(self, table: str, key: str) -> Document | None:
+        """Return the record at ``key`` in ``table``, or None."""
+        ...
+
+    def insert(self, table: str, key: str, record: Document) -> None:
+        """Store a record only if ``key`` is free; raise AlreadyExists otherwise."""
+        ...
+
+    def update(self, table: str, key: str, change: RecordChange) -> Document | None:
+        """Atomically replace the record with ``change(current or None)``.
+
+        Returning None from ``change`` deletes the record (or leaves it absent). Returns
+        what is stored afterwards.
+        """
+        ...
+
+    def update_many(self, table: str, keys: Collection[str], change: ManyChange) -> None:
+        """Atomically change several records of one table together.
+
+        ``change`` receives the records that exist among ``keys`` and returns the new
+        values for any of ``keys`` (None deletes); keys it leaves out are unchanged. No
+        other writer sees a state in between.
+        """
+        ...
+
+    def delete(self, table: str, key: str) -> bool:
+        """Remove a record; return whether there was one."""
+        ...
+
+    def scan(self, table: str) -> Iterator[tuple[str, Document]]:
+        """Yield every ``(key, record)`` of a table, in no particular order."""
+        ...
+
+    def close(self) -> None:
+        """Release connections and file handles."""
+        ...

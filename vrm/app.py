@@ -1,0 +1,36 @@
+"""The one place that wires the server together."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from flask import Flask
+
+import vendor_api
+import web
+from vrm.config import load_config
+from vrm.http_errors import register_error_handlers
+from vrm.services import build_services
+
+MAX_REQUEST_BYTES = 1024 * 1024
+
+
+def create_app(config: Mapping[str, Any] | None = None) -> Flask:
+    """Build the Flask app from defaults, instance file, environment, then ``config``."""
+    settings = load_config(config)
+    services = build_services(settings)
+    app = Flask("vrm", instance_path=str(services.data_dir.resolve()))
+    app.config.from_mapping(settings)
+    app.config.update(
+        SECRET_KEY=services.keys.session_key,
+        MAX_CONTENT_LENGTH=MAX_REQUEST_BYTES,
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=bool(settings["SECURE_COOKIES"]),
+    )
+    app.extensions["vrm"] = services
+    register_error_handlers(app)
+    vendor_api.init_app(app)
+    web.init_app(app)
+    return app

@@ -1,0 +1,291 @@
+"""The ``vrm`` command: run the server and operate vaults and keys.
+
+Commands that act for a customer read the customer's password from standard input when it
+is not a terminal (one line), and prompt for it otherwise. Errors print one line to
+standard error and exit non-zero; no command prints a traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, TextIO, TypeVar
+
+import click
+
+from keys.errors import KeyringError
+from vault.errors import VaultError
+from vault.fields import parse_text_value
+from vault.rotation import key_usage, rotate
+from vrm.config import ConfigError, load_config
+from vrm.progress import ProgressReporter
+from vrm.services import Services, build_services
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+EXIT_FAILURE = 1
+EXIT_INTERNAL = 70
+
+
+def data_option(command: F) -> F:
+    """The ``--data DIR`` option every command takes."""
+    return click.option(
+        "--data",
+        type=click.Path(file_okay=False, path_type=Path),
+        envvar="VRM_DATA",
+        help="Data directory (default: $VRM_DATA, else ./vrm-data).",
+    )(command)
+
+
+def email_option(command: F) -> F:
+    """The ``--email E`` option naming the customer."""
+    return click.option("--email", required=True, help="The customer's login email.")(command)
+
+
+@contextmanager
+def opened(data: Path | None) -> Iterator[Services]:
+    """Build the services for one command and close them afterwards."""
+    services = build_services(load_config({"DATA": str(data) if data else None}))
+    try:
+        yield services
+    finally:
+        services.close()
+
+
+def read_password(prompt: str = "Password", *, confirm: bool = False) -> str:
+    """The password from the terminal (hidden), or the first line of standard input."""
+    if sys.stdin.isatty():
+        return str(click.prompt(prompt, hide_input=True, confirmation_prompt=confirm))
+    line = sys.stdin.readline().rstrip("\r\n")
+    if not line:
+        raise click.ClickException("expected the password on the first line of standard input")
+    return line
+
+
+def print_json(value: Any, out: TextIO | None = None) -> None:
+    """Pretty JSON, UTF-8, to standard output or ``out``."""
+    click.echo(json.dumps(value, indent=2, ensure_ascii=False), file=out)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="vrm-vault", prog_name="vrm")
+def cli() -> None:
+    """vrm-vault: a customer-controlled personal data vault.
+
+    Customers keep one encrypted profile; vendors read only the fields a customer grants,
+    through OAuth 2.0. Every command takes --data DIR (or VRM_DATA); keys are created there
+    on first use.
+    """
+
+
+@cli.command()
+@data_option
+@click.option("--host", help="Address to listen on (default 127.0.0.1).")
+@click.option("--port", type=click.IntRange(0, 65535), help="Port (default 8000).")
+def serve(data: Path | None, host: str | None, port: int | None) -> None:
+    """Run the vault server (waitress) on the embedded TinyDB store."""
+    from waitress import serve as waitress_serve
+
+    from vrm.app import create_app
+
+    app = create_app({"DATA": str(data) if data else None, "HOST": host, "PORT": port})
+    bind_host, bind_port = app.config["HOST"], app.config["PORT"]
+    click.echo(f"vrm-vault serving {app.instance_path} on http://{bind_host}:{bind_port}/")
+    waitress_serve(app, host=bind_host, port=bind_port, ident="vrm-vault")
+
+
+@cli.group()
+def customer() -> None:
+    """Customer accounts."""
+
+
+@customer.command("create")
+@data_option
+@email_option
+def customer_create(data: Path | None, email: str) -> None:
+    """Create a customer account and its vault (asks for a password)."""
+    password = read_password(confirm=True)
+    with opened(data) as services:
+        services.vaults.sign_up(email, password)
+    click.echo(f"created the vault for {email}")
+
+
+@cli.group()
+def profile() -> None:
+    """Read and change a customer's profile."""
+
+
+@profile.command("set")
+@data_option
+@email_option
+@click.argument("assignments", nargs=-1, required=True, metavar="FIELD=VALUE...")
+def profile_set(data: Path | None, email: str, assignments: tuple[str, ...]) -> None:
+    """Set profile fields. VALUE is JSON for structured fields and lists.
+
+    \b
+    Example:
+      vrm profile set --email ada@example.org given_name=Ada \\
+          'interests=["mathematics","engines"]'
+    """
+    values = dict(_parse_assignment(item) for item in assignments)
+    password = read_password()
+    with opened(data) as services:
+        vault_id = services.vaults.authenticate(email, password)
+        services.vaults.set_fields(vault_id, values)
+    click.echo(f"updated {', '.join(values)}")
+
+
+@profile.command("unset")
+@data_option
+@email_option
+@click.argument("names", nargs=-1, required=True, metavar="FIELD...")
+def profile_unset(data: Path | None, email: str, names: tuple[str, ...]) -> None:
+    """Clear profile fields (their history is kept)."""
+    password = read_password()
+    with opened(data) as services:
+        vault_id = services.vaults.authenticate(email, password)
+        services.vaults.clear_fields(vault_id, names)
+    click.echo(f"cleared {', '.join(names)}")
+
+
+@profile.command("show")
+@data_option
+@email_option
+@click.option("--history", is_flag=True, help="Show every version of every field.")
+def profile_show(data: Path | None, email: str, history: bool) -> None:
+    """Print the profile as JSON."""
+    password = read_password()
+    with opened(data) as services:
+        vaults = services.vaults
+        vault_id = vaults.authenticate(email, password)
+        if history:
+            print_json(vaults.export(vault_id)["history"])
+        else:
+            print_json(vaults.profile(vault_id))
+
+
+@cli.group()
+def vault() -> None:
+    """Export or erase a whole vault."""
+
+
+@vault.command("export")
+@data_option
+@email_option
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write to this file (mode 0600) instead of standard output.",
+)
+def vault_export(data: Path | None, email: str, out: Path | None) -> None:
+    """Write everything the vault holds, decrypted, as one JSON document."""
+    password = read_password()
+    with opened(data) as services:
+        vault_id = services.vaults.authenticate(email, password)
+        document = services.vaults.export(vault_id)
+    if out is None:
+        print_json(document)
+        return
+    fd = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        print_json(document, handle)
+    click.echo(f"exported the vault to {out}", err=True)
+
+
+@vault.command("erase")
+@data_option
+@email_option
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation (needed without a terminal).")
+def vault_erase(data: Path | None, email: str, yes: bool) -> None:
+    """Erase the vault for good: its data key is destroyed, so no copy can be read."""
+    if not yes:
+        if not sys.stdin.isatty():
+            raise click.ClickException("erasing cannot be undone: pass --yes to confirm")
+        typed = click.prompt("This cannot be undone. Type the email to confirm")
+        if typed.strip().casefold() != email.strip().casefold():
+            raise click.ClickException("the email did not match; nothing was erased")
+    password = read_password()
+    with opened(data) as services:
+        vault_id = services.vaults.authenticate(email, password)
+        services.vaults.erase(vault_id)
+    click.echo(f"erased the vault of {email}")
+
+
+@cli.group("keys")
+def keys_group() -> None:
+    """The operator's keys."""
+
+
+@keys_group.command("rotate")
+@data_option
+def keys_rotate(data: Path | None) -> None:
+    """Rewrap every vault's data key under a new key-encryption key.
+
+    Safe to interrupt: run it again and it finishes the rotation it began. The old key
+    version is destroyed only once no data key uses it.
+    """
+    with opened(data) as services:
+        reporter = ProgressReporter("rewrapping data keys")
+        report = rotate(services.store, services.keys.keyring, progress=reporter.update)
+        reporter.finish()
+    if report.new_version is not None:
+        click.echo(f"new key-encryption key version {report.new_version}")
+    click.echo(f"rewrapped {report.rewrapped} data keys under version {report.current_version}")
+    for version in report.retired:
+        click.echo(f"retired version {version}: its key file was destroyed")
+    for version in report.unused_but_kept:
+        click.echo(f"version {version} is no longer used: remove it from VRM_KEK")
+
+
+@keys_group.command("status")
+@data_option
+def keys_status(data: Path | None) -> None:
+    """Show the key-encryption key versions and how many data keys each wraps."""
+    with opened(data) as services:
+        keyring = services.keys.keyring
+        usage = key_usage(services.store)
+        click.echo(f"key-encryption keys from {keyring.source.describe()}")
+        for version in keyring.source.versions():
+            mark = " (current)" if version == keyring.current_version() else ""
+            click.echo(f"  version {version}{mark}: {usage.get(version, 0)} data keys")
+        click.echo(f"signing key id {services.keys.signing.kid}")
+
+
+def _parse_assignment(item: str) -> tuple[str, Any]:
+    name, sep, text = item.partition("=")
+    if not sep or not name:
+        raise click.BadParameter(f"{item!r} is not FIELD=VALUE", param_hint="FIELD=VALUE")
+    return name, parse_text_value(name, text)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run ``vrm``; return the exit status instead of raising."""
+    try:
+        result = cli.main(args=argv, prog_name="vrm", standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("aborted", err=True)
+        return EXIT_FAILURE
+    except click.ClickException as error:
+        error.show()
+        return error.exit_code
+    except (VaultError, KeyringError, ConfigError) as error:
+        click.echo(f"error: {error}", err=True)
+        return EXIT_FAILURE
+    except OSError as error:
+        click.echo(f"error: {error.strerror or error}: {error.filename or ''}".rstrip(": "), err=True)
+        return EXIT_FAILURE
+    except KeyboardInterrupt:
+        click.echo("interrupted", err=True)
+        return 130
+    except Exception as error:  # The promise is one line, never a traceback.
+        click.echo(f"internal error ({type(error).__name__}); nothing more is shown", err=True)
+        return EXIT_INTERNAL
+    return result if isinstance(result, int) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
