@@ -102,9 +102,7 @@ def test_password_change_needs_the_old_password(services: Services) -> None:
     services.vaults.authenticate(EMAIL, PASSWORD)
 
 
-def test_stronger_hash_parameters_rehash_at_next_login(
-    services: Services, config: dict[str, object]
-) -> None:
+def test_stronger_hash_parameters_rehash_at_next_login(services: Services) -> None:
     from vault.passwords import PasswordHasher
 
     services.vaults.sign_up(EMAIL, PASSWORD)
@@ -114,6 +112,7 @@ def test_stronger_hash_parameters_rehash_at_next_login(
     services.vaults.accounts._hasher = stronger
     services.vaults.authenticate(EMAIL, PASSWORD)
     after = services.store.get("accounts", digest)
-    assert before is not None and after is not None
+    assert before is not None
+    assert after is not None
     assert "m=16,t=2,p=1" in after["password"]
     assert after["password"] != before["password"]

@@ -199,7 +199,9 @@ def vault_export(data: Path | None, email: str, out: Path | None) -> None:
 @vault.command("erase")
 @data_option
 @email_option
-@click.option("--yes", is_flag=True, help="Do not ask for confirmation (needed without a terminal).")
+@click.option(
+    "--yes", is_flag=True, help="Do not ask for confirmation (needed without a terminal)."
+)
 def vault_erase(data: Path | None, email: str, yes: bool) -> None:
     """Erase the vault for good: its data key is destroyed, so no copy can be read."""
     if not yes:
@@ -269,14 +271,20 @@ def main(argv: list[str] | None = None) -> int:
     except click.exceptions.Abort:
         click.echo("aborted", err=True)
         return EXIT_FAILURE
+    except click.UsageError as error:
+        hint = f" (see '{error.ctx.command_path} --help')" if error.ctx else ""
+        click.echo(f"error: {error.format_message()}{hint}", err=True)
+        return error.exit_code
     except click.ClickException as error:
-        error.show()
+        click.echo(f"error: {error.format_message()}", err=True)
         return error.exit_code
     except (VaultError, KeyringError, ConfigError) as error:
         click.echo(f"error: {error}", err=True)
         return EXIT_FAILURE
     except OSError as error:
-        click.echo(f"error: {error.strerror or error}: {error.filename or ''}".rstrip(": "), err=True)
+        click.echo(
+            f"error: {error.strerror or error}: {error.filename or ''}".rstrip(": "), err=True
+        )
         return EXIT_FAILURE
     except KeyboardInterrupt:
         click.echo("interrupted", err=True)

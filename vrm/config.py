@@ -28,6 +28,7 @@ DEFAULTS: dict[str, Any] = {
     "LOGIN_MAX_DELAY": 900.0,
 }
 
+_KIND = {bool: "true or false", int: "a whole number", float: "a number", str: "text"}
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
 
@@ -87,7 +88,7 @@ def _check_file_value(path: Path, key: str, value: Any) -> Any:
     if not isinstance(value, type(DEFAULTS[key])) and not (
         isinstance(DEFAULTS[key], float) and isinstance(value, int)
     ):
-        raise ConfigError(f"{path}: {key.lower()} must be {type(DEFAULTS[key]).__name__}")
+        raise ConfigError(f"{path}: {key.lower()} must be {_KIND[type(DEFAULTS[key])]}")
     return value
 
 
@@ -103,5 +104,5 @@ def _coerce(name: str, text: str, default: Any) -> Any:
         if isinstance(default, float):
             return float(text)
     except ValueError:
-        raise ConfigError(f"{name} must be a {type(default).__name__}, not {text!r}") from None
+        raise ConfigError(f"{name} must be {_KIND[type(default)]}, not {text!r}") from None
     return text

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from flask import Blueprint, Flask, Response, render_template
 
-bp = Blueprint("web", __name__, template_folder="templates", static_folder="static",
-               static_url_path="/static")
+bp = Blueprint(
+    "web", __name__, template_folder="templates", static_folder="static", static_url_path="/static"
+)
 
 SECURITY_HEADERS = {
     "Content-Security-Policy": (

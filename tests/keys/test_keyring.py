@@ -109,7 +109,13 @@ def test_env_kek_takes_one_key_or_a_versioned_list() -> None:
 
 @pytest.mark.parametrize(
     "value",
-    ["", "short", _b64(b"x" * 16), f"0:{_b64(bytes(32))}", f"1:{_b64(bytes(32))},1:{_b64(bytes(32))}"],
+    [
+        "",
+        "short",
+        _b64(b"x" * 16),
+        f"0:{_b64(bytes(32))}",
+        f"1:{_b64(bytes(32))},1:{_b64(bytes(32))}",
+    ],
 )
 def test_malformed_env_kek_is_refused(value: str) -> None:
     with pytest.raises(InvalidKeyMaterial):

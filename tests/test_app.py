@@ -1,0 +1,69 @@
+"""The app factory: keys discovery, health, security headers, and JSON errors for bad input."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+
+from vrm.app import create_app
+
+
+@pytest.fixture
+def app(config: dict[str, Any]) -> Iterator[Flask]:
+    application = create_app(config)
+    application.config["TESTING"] = True
+    yield application
+    application.extensions["vrm"].close()
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    return app.test_client()
+
+
+def test_jwks_publishes_the_signing_key(client: FlaskClient, app: Flask) -> None:
+    body = client.get("/jwks.json").get_json()
+    assert body["keys"][0]["kid"] == app.extensions["vrm"].keys.signing.kid
+    assert "d" not in body["keys"][0]
+
+
+def test_health_answers_ok(client: FlaskClient) -> None:
+    assert client.get("/healthz").get_json() == {"status": "ok"}
+
+
+@pytest.mark.parametrize("path", ["/", "/jwks.json", "/healthz", "/no-such-page"])
+def test_every_response_carries_the_security_headers(client: FlaskClient, path: str) -> None:
+    headers = client.get(path).headers
+    assert "frame-ancestors 'none'" in headers["Content-Security-Policy"]
+    assert "'unsafe-inline'" not in headers["Content-Security-Policy"]
+    assert headers["X-Content-Type-Options"] == "nosniff"
+    assert headers["Referrer-Policy"] == "no-referrer"
+
+
+def test_unknown_path_is_a_json_404_for_machines(client: FlaskClient) -> None:
+    response = client.get("/api/v1/nothing", headers={"Accept": "application/json"})
+    assert response.status_code == 404
+    assert response.get_json()["error"] == "not_found"
+
+
+def test_unknown_path_is_a_readable_page_for_people(client: FlaskClient) -> None:
+    response = client.get("/nothing", headers={"Accept": "text/html"})
+    assert response.status_code == 404
+    assert b"Page not found" in response.data
+    assert b"Traceback" not in response.data
+
+
+def test_wrong_method_is_a_json_405(client: FlaskClient) -> None:
+    response = client.post("/jwks.json")
+    assert response.status_code == 405
+    assert response.get_json()["error"] == "method_not_allowed"
+
+
+def test_session_cookie_settings(app: Flask) -> None:
+    assert app.config["SESSION_COOKIE_HTTPONLY"] is True
+    assert app.config["SESSION_COOKIE_SAMESITE"] == "Lax"
+    assert app.secret_key == app.extensions["vrm"].keys.session_key

@@ -1,0 +1,168 @@
+"""The ``vrm`` command: every command explains itself, acts, and fails in one clear line."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner, Result
+
+from tests.conftest import FAST_ARGON2, PASSWORD
+from vrm.cli import cli, main
+
+EMAIL = "ada@example.org"
+COMMANDS = [
+    [],
+    ["serve"],
+    ["customer"],
+    ["customer", "create"],
+    ["profile"],
+    ["profile", "set"],
+    ["profile", "unset"],
+    ["profile", "show"],
+    ["vault"],
+    ["vault", "export"],
+    ["vault", "erase"],
+    ["keys"],
+    ["keys", "rotate"],
+    ["keys", "status"],
+]
+
+
+@pytest.fixture
+def env(data_dir: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    values = {"VRM_DATA": str(data_dir)} | {f"VRM_{k}": str(v) for k, v in FAST_ARGON2.items()}
+    for key, value in values.items():
+        monkeypatch.setenv(key, value)
+    return values
+
+
+def vrm(*args: str, stdin: str = PASSWORD + "\n") -> Result:
+    return CliRunner().invoke(cli, list(args), input=stdin, catch_exceptions=False)
+
+
+def run_real(env: dict[str, str], *args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "vrm.cli", *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        env={**os.environ, **env},
+        timeout=60,
+        check=False,
+    )
+
+
+@pytest.mark.parametrize("command", COMMANDS, ids=lambda c: " ".join(c) or "vrm")
+def test_every_command_explains_itself(command: list[str]) -> None:
+    result = vrm(*command, "--help")
+    assert result.exit_code == 0
+    assert "Usage:" in result.output
+    assert len(result.output.splitlines()) > 3
+
+
+def test_top_level_help_lists_every_command() -> None:
+    output = vrm("--help").output
+    for name in ["serve", "customer", "profile", "vault", "keys"]:
+        assert name in output
+
+
+def test_customer_sets_shows_exports_and_erases_their_vault(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    assert vrm("customer", "create", "--email", EMAIL).exit_code == 0
+    result = vrm(
+        "profile",
+        "set",
+        "--email",
+        EMAIL,
+        "given_name=Ada",
+        'postal_address={"street":"12 St James\'s Square","locality":"London","country":"GB"}',
+        'interests=["mathematics"]',
+    )
+    assert result.exit_code == 0, result.output
+    shown = json.loads(vrm("profile", "show", "--email", EMAIL).output)
+    assert shown["given_name"] == "Ada"
+    assert shown["postal_address"]["country"] == "GB"
+
+    out = tmp_path / "export.json"
+    assert vrm("vault", "export", "--email", EMAIL, "--out", str(out)).exit_code == 0
+    assert (out.stat().st_mode & 0o777) == 0o600
+    assert json.loads(out.read_text())["profile"]["interests"] == ["mathematics"]
+
+    assert vrm("vault", "erase", "--email", EMAIL, "--yes").exit_code == 0
+    assert main(["profile", "show", "--email", EMAIL]) == 1
+
+
+def test_profile_unset_and_history(env: dict[str, str]) -> None:
+    vrm("customer", "create", "--email", EMAIL)
+    vrm("profile", "set", "--email", EMAIL, "phone=+44 7700 900123")
+    assert vrm("profile", "unset", "--email", EMAIL, "phone").exit_code == 0
+    history = json.loads(vrm("profile", "show", "--email", EMAIL, "--history").output)
+    assert [v["value"] for v in history["phone"]] == ["+447700900123", None]
+
+
+def test_erase_without_a_terminal_needs_yes(env: dict[str, str]) -> None:
+    vrm("customer", "create", "--email", EMAIL)
+    result = CliRunner().invoke(cli, ["vault", "erase", "--email", EMAIL], input=PASSWORD + "\n")
+    assert result.exit_code != 0
+    assert "--yes" in result.output
+    assert vrm("profile", "show", "--email", EMAIL).exit_code == 0
+
+
+def test_keys_rotate_reports_progress_and_versions(env: dict[str, str]) -> None:
+    for i in range(3):
+        vrm("customer", "create", "--email", f"c{i}@example.org")
+    result = vrm("keys", "rotate")
+    assert result.exit_code == 0
+    assert "rewrapped 3 data keys under version 2" in result.output
+    assert "retired version 1" in result.output
+    assert "rewrapping data keys: 3/3 (100%)" in result.output
+    status = vrm("keys", "status").output
+    assert "version 2 (current): 3 data keys" in status
+
+
+@pytest.mark.parametrize(
+    ("args", "stdin", "expected"),
+    [
+        (["profile", "show", "--email", EMAIL], "wrong password!!\n", "email or password is wrong"),
+        (["profile", "set", "--email", EMAIL, "birthdate=tomorrow"], PASSWORD + "\n", "birthdate"),
+        (["profile", "set", "--email", EMAIL, "nonsense"], PASSWORD + "\n", "FIELD=VALUE"),
+        (["profile", "set", "--email", EMAIL, "colour=blue"], PASSWORD + "\n", "colour"),
+        (["customer", "create", "--email", EMAIL], PASSWORD + "\n", "exists already"),
+        (["customer", "create", "--email", "b@example.org"], "", "standard input"),
+    ],
+)
+def test_errors_are_one_line_without_traceback(
+    env: dict[str, str], args: list[str], stdin: str, expected: str
+) -> None:
+    vrm("customer", "create", "--email", EMAIL)
+    result = run_real(env, *args, stdin=stdin)
+    assert result.returncode != 0
+    assert expected in result.stderr
+    assert "Traceback" not in result.stderr + result.stdout
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+
+
+def test_server_refuses_to_start_with_a_readable_key_file(
+    env: dict[str, str], data_dir: Path
+) -> None:
+    vrm("customer", "create", "--email", EMAIL)
+    key = data_dir / "keys" / "kek" / "v1.key"
+    key.chmod(0o640)
+    result = run_real(env, "serve", "--port", "0")
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines() == [
+        f"error: key file {key} has mode 0640; it must be readable by its owner only "
+        f"(run: chmod 600 {key})"
+    ]
+
+
+def test_bad_environment_setting_is_named(env: dict[str, str]) -> None:
+    result = run_real({**env, "VRM_PORT": "eighty"}, "keys", "status")
+    assert result.returncode == 1
+    assert result.stderr == "error: VRM_PORT must be a whole number, not 'eighty'\n"
