@@ -13,8 +13,11 @@ what it returns. If ``change`` raises, nothing is written and the exception prop
 ``change`` function must be pure and quick: a backend may call it more than once (an
 optimistic backend retries on conflict) and holds a lock while it runs.
 
-Documents and records are JSON objects (``dict[str, Any]`` of JSON-serialisable values).
-Backends return copies: mutating a returned dict never changes what is stored.
+Documents and records are JSON objects (``dict[str, Any]`` of JSON-serialisable values),
+stored as JSON would round-trip them (tuples come back as lists); a value JSON cannot hold
+raises TypeError, and NaN or an infinity ValueError, before anything is written. Strings
+must not contain NUL (PostgreSQL's ``jsonb`` cannot hold it). Backends return copies:
+mutating a returned dict never changes what is stored.
 """
 
 from __future__ import annotations
@@ -35,9 +38,10 @@ class Store(Protocol):
     Errors: :class:`vault.errors.NotFound` for a missing vault,
     :class:`vault.errors.AlreadyExists` for a conditional insert that found a record, and
     :class:`vault.errors.StorageError` when the backend cannot read or write (a corrupt
-    file, a lost connection). Table names and keys are short ASCII strings
-    (``[A-Za-z0-9_.:-]``, at most 200 characters); a backend may reject others with
-    ``ValueError``.
+    file, a lost connection). Vault ids are 2 to 64 lowercase letters and digits; table
+    names and keys are short ASCII strings (``[A-Za-z0-9_.:-]``, at most 200 characters,
+    a table name starting with a letter or digit). Others raise ``ValueError``: names end
+    up in file paths and SQL.
     """
 
     # Vault documents.
@@ -66,7 +70,10 @@ class Store(Protocol):
         ...
 
     def vault_ids(self) -> Iterator[str]:
-        """Yield the id of every stored vault, in no particular order."""
+        """Yield the id of every stored vault, in no particular order.
+
+        Not a snapshot: a vault created or deleted meanwhile may or may not appear.
+        """
         ...
 
     def count_vaults(self) -> int:
@@ -95,8 +102,9 @@ class Store(Protocol):
         """Atomically change several records of one table together.
 
         ``change`` receives the records that exist among ``keys`` and returns the new
-        values for any of ``keys`` (None deletes); keys it leaves out are unchanged. No
-        other writer sees a state in between.
+        values for any of ``keys`` (None deletes); keys it leaves out are unchanged, and a
+        key outside ``keys`` raises ValueError with nothing written. No other writer sees a
+        state in between. (The TinyDB backend is atomic per shard file against a crash.)
         """
         ...
 
@@ -105,7 +113,10 @@ class Store(Protocol):
         ...
 
     def scan(self, table: str) -> Iterator[tuple[str, Document]]:
-        """Yield every ``(key, record)`` of a table, in no particular order."""
+        """Yield every ``(key, record)`` of a table, in no particular order.
+
+        Not a snapshot: a record written meanwhile may or may not appear.
+        """
         ...
 
     def close(self) -> None:

@@ -1,0 +1,403 @@
+"""The TinyDB backend on disk: layout, modes, damaged files, many processes, crashes.
+
+Child processes use the "spawn" start method and open their own TinyDBStore on the same
+root, as separate server workers would. Crashes are SIGKILLs a child sends itself at a
+chosen step of a write, so the tests never wait on the clock.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import multiprocessing
+import os
+import re
+import signal
+import stat
+from collections.abc import Callable, Iterator, Mapping
+from multiprocessing.connection import Connection
+from pathlib import Path
+from typing import Any
+
+import pytest
+from tinydb import TinyDB
+
+from vault.errors import StorageError
+from vault.storage import Document, open_store
+from vault.storage.tinydb import TinyDBStore
+
+VAULT = "0f1e2d3c4b5a69788796a5b4c3d2e1f0"
+TABLE = "accounts"
+SPAWN = multiprocessing.get_context("spawn")
+WORKERS = 4
+WRITES = 200
+
+
+@pytest.fixture
+def root(tmp_path: Path) -> Path:
+    return tmp_path / "store"
+
+
+@pytest.fixture
+def store(root: Path) -> TinyDBStore:
+    return TinyDBStore(root)
+
+
+def vault_file(root: Path, vault_id: str = VAULT) -> Path:
+    return root / "vaults" / vault_id[:2] / f"{vault_id}.json"
+
+
+def shard_file(root: Path, key: str, table: str = TABLE, shards: int = 256) -> Path:
+    shard = hashlib.sha256(key.encode()).digest()[0] % shards
+    return root / "tables" / table / f"{shard:02x}.json"
+
+
+def files_under(root: Path) -> set[Path]:
+    return {path for path in root.rglob("*") if path.is_file()}
+
+
+def assert_every_file_is_valid(root: Path, *, temp_allowed: bool = False) -> None:
+    """Every data file parses as JSON, and (unless allowed) no temp file is left behind."""
+    for path in files_under(root):
+        assert temp_allowed or not path.name.endswith(".tmp"), path
+        if path.suffix == ".json":
+            json.loads(path.read_text())
+
+
+# Layout and modes.
+
+
+def test_files_follow_the_documented_layout(root: Path, store: TinyDBStore) -> None:
+    store.create_vault(VAULT, {"profile": {}})
+    store.insert(TABLE, "digest-1", {"vault": VAULT})
+
+    expected = {root / "store.json", vault_file(root), shard_file(root, "digest-1")}
+    assert files_under(root) == expected | {p.with_name(p.name + ".lock") for p in expected}
+
+
+def test_data_files_open_with_stock_tinydb(root: Path, store: TinyDBStore) -> None:
+    store.create_vault(VAULT, {"profile": {"n": 1}})
+    store.insert(TABLE, "digest-1", {"vault": VAULT})
+
+    with TinyDB(vault_file(root), access_mode="r") as db:
+        assert db.all() == [{"k": VAULT, "v": {"profile": {"n": 1}}}]
+    with TinyDB(shard_file(root, "digest-1"), access_mode="r") as db:
+        assert db.all() == [{"k": "digest-1", "v": {"vault": VAULT}}]
+
+
+def test_files_and_directories_are_private(root: Path, store: TinyDBStore) -> None:
+    store.create_vault(VAULT, {"profile": {}})
+    store.insert(TABLE, "digest-1", {"vault": VAULT})
+
+    for path in root.rglob("*"):
+        mode = stat.S_IMODE(path.stat().st_mode)
+        assert mode == (0o700 if path.is_dir() else 0o600), path
+    assert stat.S_IMODE(root.stat().st_mode) == 0o700
+
+
+def test_shard_count_bounds_the_files_of_a_table(root: Path) -> None:
+    store = TinyDBStore(root, shards=4)
+    for n in range(100):
+        store.insert(TABLE, f"key-{n}", {"n": n})
+
+    names = {path.name for path in (root / "tables" / TABLE).glob("*.json")}
+    assert names == {"00.json", "01.json", "02.json", "03.json"}
+    assert len(dict(store.scan(TABLE))) == 100
+
+
+def test_reopening_with_another_shard_count_is_refused(root: Path) -> None:
+    TinyDBStore(root, shards=16)
+
+    with pytest.raises(StorageError, match="shards"):
+        TinyDBStore(root, shards=256)
+    TinyDBStore(root, shards=16)
+
+
+@pytest.mark.parametrize("shards", [0, 257, True])
+def test_shard_count_out_of_range_is_rejected(root: Path, shards: int) -> None:
+    with pytest.raises(ValueError, match="shards"):
+        TinyDBStore(root, shards=shards)
+
+
+def test_deleted_vault_leaves_no_file(root: Path, store: TinyDBStore) -> None:
+    store.create_vault(VAULT, {"profile": {}})
+
+    store.delete_vault(VAULT)
+
+    assert files_under(root / "vaults") == set()
+
+
+def test_emptied_shard_leaves_no_data_file(root: Path, store: TinyDBStore) -> None:
+    store.insert(TABLE, "k", {"n": 1})
+
+    store.delete(TABLE, "k")
+
+    assert not shard_file(root, "k").exists()
+    assert list(store.scan(TABLE)) == []
+
+
+def test_open_store_opens_tinydb_with_options(root: Path) -> None:
+    store = open_store("tinydb", root=root, shards=8)
+
+    assert isinstance(store, TinyDBStore)
+    assert json.loads((root / "store.json").read_text()) == {"format": 1, "shards": 8}
+
+
+# Damaged and leftover files.
+
+
+@pytest.mark.parametrize("content", [b"{not json", b"", b"\xff\xfe", b"[]", b'{"_default": 3}'])
+def test_damaged_vault_file_raises_storage_error_naming_it(
+    root: Path, store: TinyDBStore, content: bytes
+) -> None:
+    store.create_vault(VAULT, {"n": 1})
+    vault_file(root).write_bytes(content)
+
+    for call in (
+        lambda: store.read_vault(VAULT),
+        lambda: store.update_vault(VAULT, lambda doc: doc),
+        lambda: store.create_vault(VAULT, {}),
+    ):
+        with pytest.raises(StorageError, match=re.escape(str(vault_file(root)))):
+            call()
+    assert vault_file(root).read_bytes() == content
+
+
+def test_damaged_shard_file_raises_storage_error_naming_it(root: Path, store: TinyDBStore) -> None:
+    store.insert(TABLE, "k", {"n": 1})
+    shard_file(root, "k").write_text('{"_default": {"1": {"k": "k"')
+
+    for call in (
+        lambda: store.get(TABLE, "k"),
+        lambda: list(store.scan(TABLE)),
+        lambda: store.update(TABLE, "k", lambda rec: rec),
+    ):
+        with pytest.raises(StorageError, match=re.escape(str(shard_file(root, "k")))):
+            call()
+
+
+def test_leftover_temp_file_is_ignored_then_cleaned_by_next_write(
+    root: Path, store: TinyDBStore
+) -> None:
+    store.create_vault(VAULT, {"n": 1})
+    temp = vault_file(root).with_name(f"{VAULT}.json.tmp")
+    temp.write_text('{"half a wr')
+
+    assert store.read_vault(VAULT) == {"n": 1}
+    assert list(store.vault_ids()) == [VAULT]
+    store.update_vault(VAULT, lambda doc: {"n": 2})
+
+    assert not temp.exists()
+    assert store.read_vault(VAULT) == {"n": 2}
+
+
+# Many processes at once.
+
+
+def appending(item: str) -> Callable[[Document], Document]:
+    return lambda doc: {**doc, "log": [*doc["log"], item]}
+
+
+def append_to_vault(root: Path, vault_id: str, worker: int) -> None:
+    store = TinyDBStore(root)
+    for n in range(WRITES):
+        store.update_vault(vault_id, appending(f"{worker}:{n}"))
+
+
+def counter_keys(worker: int, n: int) -> list[str]:
+    """The counters write ``n`` of ``worker`` bumps: one or two, in different shards."""
+    first = f"counter-{(worker + n) % 8}"
+    return [first] if n % 3 == 0 else [first, f"counter-{(worker + 3 * n + 1) % 8 or 1}"]
+
+
+def bumping(keys: list[str]) -> Callable[[Mapping[str, Document]], dict[str, Document | None]]:
+    return lambda current: {key: {"n": current.get(key, {"n": 0})["n"] + 1} for key in keys}
+
+
+def bump_counters(root: Path, worker: int) -> None:
+    store = TinyDBStore(root)
+    for n in range(WRITES):
+        keys = sorted(set(counter_keys(worker, n)))
+        if len(keys) == 1:
+            store.update(TABLE, keys[0], lambda rec: {"n": (rec or {"n": 0})["n"] + 1})
+        else:
+            store.update_many(TABLE, keys, bumping(keys))
+
+
+def run_workers(target: Callable[..., None], args: list[tuple[Any, ...]]) -> None:
+    processes = [SPAWN.Process(target=target, args=each) for each in args]
+    for process in processes:
+        process.start()
+    for process in processes:
+        process.join(timeout=60)
+    assert [process.exitcode for process in processes] == [0] * len(processes)
+
+
+@pytest.mark.slow
+def test_processes_writing_one_vault_lose_no_update(root: Path, store: TinyDBStore) -> None:
+    store.create_vault(VAULT, {"log": []})
+
+    run_workers(append_to_vault, [(root, VAULT, worker) for worker in range(WORKERS)])
+
+    log = store.read_vault(VAULT)["log"]
+    assert len(log) == WORKERS * WRITES
+    for worker in range(WORKERS):
+        assert [item for item in log if item.startswith(f"{worker}:")] == [
+            f"{worker}:{n}" for n in range(WRITES)
+        ]
+    assert_every_file_is_valid(root)
+
+
+@pytest.mark.slow
+def test_processes_writing_own_vaults_lose_no_update(root: Path, store: TinyDBStore) -> None:
+    ids = [f"{worker:02x}" * 16 for worker in range(WORKERS)]
+    for vault_id in ids:
+        store.create_vault(vault_id, {"log": []})
+
+    run_workers(append_to_vault, [(root, ids[worker], worker) for worker in range(WORKERS)])
+
+    for worker, vault_id in enumerate(ids):
+        assert store.read_vault(vault_id)["log"] == [f"{worker}:{n}" for n in range(WRITES)]
+    assert_every_file_is_valid(root)
+
+
+@pytest.mark.slow
+def test_processes_writing_one_table_lose_no_update(root: Path, store: TinyDBStore) -> None:
+    run_workers(bump_counters, [(root, worker) for worker in range(WORKERS)])
+
+    expected: dict[str, int] = {}
+    for worker in range(WORKERS):
+        for n in range(WRITES):
+            for key in set(counter_keys(worker, n)):
+                expected[key] = expected.get(key, 0) + 1
+    assert {key: record["n"] for key, record in store.scan(TABLE)} == expected
+    assert len({shard_file(root, key) for key in expected}) > 1
+    assert_every_file_is_valid(root)
+
+
+# Crashes.
+
+
+def die() -> None:
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+def die_before_rename(*args: object) -> None:
+    die()
+
+
+def die_in_temp_write(fd: int) -> None:
+    """Stand-in for os.fsync: cut the temp file in half and die before it is synced."""
+    if stat.S_ISREG(os.fstat(fd).st_mode):
+        os.ftruncate(fd, os.fstat(fd).st_size // 2)
+        die()
+
+
+CRASHES: dict[str, tuple[str, Callable[..., None]]] = {
+    "before_rename": ("replace", die_before_rename),
+    "in_temp_write": ("fsync", die_in_temp_write),
+}
+
+
+#: Keys "a" and "b" fall in different shard files: update_many writes b's file first.
+CHANGES: dict[str, Callable[[TinyDBStore], object]] = {
+    "vault": lambda store: store.update_vault(VAULT, lambda doc: {"version": 2}),
+    "table": lambda store: store.update_many(
+        TABLE, ["a", "b"], lambda recs: {"a": {"version": 2}, "b": {"version": 2}}
+    ),
+    "split": lambda store: store.update_many(
+        TABLE, ["a", "b"], lambda recs: {"a": {"version": 2}, "b": None}
+    ),
+}
+
+
+def write_then_crash(root: Path, target: str, crash: str) -> None:
+    store = TinyDBStore(root)
+    name, stand_in = CRASHES[crash]
+    setattr(os, name, stand_in)
+    CHANGES[target](store)
+
+
+def crash_while_writing(root: Path, target: str, crash: str) -> None:
+    process = SPAWN.Process(target=write_then_crash, args=(root, target, crash))
+    process.start()
+    process.join(timeout=60)
+    assert process.exitcode == -signal.SIGKILL
+    assert any(path.name.endswith(".tmp") for path in files_under(root))
+
+
+def prepare_versions(store: TinyDBStore) -> None:
+    store.create_vault(VAULT, {"version": 1, "pad": "x" * 10_000})
+    store.insert(TABLE, "a", {"version": 1})
+    store.insert(TABLE, "b", {"version": 1})
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("crash", sorted(CRASHES))
+@pytest.mark.parametrize("target", ["vault", "table"])
+def test_writer_killed_mid_write_leaves_old_version(
+    root: Path, store: TinyDBStore, target: str, crash: str
+) -> None:
+    prepare_versions(store)
+
+    crash_while_writing(root, target, crash)
+
+    assert store.read_vault(VAULT)["version"] == 1
+    assert dict(store.scan(TABLE)) == {"a": {"version": 1}, "b": {"version": 1}}
+    store.update_vault(VAULT, lambda doc: {"version": 3})
+    store.update_many(TABLE, ["a", "b"], lambda recs: {"a": {"version": 3}, "b": {"version": 3}})
+    assert store.read_vault(VAULT) == {"version": 3}
+    assert_every_file_is_valid(root)
+
+
+@pytest.mark.slow
+def test_crash_between_shard_files_keeps_each_file_whole(root: Path, store: TinyDBStore) -> None:
+    """update_many is atomic per shard file against crashes, as its docstring says."""
+    prepare_versions(store)
+
+    crash_while_writing(root, "split", "before_rename")
+
+    assert dict(store.scan(TABLE)) == {"a": {"version": 1}}
+    assert_every_file_is_valid(root, temp_allowed=True)
+
+
+def next_version(doc: Document) -> Document:
+    """The next version, with a size that varies so kills land in different steps."""
+    version = doc["version"] + 1
+    return {"version": version, "pad": "x" * (997 * (version % 37))}
+
+
+def write_versions(root: Path, sender: Connection) -> None:
+    """Write versions one after another for ever, reporting each once it is stored."""
+    store = TinyDBStore(root)
+    while True:
+        sender.send(store.update_vault(VAULT, next_version)["version"])
+
+
+def reported_versions(receiver: Connection) -> Iterator[int]:
+    with receiver:
+        while True:
+            try:
+                yield receiver.recv()
+            except EOFError:
+                return
+
+
+@pytest.mark.slow
+def test_busy_writer_killed_at_any_moment_leaves_old_or_new(root: Path, store: TinyDBStore) -> None:
+    store.create_vault(VAULT, {"version": 0})
+    for round_ in range(8):
+        start = store.read_vault(VAULT)["version"]
+        receiver, sender = SPAWN.Pipe(duplex=False)
+        process = SPAWN.Process(target=write_versions, args=(root, sender))
+        process.start()
+        sender.close()
+        reports = reported_versions(receiver)
+        last = next(version for version in reports if version >= start + 1 + round_ * 3)
+        os.kill(process.pid, signal.SIGKILL)
+        process.join(timeout=60)
+        last = max(reports, default=last)
+
+        assert process.exitcode == -signal.SIGKILL
+        assert store.read_vault(VAULT)["version"] in (last, last + 1)
+        assert_every_file_is_valid(root, temp_allowed=True)
