@@ -49,3 +49,21 @@ class LoginThrottled(AuthenticationFailed):
 
 class StorageError(VaultError):
     """The store could not be read or written (unreadable file, broken connection)."""
+
+
+class InvalidClientMetadata(VaultError):
+    """A vendor's registration metadata broke a rule (RFC 7591 section 3.2.2).
+
+    ``code`` is the RFC 7591 error code: ``invalid_redirect_uri`` or
+    ``invalid_client_metadata``.
+    """
+
+    def __init__(self, field: str, rule: str, *, code: str = "invalid_client_metadata") -> None:
+        super().__init__(f"{field}: {rule}")
+        self.field = field
+        self.rule = rule
+        self.code = code
+
+
+class VendorDisabled(VaultError):
+    """The operator disabled this vendor: none of its requests or tokens are honoured."""
