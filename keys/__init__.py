@@ -36,6 +36,7 @@ class KeySet:
     signing: SigningKey
     index_key: bytes
     session_key: bytes
+    token_key: bytes
 
 
 def open_keys(keys_dir: Path, *, kek: str | None = None) -> KeySet:
@@ -52,6 +53,7 @@ def open_keys(keys_dir: Path, *, kek: str | None = None) -> KeySet:
         signing=SigningKey.load_or_create(keys_dir / "signing-ed25519.pem"),
         index_key=load_or_create_key(keys_dir / "index.key"),
         session_key=load_or_create_key(keys_dir / "session.key"),
+        token_key=load_or_create_key(keys_dir / "token.key"),
     )
 
 

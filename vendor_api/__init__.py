@@ -1,29 +1,19 @@
-"""The vendor-facing JSON API: key discovery now; the OAuth server and resources build on it."""
+"""The vendor-facing side: OAuth 2.0 server, discovery, and the JSON API."""
 
 from __future__ import annotations
 
-from typing import Any
+from flask import Flask
 
-from flask import Blueprint, Flask
-
-from vrm.app_context import services
-
-bp = Blueprint("vendor_api", __name__)
-
-
-@bp.get("/jwks.json")
-def jwks() -> dict[str, Any]:
-    """The server's public signing keys (receipts and log checkpoints are signed by them)."""
-    return services().keys.signing.jwks()
-
-
-@bp.get("/healthz")
-def health() -> dict[str, Any]:
-    """Liveness: the process answers and can reach its store."""
-    services().store.count_vaults()
-    return {"status": "ok"}
+from vendor_api import consent, discovery, endpoints, resources
+from vendor_api.oauth import build_server
+from vrm.services import Services, issuer_of
 
 
 def init_app(app: Flask) -> None:
-    """Register the vendor API on ``app``."""
-    app.register_blueprint(bp)
+    """Register the authorization server and the vendor endpoints on ``app``."""
+    services: Services = app.extensions["vrm"]
+    app.extensions["vrm_oauth"] = build_server(
+        app, vendors=services.vendors, access=services.access, issuer=issuer_of(services.config)
+    )
+    for blueprint in (discovery.bp, endpoints.bp, consent.bp, resources.bp):
+        app.register_blueprint(blueprint)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -10,12 +11,16 @@ from typing import Any
 
 from keys import KeySet, open_keys
 from keys.files import ensure_private_dir
+from vault.access import VendorAccess
 from vault.accounts import LoginPolicy
 from vault.clock import Clock, system_clock
 from vault.events import EventSink, NullSink
+from vault.grants import Consents, ConsentSettings
 from vault.passwords import PasswordHasher
 from vault.service import Vaults, VaultService
 from vault.storage import Store, open_store
+from vault.tokens import TokenSealer
+from vault.vendors import VendorRegistry
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +35,10 @@ class Services:
     keys: KeySet
     events: EventSink
     vaults: VaultService
+    vendors: VendorRegistry
+    consents: Consents
+    access: VendorAccess
+    clock: Clock
 
     def close(self) -> None:
         """Release the store."""
@@ -65,4 +74,30 @@ def build_services(
             ),
         )
     )
-    return Services(config, data_dir, store, keys, sink, vaults)
+    vendors = VendorRegistry(store, clock=clock, events=sink)
+    consents = Consents(
+        store=store,
+        vendors=vendors,
+        signing=keys.signing,
+        index_key=keys.index_key,
+        settings=ConsentSettings(issuer=issuer_of(config), jurisdiction=config["JURISDICTION"]),
+        events=sink,
+        clock=clock,
+        rng=os.urandom,
+    )
+    access = VendorAccess(
+        store=store,
+        vendors=vendors,
+        consents=consents,
+        datakeys=vaults.datakeys,
+        sealer=TokenSealer(keys.token_key),
+        events=sink,
+        clock=clock,
+    )
+    return Services(config, data_dir, store, keys, sink, vaults, vendors, consents, access, clock)
+
+
+def issuer_of(config: Mapping[str, Any]) -> str:
+    """The server's issuer URL: ``ISSUER`` if set, else where ``vrm serve`` listens."""
+    issuer = str(config["ISSUER"]).rstrip("/")
+    return issuer or f"http://{config['HOST']}:{config['PORT']}"

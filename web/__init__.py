@@ -1,13 +1,12 @@
-"""Pages for people (customers, auditors): security headers on every response, error pages,
-and the front page."""
+"""Pages for people (customers, auditors): login, consent, security headers on every
+response, and readable error pages."""
 
 from __future__ import annotations
 
-from flask import Blueprint, Flask, Response, render_template
+from flask import Flask, Response
 
-bp = Blueprint(
-    "web", __name__, template_folder="templates", static_folder="static", static_url_path="/static"
-)
+from web import csrf, customer_session
+from web.pages import bp
 
 SECURITY_HEADERS = {
     "Content-Security-Policy": (
@@ -21,12 +20,6 @@ SECURITY_HEADERS = {
 }
 
 
-@bp.get("/")
-def home() -> str:
-    """What this server is, for a person who opens it in a browser."""
-    return render_template("home.html")
-
-
 def add_security_headers(response: Response) -> Response:
     """Set the headers every response carries, page or JSON."""
     for name, value in SECURITY_HEADERS.items():
@@ -35,6 +28,8 @@ def add_security_headers(response: Response) -> Response:
 
 
 def init_app(app: Flask) -> None:
-    """Register the pages and the headers on ``app``."""
+    """Register the pages, CSRF checks, sessions and headers on ``app``."""
     app.register_blueprint(bp)
+    csrf.init_app(app)
+    customer_session.init_app(app)
     app.after_request(add_security_headers)

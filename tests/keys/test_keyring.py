@@ -38,7 +38,13 @@ def test_first_run_creates_every_key_owner_only(tmp_path: Path) -> None:
     keys_dir = tmp_path / "keys"
     open_keys(keys_dir)
     files = [p for p in keys_dir.rglob("*") if p.is_file()]
-    assert {p.name for p in files} == {"v1.key", "signing-ed25519.pem", "index.key", "session.key"}
+    assert {p.name for p in files} == {
+        "v1.key",
+        "signing-ed25519.pem",
+        "index.key",
+        "session.key",
+        "token.key",
+    }
     assert all(_mode(p) == 0o600 for p in files)
     assert _mode(keys_dir) == 0o700
 

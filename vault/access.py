@@ -1,0 +1,497 @@
+"""Vendor access: authorization codes, access and refresh tokens, and the check every
+vendor request passes before it reads anything.
+
+State lives where it belongs: a code's single use and a refresh token's place in its
+rotation chain are recorded in the grant (the customer's own vault file); client
+credentials tokens need no state at all. Every request re-reads the grant, so narrowing,
+revocation, expiry, erasure and a disabled vendor take effect on the very next request.
+
+Refresh tokens rotate on use. Presenting a rotated one again means two parties hold the
+chain, so every token of that grant is revoked (RFC 9700 section 4.14); a reused code does
+the same (RFC 6749 section 4.1.2).
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+from typing import Any
+
+from vault.clock import Clock, isoformat, parse_iso
+from vault.datakeys import DataKeys
+from vault.errors import NotFound, VaultError
+from vault.events import Event, EventSink
+from vault.fields import JSONValue
+from vault.grants import Consents, is_live
+from vault.profile import ProfileCipher
+from vault.storage.base import Document, Store
+from vault.tokens import (
+    ACCESS,
+    CODE,
+    REFRESH,
+    InsufficientScope,
+    InvalidToken,
+    TokenClaims,
+    TokenSealer,
+)
+from vault.vendors import PROFILE_SCOPE_PREFIX, VendorRegistry
+
+ACCESS_TTL = 900
+CODE_TTL = 60
+LAST_ACCESS_EVERY = timedelta(minutes=1)
+REVOKED_TABLE = "revoked_tokens"
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Whose data a token reads: one grant of one vault."""
+
+    vault_id: str
+    grant_id: str
+    epoch: int
+
+
+@dataclass(frozen=True)
+class CodeUse:
+    """A claimed authorization code, with what PKCE and the redirect check need."""
+
+    claims: TokenClaims
+    redirect_uri: str
+    challenge: str
+    method: str
+
+    @property
+    def principal(self) -> Principal:
+        """The grant the code was issued for."""
+        return principal_of(self.claims)
+
+
+@dataclass(frozen=True)
+class AccessContext:
+    """A request that passed the checks, with the scopes still granted."""
+
+    claims: TokenClaims
+    scopes: tuple[str, ...]
+    doc: Document | None = field(default=None, repr=False)
+
+    @property
+    def fields(self) -> tuple[str, ...]:
+        """The profile fields the request may read."""
+        return tuple(s[len(PROFILE_SCOPE_PREFIX) :] for s in self.scopes if _is_profile(s))
+
+
+class VendorAccess:
+    """Issues and checks the tokens vendors use."""
+
+    def __init__(
+        self,
+        *,
+        store: Store,
+        vendors: VendorRegistry,
+        consents: Consents,
+        datakeys: DataKeys,
+        sealer: TokenSealer,
+        events: EventSink,
+        clock: Clock,
+    ) -> None:
+        self._store = store
+        self._vendors = vendors
+        self._consents = consents
+        self._datakeys = datakeys
+        self._sealer = sealer
+        self._events = events
+        self._clock = clock
+
+    # Authorization codes.
+
+    def issue_code(
+        self,
+        principal: Principal,
+        client_id: str,
+        *,
+        scopes: tuple[str, ...],
+        redirect_uri: str,
+        challenge: str,
+        method: str,
+    ) -> str:
+        """A single-use code for a grant the customer just gave; lives CODE_TTL seconds."""
+        now = self._clock()
+        claims = self._claims(CODE, client_id, scopes, now, CODE_TTL, principal)
+        entry = {
+            "exp": claims.expires_at,
+            "redirect_uri": redirect_uri,
+            "challenge": challenge,
+            "method": method,
+            "used": False,
+        }
+
+        def change(doc: Document) -> Document:
+            new = copy.deepcopy(doc)
+            record = _live_record(new, principal.grant_id, now)
+            record["codes"] = _unexpired(record["codes"], now)
+            record["codes"][claims.token_id] = entry
+            return new
+
+        self._store.update_vault(principal.vault_id, change)
+        return self._sealer.seal(claims)
+
+    def claim_code(self, code: str, client_id: str) -> CodeUse:
+        """Use a code once. A second use revokes every token the first one led to."""
+        claims = self._open(code, CODE, client_id)
+        vault_id = principal_of(claims).vault_id
+        now = self._clock()
+        outcome: dict[str, Any] = {}
+
+        def change(doc: Document) -> Document:
+            new = copy.deepcopy(doc)
+            record = _live_record(new, claims.grant_id or "", now)
+            entry = record["codes"].get(claims.token_id)
+            if entry is None or entry["used"]:
+                record["epoch"] += 1
+                record["refresh"] = None
+                outcome["reused"] = True
+                return new
+            entry["used"] = True
+            outcome["entry"] = dict(entry)
+            return new
+
+        self._update_or_invalid(vault_id, change)
+        if outcome.get("reused"):
+            self._emit("token.code_reused", claims, detail={"action": "grant tokens revoked"})
+            raise InvalidToken("the code was already used; its tokens are revoked")
+        entry = outcome["entry"]
+        return CodeUse(claims, entry["redirect_uri"], entry["challenge"], entry["method"])
+
+    # Access and refresh tokens.
+
+    def access_token(
+        self, client_id: str, scopes: tuple[str, ...], principal: Principal | None = None
+    ) -> tuple[str, TokenClaims]:
+        """A new access token (at most ACCESS_TTL seconds); needs no write."""
+        claims = self._claims(ACCESS, client_id, scopes, self._clock(), ACCESS_TTL, principal)
+        self._emit("token.issued", claims, detail={"kind": "access"})
+        return self._sealer.seal(claims), claims
+
+    def start_refresh(self, principal: Principal, client_id: str, scopes: tuple[str, ...]) -> str:
+        """Begin a new refresh chain for the grant (ending any earlier chain)."""
+        now = self._clock()
+        claims = self._claims(REFRESH, client_id, scopes, now, 0, principal)
+        family = claims.token_id
+
+        def change(doc: Document) -> Document:
+            new = copy.deepcopy(doc)
+            record = _live_record(new, principal.grant_id, now)
+            if record["epoch"] != principal.epoch:
+                raise InvalidToken("the grant's tokens were revoked")
+            record["refresh"] = {"family": family, "counter": 1}
+            return new
+
+        self._update_or_invalid(principal.vault_id, change)
+        sealed = replace(claims, family=family, counter=1)
+        return self._sealer.seal(sealed)
+
+    def check_refresh(self, token: str, client_id: str) -> tuple[TokenClaims, tuple[str, ...]]:
+        """Validate a refresh token; return it and the scopes its grant still allows."""
+        claims = self._open(token, REFRESH, client_id)
+        _, record = self._grant_of(claims)
+        if record["refresh"] is None or record["refresh"]["family"] != claims.family:
+            raise InvalidToken("the refresh token was revoked")
+        if record["refresh"]["counter"] != claims.counter:
+            self._revoke_for_reuse(claims)
+            raise InvalidToken("the refresh token was already used; its grant's tokens are revoked")
+        return claims, _still_granted(claims.scopes, record)
+
+    def rotate_refresh(self, old: TokenClaims, scopes: tuple[str, ...]) -> str:
+        """Replace a refresh token by the next in its chain, atomically.
+
+        If another request rotated it first, this one is a reuse: the grant's tokens are
+        revoked.
+        """
+        now = self._clock()
+        reused: list[bool] = []
+
+        def change(doc: Document) -> Document:
+            new = copy.deepcopy(doc)
+            record = _live_record(new, old.grant_id or "", now)
+            chain = record["refresh"]
+            if chain is None or chain != {"family": old.family, "counter": old.counter}:
+                record["epoch"] += 1
+                record["refresh"] = None
+                reused.append(True)
+                return new
+            chain["counter"] += 1
+            return new
+
+        self._update_or_invalid(old.vault_id or "", change)
+        if reused:
+            self._emit("token.refresh_reused", old, detail={"action": "grant tokens revoked"})
+            raise InvalidToken("the refresh token was already used; its grant's tokens are revoked")
+        nxt = replace(old, scopes=scopes, counter=old.counter + 1, issued_at=_ts(now))
+        self._emit("token.refreshed", nxt)
+        return self._sealer.seal(nxt)
+
+    # The check every request passes.
+
+    def authorize(self, token: str) -> AccessContext:
+        """Check an access token against its vendor and its grant, now.
+
+        Raises InvalidToken (expired, revoked, grant ended, vault erased, vendor disabled)
+        or InsufficientScope (nothing it was issued for is still granted).
+        """
+        claims = self._sealer.open(token, ACCESS)
+        self._check_live_token(claims)
+        if claims.vault_id is None:
+            if self._store.get(REVOKED_TABLE, claims.token_id) is not None:
+                raise InvalidToken("the token was revoked")
+            return AccessContext(claims, claims.scopes)
+        doc, record = self._grant_of(claims)
+        if claims.token_id in record["revoked_tokens"]:
+            raise InvalidToken("the token was revoked")
+        scopes = _still_granted(claims.scopes, record)
+        if not scopes:
+            raise InsufficientScope("none of the token's fields is still granted")
+        return AccessContext(claims, scopes, doc)
+
+    def read_profile(self, context: AccessContext) -> dict[str, JSONValue]:
+        """The granted fields that have a value, decrypted, for an authorized request."""
+        claims, doc = context.claims, context.doc
+        vault_id = principal_of(claims).vault_id
+        if doc is None:
+            raise InvalidToken("the token is not bound to a customer's grant")
+        dek = self._datakeys.open(vault_id)
+        values = ProfileCipher(vault_id, dek, os.urandom).current(doc)
+        shared = {name: values[name] for name in context.fields if name in values}
+        self._note_access(claims, doc)
+        self._emit("data.read", claims, fields=tuple(shared))
+        return shared
+
+    def peek(self, token: str) -> TokenClaims | None:
+        """The claims of a genuine access token, checked or not (for logging refusals)."""
+        try:
+            return self._sealer.open(token, ACCESS)
+        except InvalidToken:
+            return None
+
+    def subject(self, claims: TokenClaims) -> str | None:
+        """The pairwise id the token's vendor knows its customer by."""
+        if claims.vault_id is None:
+            return None
+        return self._consents.subject(claims.vault_id, claims.client_id)
+
+    # Revocation and introspection.
+
+    def revoke(self, token: str, client_id: str) -> None:
+        """Revoke a token the vendor holds (RFC 7009). A refresh token takes its grant's
+        access tokens with it. Tokens that are invalid already are ignored."""
+        kind = self._sealer.kind_of(token)
+        try:
+            claims = self._open(token, kind or ACCESS, client_id)
+        except InvalidToken:
+            return
+        if claims.vault_id is None:
+            self._revoke_client_token(claims)
+        else:
+            self._revoke_grant_token(claims)
+        self._emit("token.revoked", claims, detail={"kind": claims.kind})
+
+    def introspect(self, token: str, client_id: str) -> dict[str, Any]:
+        """RFC 7662 answer for a vendor's own token; ``{"active": false}`` for anything else."""
+        kind = self._sealer.kind_of(token)
+        try:
+            claims = self._open(token, kind or ACCESS, client_id)
+            scopes = self._live_scopes(claims)
+        except (InvalidToken, InsufficientScope, NotFound):
+            return {"active": False}
+        answer: dict[str, Any] = {
+            "active": True,
+            "scope": " ".join(scopes),
+            "client_id": claims.client_id,
+            "token_type": "Bearer" if claims.kind == ACCESS else "refresh_token",
+            "iat": claims.issued_at,
+        }
+        if claims.expires_at:
+            answer["exp"] = claims.expires_at
+        subject = self.subject(claims)
+        if subject:
+            answer["sub"] = subject
+        return answer
+
+    # Internals.
+
+    def _claims(
+        self,
+        kind: str,
+        client_id: str,
+        scopes: tuple[str, ...],
+        now: datetime,
+        ttl: int,
+        principal: Principal | None,
+    ) -> TokenClaims:
+        return TokenClaims(
+            kind=kind,
+            client_id=client_id,
+            token_id=self._sealer.new_id(),
+            scopes=scopes,
+            issued_at=_ts(now),
+            expires_at=_ts(now) + ttl if ttl else 0,
+            vault_id=principal.vault_id if principal else None,
+            grant_id=principal.grant_id if principal else None,
+            epoch=principal.epoch if principal else 0,
+        )
+
+    def _open(self, token: str, kind: str, client_id: str) -> TokenClaims:
+        claims = self._sealer.open(token, kind)
+        if claims.client_id != client_id:
+            raise InvalidToken("the token was issued to another client")
+        self._check_live_token(claims)
+        return claims
+
+    def _check_live_token(self, claims: TokenClaims) -> None:
+        if claims.expires_at and _ts(self._clock()) >= claims.expires_at:
+            raise InvalidToken("the token expired")
+        try:
+            self._vendors.require_active(claims.client_id)
+        except VaultError:
+            raise InvalidToken("the vendor is disabled") from None
+
+    def _grant_of(self, claims: TokenClaims) -> tuple[Document, dict[str, Any]]:
+        try:
+            doc = self._store.read_vault(claims.vault_id or "")
+        except NotFound:
+            raise InvalidToken("the customer's vault no longer exists") from None
+        record = doc.get("grants", {}).get(claims.grant_id)
+        if record is None:
+            raise InvalidToken("the grant no longer exists")
+        now = self._clock()
+        if record["status"] == "active" and now >= parse_iso(record["expires_at"]):
+            self._consents.expire_due(claims.vault_id or "")
+            raise InvalidToken("the grant expired")
+        if not is_live(record, now):
+            raise InvalidToken(f"the grant was {record['status']}")
+        if record["epoch"] != claims.epoch:
+            raise InvalidToken("the grant's tokens were revoked")
+        return doc, record
+
+    def _live_scopes(self, claims: TokenClaims) -> tuple[str, ...]:
+        if claims.vault_id is None:
+            if self._store.get(REVOKED_TABLE, claims.token_id) is not None:
+                raise InvalidToken("the token was revoked")
+            return claims.scopes
+        _, record = self._grant_of(claims)
+        if claims.kind == REFRESH and record["refresh"] != {
+            "family": claims.family,
+            "counter": claims.counter,
+        }:
+            raise InvalidToken("the refresh token was rotated or revoked")
+        if claims.token_id in record["revoked_tokens"]:
+            raise InvalidToken("the token was revoked")
+        return _still_granted(claims.scopes, record)
+
+    def _revoke_client_token(self, claims: TokenClaims) -> None:
+        record = {"exp": claims.expires_at, "client_id": claims.client_id}
+        self._store.update(REVOKED_TABLE, claims.token_id, lambda old: old or record)
+
+    def _revoke_grant_token(self, claims: TokenClaims) -> None:
+        now = self._clock()
+
+        def change(doc: Document) -> Document:
+            new = copy.deepcopy(doc)
+            record = new.get("grants", {}).get(claims.grant_id)
+            if record is None or record["epoch"] != claims.epoch:
+                return new
+            if claims.kind == REFRESH:
+                record["epoch"] += 1
+                record["refresh"] = None
+            else:
+                live = {k: v for k, v in record["revoked_tokens"].items() if v > _ts(now)}
+                record["revoked_tokens"] = {**live, claims.token_id: claims.expires_at}
+            return new
+
+        self._update_or_invalid(claims.vault_id or "", change)
+
+    def _revoke_for_reuse(self, claims: TokenClaims) -> None:
+        def change(doc: Document) -> Document:
+            new = copy.deepcopy(doc)
+            record = new["grants"][claims.grant_id]
+            if record["epoch"] == claims.epoch:
+                record["epoch"] += 1
+                record["refresh"] = None
+            return new
+
+        self._update_or_invalid(claims.vault_id or "", change)
+        self._emit("token.refresh_reused", claims, detail={"action": "grant tokens revoked"})
+
+    def _note_access(self, claims: TokenClaims, doc: Document) -> None:
+        """Record the grant's last access, at most once a minute, so reads stay cheap."""
+        now = self._clock()
+        last = doc["grants"][claims.grant_id].get("last_access")
+        if last and now - parse_iso(last) < LAST_ACCESS_EVERY:
+            return
+
+        def change(current: Document) -> Document:
+            new = copy.deepcopy(current)
+            record = new.get("grants", {}).get(claims.grant_id)
+            if record is not None:
+                record["last_access"] = isoformat(now)
+            return new
+
+        self._update_or_invalid(claims.vault_id or "", change)
+
+    def _update_or_invalid(self, vault_id: str, change: Any) -> Document:
+        try:
+            return self._store.update_vault(vault_id, change)
+        except NotFound:
+            raise InvalidToken("the grant no longer exists") from None
+
+    def _emit(
+        self,
+        kind: str,
+        claims: TokenClaims,
+        *,
+        fields: tuple[str, ...] = (),
+        detail: dict[str, str | int | bool] | None = None,
+    ) -> None:
+        vault = self._consents.pseudonym(claims.vault_id) if claims.vault_id else None
+        event = Event(
+            kind,
+            self._clock(),
+            "vendor",
+            vault=vault,
+            vendor=claims.client_id,
+            fields=fields,
+            detail=detail or {},
+        )
+        self._events.emit(event)
+
+
+def principal_of(claims: TokenClaims) -> Principal:
+    """The grant a token is bound to; InvalidToken for a token bound to none."""
+    if not claims.vault_id or not claims.grant_id:
+        raise InvalidToken("the token is not bound to a customer's grant")
+    return Principal(claims.vault_id, claims.grant_id, claims.epoch)
+
+
+def _live_record(doc: Document, grant_id: str, now: datetime) -> dict[str, Any]:
+    record = doc.get("grants", {}).get(grant_id)
+    if record is None or not is_live(record, now):
+        raise InvalidToken("the grant is no longer live")
+    return record  # type: ignore[no-any-return]
+
+
+def _still_granted(scopes: tuple[str, ...], record: dict[str, Any]) -> tuple[str, ...]:
+    granted = record["fields"]
+    return tuple(s for s in scopes if _is_profile(s) and s[len(PROFILE_SCOPE_PREFIX) :] in granted)
+
+
+def _unexpired(codes: dict[str, Any], now: datetime) -> dict[str, Any]:
+    return {k: v for k, v in codes.items() if v["exp"] > _ts(now)}
+
+
+def _is_profile(scope: str) -> bool:
+    return scope.startswith(PROFILE_SCOPE_PREFIX)
+
+
+def _ts(moment: datetime) -> int:
+    return int(moment.timestamp())

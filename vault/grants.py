@@ -1,0 +1,385 @@
+"""Consent grants: which vendor may read which fields of a vault, why, and until when.
+
+A grant lives in its vault's document, so it is exported and erased with the vault, and
+checking it on a vendor's request reads only that vault's file. A vault has at most one
+live grant per vendor: a new consent for more fields extends it. Every change (given,
+extended, narrowed, revoked, expired) adds a signed consent receipt to the grant and an
+event to the log. Withdrawing is as easy as giving: one call per grant, one per field.
+"""
+
+from __future__ import annotations
+
+import copy
+import uuid
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from keys import SigningKey
+from keys.digests import keyed_digest
+from keys.envelope import RandomBytes
+from vault.clock import Clock, isoformat, parse_iso
+from vault.errors import NotFound, ValidationError
+from vault.events import Event, EventSink
+from vault.receipts import ReceiptFacts, ReceiptPurpose, issue_receipt
+from vault.storage.base import Document, Store
+from vault.vendors import Vendor, VendorRegistry
+
+DEFAULT_DAYS = 90
+DURATION_DAYS = (7, 30, 90, 180, 365)
+LIVE, REVOKED, EXPIRED = "active", "revoked", "expired"
+
+
+@dataclass(frozen=True)
+class Receipt:
+    """A signed consent receipt kept in the vault."""
+
+    receipt_id: str
+    event: str
+    at: datetime
+    jws: str
+
+
+@dataclass(frozen=True)
+class Grant:
+    """A read-only view of one grant."""
+
+    grant_id: str
+    vendor_id: str
+    status: str
+    fields: Mapping[str, str]
+    given_at: datetime
+    expires_at: datetime
+    ended_at: datetime | None
+    removed: tuple[tuple[str, datetime], ...]
+    terms: tuple[str, ...]
+    receipts: tuple[Receipt, ...]
+    last_access: datetime | None
+    epoch: int
+
+    @classmethod
+    def from_record(cls, record: Mapping[str, Any]) -> Grant:
+        """Read a grant record as stored in the vault document."""
+        return cls(
+            grant_id=record["id"],
+            vendor_id=record["vendor"],
+            status=record["status"],
+            fields={name: f["purpose"] for name, f in record["fields"].items()},
+            given_at=parse_iso(record["given_at"]),
+            expires_at=parse_iso(record["expires_at"]),
+            ended_at=_maybe_time(record.get("ended_at")),
+            removed=tuple((r["field"], parse_iso(r["at"])) for r in record["removed"]),
+            terms=tuple(record["terms"]),
+            receipts=tuple(
+                Receipt(r["id"], r["event"], parse_iso(r["at"]), r["jws"])
+                for r in record["receipts"]
+            ),
+            last_access=_maybe_time(record.get("last_access")),
+            epoch=record["epoch"],
+        )
+
+    def is_live(self, now: datetime) -> bool:
+        """Whether the grant lets its vendor read now."""
+        return self.status == LIVE and now < self.expires_at
+
+    def to_json(self) -> dict[str, Any]:
+        """The grant as the customer's export shows it."""
+        return {
+            "grant_id": self.grant_id,
+            "vendor": self.vendor_id,
+            "status": self.status,
+            "fields": dict(self.fields),
+            "given_at": isoformat(self.given_at),
+            "expires_at": isoformat(self.expires_at),
+            "ended_at": isoformat(self.ended_at) if self.ended_at else None,
+            "removed_fields": [{"field": f, "at": isoformat(at)} for f, at in self.removed],
+            "terms": list(self.terms),
+            "last_access": isoformat(self.last_access) if self.last_access else None,
+            "receipts": [
+                {"id": r.receipt_id, "event": r.event, "at": isoformat(r.at), "jws": r.jws}
+                for r in self.receipts
+            ],
+        }
+
+
+def live_grant(doc: Document, vendor_id: str, now: datetime) -> dict[str, Any] | None:
+    """The vendor's live grant record in ``doc`` (the record itself, not a copy), if any."""
+    for record in doc.get("grants", {}).values():
+        if record["vendor"] == vendor_id and is_live(record, now):
+            return record  # type: ignore[no-any-return]
+    return None
+
+
+def is_live(record: Mapping[str, Any], now: datetime) -> bool:
+    """Whether a grant record is active and not past its end."""
+    return bool(record["status"] == LIVE and now < parse_iso(record["expires_at"]))
+
+
+@dataclass(frozen=True)
+class ConsentSettings:
+    """Where receipts say they come from."""
+
+    issuer: str
+    jurisdiction: str = "EU"
+
+
+class Consents:
+    """Gives, extends, narrows, revokes and expires grants, with receipts and events."""
+
+    def __init__(
+        self,
+        *,
+        store: Store,
+        vendors: VendorRegistry,
+        signing: SigningKey,
+        index_key: bytes,
+        settings: ConsentSettings,
+        events: EventSink,
+        clock: Clock,
+        rng: RandomBytes,
+    ) -> None:
+        self._store = store
+        self._vendors = vendors
+        self._signing = signing
+        self._index_key = index_key
+        self._settings = settings
+        self._events = events
+        self._clock = clock
+        self._rng = rng
+
+    def subject(self, vault_id: str, vendor_id: str) -> str:
+        """The pairwise id a vendor knows this vault by: stable for one vendor, unlinkable
+        between vendors."""
+        return keyed_digest(self._index_key, "pairwise-sub", f"{vendor_id}\x00{vault_id}")[:32]
+
+    def pseudonym(self, vault_id: str) -> str:
+        """The vault's pseudonym in events (the same as the vault service uses)."""
+        return keyed_digest(self._index_key, "vault-pseudonym", vault_id)[:32]
+
+    def give(
+        self,
+        vault_id: str,
+        vendor_id: str,
+        fields: Sequence[str],
+        *,
+        days: int = DEFAULT_DAYS,
+        terms: Sequence[str] = (),
+        method: str = "OAuth 2.0 consent page",
+    ) -> Grant:
+        """Grant ``fields`` to the vendor for ``days``, extending its live grant if any."""
+        vendor = self._vendors.require_active(vendor_id)
+        _check_request(vendor, fields, days)
+        now = self._clock()
+        receipt_id = str(uuid.UUID(bytes=self._rng(16), version=4))
+        new_id = self._rng(12).hex()
+
+        def change(doc: Document) -> Document:
+            new = copy.deepcopy(doc)
+            grants = new.setdefault("grants", {})
+            record = live_grant(new, vendor_id, now)
+            event = "extended" if record else "given"
+            record = record or _new_record(new_id, vendor_id, now, method)
+            for name in fields:
+                record["fields"].setdefault(
+                    name, {"purpose": vendor.purpose_for(name), "at": isoformat(now)}
+                )
+            record["expires_at"] = isoformat(now + timedelta(days=days))
+            record["terms"] = sorted(set(record["terms"]) | set(terms))
+            self._add_receipt(record, vault_id, vendor, event, receipt_id, now, ())
+            grants[record["id"]] = record
+            return new
+
+        doc = self._store.update_vault(vault_id, change)
+        record = live_grant(doc, vendor_id, now)
+        if record is None:
+            raise NotFound("the grant ended while it was being given")
+        last = record["receipts"][-1]["event"]
+        self._emit(f"grant.{last}", vault_id, vendor_id, tuple(fields), actor="customer")
+        return Grant.from_record(record)
+
+    def remove_field(self, vault_id: str, grant_id: str, field: str) -> Grant:
+        """Withdraw one field; withdrawing the last one revokes the grant."""
+        return self._end(vault_id, grant_id, fields=(field,))
+
+    def revoke(self, vault_id: str, grant_id: str) -> Grant:
+        """Withdraw the whole grant."""
+        return self._end(vault_id, grant_id, fields=None)
+
+    def grants(self, vault_id: str) -> list[Grant]:
+        """Every grant of the vault, live ones first, newest first; expires what is due."""
+        self.expire_due(vault_id)
+        doc = self._store.read_vault(vault_id)
+        views = [Grant.from_record(r) for r in doc.get("grants", {}).values()]
+        return sorted(views, key=lambda g: (g.status != LIVE, -g.given_at.timestamp()))
+
+    def expire_due(self, vault_id: str) -> list[str]:
+        """Mark grants past their end as expired, with receipts; return their ids."""
+        now = self._clock()
+        doc = self._store.read_vault(vault_id)
+        due = [
+            gid
+            for gid, r in doc.get("grants", {}).items()
+            if r["status"] == LIVE and now >= parse_iso(r["expires_at"])
+        ]
+        for grant_id in due:
+            self._finish(vault_id, grant_id, EXPIRED, now)
+        return due
+
+    def _end(self, vault_id: str, grant_id: str, fields: tuple[str, ...] | None) -> Grant:
+        now = self._clock()
+        doc = self._store.read_vault(vault_id)
+        record = doc.get("grants", {}).get(grant_id)
+        if record is None or not is_live(record, now):
+            raise NotFound("no live grant with that id")
+        remaining = set(record["fields"]) - set(fields or record["fields"])
+        if fields is not None and not set(fields) <= set(record["fields"]):
+            raise ValidationError("field", "is not part of this grant")
+        if fields is None or not remaining:
+            return self._finish(vault_id, grant_id, REVOKED, now)
+        return self._narrow(vault_id, grant_id, fields, now)
+
+    def _narrow(
+        self, vault_id: str, grant_id: str, fields: tuple[str, ...], now: datetime
+    ) -> Grant:
+        vendor = self._vendor_record(vault_id, grant_id)
+        receipt_id = str(uuid.UUID(bytes=self._rng(16), version=4))
+
+        def change(doc: Document) -> Document:
+            new = copy.deepcopy(doc)
+            record = _require_live(new, grant_id, now)
+            for name in fields:
+                if record["fields"].pop(name, None) is not None:
+                    record["removed"].append({"field": name, "at": isoformat(now)})
+            self._add_receipt(record, vault_id, vendor, "narrowed", receipt_id, now, fields)
+            return new
+
+        doc = self._store.update_vault(vault_id, change)
+        self._emit("grant.narrowed", vault_id, vendor.client_id, fields, actor="customer")
+        return Grant.from_record(doc["grants"][grant_id])
+
+    def _finish(self, vault_id: str, grant_id: str, status: str, now: datetime) -> Grant:
+        vendor = self._vendor_record(vault_id, grant_id)
+        receipt_id = str(uuid.UUID(bytes=self._rng(16), version=4))
+
+        def change(doc: Document) -> Document:
+            new = copy.deepcopy(doc)
+            record = new["grants"][grant_id]
+            if record["status"] != LIVE:
+                return new
+            withdrawn = tuple(record["fields"])
+            record.update(status=status, ended_at=isoformat(now), codes={}, refresh=None)
+            record["epoch"] += 1
+            self._add_receipt(record, vault_id, vendor, status, receipt_id, now, withdrawn)
+            return new
+
+        doc = self._store.update_vault(vault_id, change)
+        record = doc["grants"][grant_id]
+        actor = "customer" if status == REVOKED else "system"
+        self._emit(f"grant.{status}", vault_id, vendor.client_id, tuple(record["fields"]), actor)
+        return Grant.from_record(record)
+
+    def _vendor_record(self, vault_id: str, grant_id: str) -> Vendor:
+        record = self._store.read_vault(vault_id).get("grants", {}).get(grant_id)
+        if record is None:
+            raise NotFound("no grant with that id")
+        vendor = self._vendors.get(record["vendor"])
+        if vendor is None:
+            raise NotFound("the grant's vendor is not registered")
+        return vendor
+
+    def _add_receipt(
+        self,
+        record: dict[str, Any],
+        vault_id: str,
+        vendor: Vendor,
+        event: str,
+        receipt_id: str,
+        now: datetime,
+        withdrawn: Iterable[str],
+    ) -> None:
+        live = event not in (REVOKED, EXPIRED)
+        facts = ReceiptFacts(
+            receipt_id=receipt_id,
+            event=event,
+            issued_at=now,
+            issuer=self._settings.issuer,
+            principal=self.subject(vault_id, vendor.client_id),
+            grant_id=record["id"],
+            vendor_id=vendor.client_id,
+            vendor_name=vendor.client_name,
+            vendor_url=vendor.client_uri,
+            vendor_contact=vendor.contacts[0] if vendor.contacts else None,
+            policy_url=vendor.policy_uri,
+            purposes=tuple(
+                ReceiptPurpose(name, f["purpose"]) for name, f in record["fields"].items()
+            )
+            if live
+            else (),
+            withdrawn=tuple(withdrawn),
+            granted_at=parse_iso(record["given_at"]),
+            expires_at=parse_iso(record["expires_at"]),
+            terms=tuple(record["terms"]),
+            collection_method=record["method"],
+            jurisdiction=self._settings.jurisdiction,
+        )
+        jws = issue_receipt(facts, self._signing)
+        record["receipts"].append(
+            {"id": receipt_id, "event": event, "at": isoformat(now), "jws": jws}
+        )
+
+    def _emit(
+        self, kind: str, vault_id: str, vendor_id: str, fields: tuple[str, ...], actor: str
+    ) -> None:
+        event = Event(
+            kind,
+            self._clock(),
+            actor,
+            vault=self.pseudonym(vault_id),
+            vendor=vendor_id,
+            fields=fields,
+        )
+        self._events.emit(event)
+
+
+def _new_record(grant_id: str, vendor_id: str, now: datetime, method: str) -> dict[str, Any]:
+    return {
+        "id": grant_id,
+        "vendor": vendor_id,
+        "status": LIVE,
+        "given_at": isoformat(now),
+        "expires_at": isoformat(now),
+        "ended_at": None,
+        "method": method,
+        "fields": {},
+        "removed": [],
+        "terms": [],
+        "receipts": [],
+        "epoch": 0,
+        "refresh": None,
+        "codes": {},
+        "revoked_tokens": {},
+        "last_access": None,
+    }
+
+
+def _require_live(doc: Document, grant_id: str, now: datetime) -> dict[str, Any]:
+    record = doc.get("grants", {}).get(grant_id)
+    if record is None or not is_live(record, now):
+        raise NotFound("no live grant with that id")
+    return record  # type: ignore[no-any-return]
+
+
+def _check_request(vendor: Vendor, fields: Sequence[str], days: int) -> None:
+    if not fields:
+        raise ValidationError("fields", "choose at least one field to share")
+    unknown = [f for f in fields if f not in vendor.profile_fields]
+    if unknown:
+        raise ValidationError("fields", f"the vendor did not register {unknown[0]!r}")
+    if days not in DURATION_DAYS:
+        choices = ", ".join(map(str, DURATION_DAYS))
+        raise ValidationError("duration", f"must be one of {choices} days")
+
+
+def _maybe_time(text: str | None) -> datetime | None:
+    return parse_iso(text) if text else None

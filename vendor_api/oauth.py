@@ -1,0 +1,347 @@
+"""The OAuth 2.0 authorization server, on Authlib's Flask integration.
+
+Authlib parses requests, authenticates clients and shapes responses and errors; the vault's
+own rules live in ``vault.access`` and ``vault.grants``. The adapters below close the gaps
+Authlib leaves open by default: scopes outside the registered set are refused rather than
+dropped, PKCE is required of every client and only with S256, codes are single-use,
+refresh tokens rotate, access tokens live 15 minutes, and a refresh asking for more than
+the grant still allows gets what it allows (its ``scope`` says so), never more.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from authlib.integrations.flask_oauth2 import AuthorizationServer
+from authlib.oauth2.rfc6749 import ClientMixin, grants
+from authlib.oauth2.rfc6749.errors import (
+    InvalidGrantError,
+    InvalidRequestError,
+    InvalidScopeError,
+)
+from authlib.oauth2.rfc6749.util import scope_to_list
+from authlib.oauth2.rfc7009 import RevocationEndpoint
+from authlib.oauth2.rfc7636 import CodeChallenge
+from authlib.oauth2.rfc7662 import IntrospectionEndpoint
+from authlib.oauth2.rfc9207 import IssuerParameter
+from flask import Flask
+
+from vault.access import ACCESS_TTL, CodeUse, Principal, VendorAccess, principal_of
+from vault.errors import ValidationError
+from vault.fields import spec_for
+from vault.tokens import InvalidToken, TokenClaims
+from vault.vendors import PROFILE_SCOPE_PREFIX, VENDOR_SCOPES, Vendor, VendorRegistry
+
+CONFIDENTIAL_METHODS = ["client_secret_basic", "client_secret_post"]
+ALL_METHODS = [*CONFIDENTIAL_METHODS, "none"]
+
+
+@dataclass(frozen=True)
+class ConsentedUser:
+    """What the consent step hands Authlib as the "user": the grant and the scopes the
+    customer actually chose, which may be fewer than the vendor asked for."""
+
+    principal: Principal
+    scopes: tuple[str, ...]
+
+
+class VendorClient(ClientMixin):  # type: ignore[misc]
+    """A registered vendor as Authlib sees a client."""
+
+    def __init__(self, vendor: Vendor) -> None:
+        self.vendor = vendor
+
+    def get_client_id(self) -> str:
+        return self.vendor.client_id
+
+    def get_default_redirect_uri(self) -> str | None:
+        # Only an unambiguous registration lets a request omit redirect_uri.
+        uris = self.vendor.redirect_uris
+        return uris[0] if len(uris) == 1 else None
+
+    def get_allowed_scope(self, scope: str | None) -> str | None:
+        """The requested profile scopes if all are registered; None (invalid_scope) if not."""
+        registered = [s for s in self.vendor.scopes if s.startswith(PROFILE_SCOPE_PREFIX)]
+        requested = scope_to_list(scope) if scope else registered
+        if not requested or any(s not in registered for s in requested):
+            return None
+        return " ".join(dict.fromkeys(requested))
+
+    def check_redirect_uri(self, redirect_uri: str) -> bool:
+        return redirect_uri in self.vendor.redirect_uris
+
+    def check_client_secret(self, client_secret: str) -> bool:
+        return self.vendor.secret_matches(client_secret)
+
+    def check_endpoint_auth_method(self, method: str, endpoint: str) -> bool:
+        if self.vendor.is_public:
+            return method == "none"
+        return method in CONFIDENTIAL_METHODS
+
+    def check_response_type(self, response_type: str) -> bool:
+        return response_type in self.vendor.response_types
+
+    def check_grant_type(self, grant_type: str) -> bool:
+        return grant_type in self.vendor.grant_types
+
+
+@dataclass(frozen=True)
+class ClaimedCode:
+    """A claimed code as Authlib's code grant and PKCE extension read it."""
+
+    use: CodeUse
+
+    def get_redirect_uri(self) -> str:
+        return self.use.redirect_uri
+
+    def get_scope(self) -> str:
+        return self.use.claims.scope
+
+
+@dataclass(frozen=True)
+class RefreshCredential:
+    """A checked refresh token and the scopes its grant still allows."""
+
+    claims: TokenClaims
+    granted: tuple[str, ...]
+
+    def check_client(self, client: VendorClient) -> bool:
+        return self.claims.client_id == client.get_client_id()
+
+    def get_scope(self) -> str:
+        return self.claims.scope
+
+
+class S256Challenge(CodeChallenge):  # type: ignore[misc]
+    """PKCE for every client, S256 only: ``plain`` and missing challenges are refused."""
+
+    DEFAULT_CODE_CHALLENGE_METHOD = "S256"
+    SUPPORTED_CODE_CHALLENGE_METHOD: ClassVar[list[str]] = ["S256"]
+
+    def validate_code_challenge(self, grant: Any, redirect_uri: str) -> None:
+        data = grant.request.payload.data
+        if not data.get("code_challenge"):
+            raise InvalidRequestError("PKCE is required: send code_challenge (S256)")
+        if data.get("code_challenge_method") != "S256":
+            raise InvalidRequestError("code_challenge_method must be S256")
+        super().validate_code_challenge(grant, redirect_uri)
+
+    def get_authorization_code_challenge(self, code: ClaimedCode) -> str:
+        return code.use.challenge
+
+    def get_authorization_code_challenge_method(self, code: ClaimedCode) -> str:
+        return code.use.method
+
+
+class VaultServer(AuthorizationServer):  # type: ignore[misc]
+    """Authlib's Flask authorization server, bound to the vault's vendors and tokens."""
+
+    def __init__(self, app: Flask, *, vendors: VendorRegistry, access: VendorAccess) -> None:
+        self.vendors = vendors
+        self.access = access
+        super().__init__(app)
+        self.register_token_generator("default", self._generate_token)
+
+    def query_client(self, client_id: str) -> VendorClient | None:
+        vendor = self.vendors.get(client_id) if isinstance(client_id, str) else None
+        if vendor is None or vendor.disabled:
+            return None
+        return VendorClient(vendor)
+
+    def save_token(self, token: dict[str, Any], request: Any) -> None:
+        """Nothing to save: tokens are sealed, and their state lives in the grant."""
+
+    def validate_requested_scope(self, scope: str | None) -> None:
+        for item in scope_to_list(scope) or []:
+            if not is_known_scope(item):
+                raise InvalidScopeError(f"unknown scope {item[:60]!r}")
+
+    def _generate_token(
+        self,
+        grant_type: str,
+        client: VendorClient,
+        user: ConsentedUser | Principal | None = None,
+        scope: str | None = None,
+        expires_in: int | None = None,
+        include_refresh_token: bool = True,
+    ) -> dict[str, Any]:
+        principal = user.principal if isinstance(user, ConsentedUser) else user
+        scopes = tuple(scope_to_list(scope) or [])
+        token, _ = self.access.access_token(client.get_client_id(), scopes, principal)
+        response = bearer(token, scopes)
+        if include_refresh_token and principal is not None:
+            refresh = self.access.start_refresh(principal, client.get_client_id(), scopes)
+            response["refresh_token"] = refresh
+        return response
+
+
+def bearer(access_token: str, scopes: tuple[str, ...]) -> dict[str, Any]:
+    """The token response body (RFC 6749 section 5.1); ``scope`` is always stated."""
+    return {
+        "token_type": "Bearer",
+        "access_token": access_token,
+        "expires_in": ACCESS_TTL,
+        "scope": " ".join(scopes),
+    }
+
+
+def is_known_scope(scope: str) -> bool:
+    """Whether a scope names a profile field or a vendor-level capability."""
+    if scope in VENDOR_SCOPES:
+        return True
+    if not scope.startswith(PROFILE_SCOPE_PREFIX):
+        return False
+    try:
+        spec_for(scope[len(PROFILE_SCOPE_PREFIX) :])
+    except ValidationError:
+        return False
+    return True
+
+
+class CodeGrant(grants.AuthorizationCodeGrant):  # type: ignore[misc]
+    """Authorization code: the code is issued by the vault, single-use, 60 seconds."""
+
+    TOKEN_ENDPOINT_AUTH_METHODS = ALL_METHODS
+
+    @property
+    def _access(self) -> VendorAccess:
+        return self.server.access  # type: ignore[no-any-return]
+
+    def generate_authorization_code(self) -> str:
+        request = self.request
+        user: ConsentedUser = request.user
+        data = request.payload.data
+        return self._access.issue_code(
+            user.principal,
+            request.client.get_client_id(),
+            scopes=user.scopes,
+            redirect_uri=request.payload.redirect_uri or "",
+            challenge=data["code_challenge"],
+            method=data["code_challenge_method"],
+        )
+
+    def save_authorization_code(self, code: str, request: Any) -> None:
+        """Already recorded in the grant by generate_authorization_code."""
+
+    def query_authorization_code(self, code: str, client: VendorClient) -> ClaimedCode | None:
+        try:
+            return ClaimedCode(self._access.claim_code(code, client.get_client_id()))
+        except InvalidToken:
+            return None
+
+    def delete_authorization_code(self, authorization_code: ClaimedCode) -> None:
+        """Claiming it used it up."""
+
+    def authenticate_user(self, authorization_code: ClaimedCode) -> Principal:
+        return authorization_code.use.principal
+
+
+class RefreshGrant(grants.RefreshTokenGrant):  # type: ignore[misc]
+    """Refresh with rotation and reuse detection; scope narrowed to what is still granted."""
+
+    TOKEN_ENDPOINT_AUTH_METHODS = ALL_METHODS
+    INCLUDE_NEW_REFRESH_TOKEN = True
+
+    @property
+    def _access(self) -> VendorAccess:
+        return self.server.access  # type: ignore[no-any-return]
+
+    def authenticate_refresh_token(self, refresh_token: str) -> RefreshCredential | None:
+        try:
+            claims, granted = self._access.check_refresh(
+                refresh_token, self.request.client.get_client_id()
+            )
+        except InvalidToken:
+            return None
+        return RefreshCredential(claims, granted)
+
+    def _validate_token_scope(self, token: RefreshCredential) -> None:
+        requested = scope_to_list(self.request.payload.scope) or list(token.claims.scopes)
+        allowed = tuple(s for s in dict.fromkeys(requested) if s in token.granted)
+        if not allowed:
+            raise InvalidScopeError("nothing requested is still granted")
+        self.request.scope = " ".join(allowed)
+
+    def authenticate_user(self, refresh_token: RefreshCredential) -> Principal:
+        return principal_of(refresh_token.claims)
+
+    def issue_token(self, user: Principal, refresh_token: RefreshCredential) -> dict[str, Any]:
+        scopes = tuple(scope_to_list(self.request.scope))
+        try:
+            rotated = self._access.rotate_refresh(refresh_token.claims, scopes)
+        except InvalidToken as error:
+            raise InvalidGrantError(str(error)) from None
+        client_id = self.request.client.get_client_id()
+        token, _ = self._access.access_token(client_id, scopes, user)
+        return {**bearer(token, scopes), "refresh_token": rotated}
+
+    def revoke_old_credential(self, refresh_token: RefreshCredential) -> None:
+        """Rotation already retired it."""
+
+
+class VendorCredentials(grants.ClientCredentialsGrant):  # type: ignore[misc]
+    """Client credentials, for vendor-level scopes only (segments, offers, intents)."""
+
+    TOKEN_ENDPOINT_AUTH_METHODS = CONFIDENTIAL_METHODS
+
+    def validate_token_request(self) -> None:
+        super().validate_token_request()
+        vendor: Vendor = self.request.client.vendor
+        registered = [s for s in vendor.scopes if s in VENDOR_SCOPES]
+        requested = scope_to_list(self.request.payload.scope) or registered
+        if not requested or any(s not in registered for s in requested):
+            raise InvalidScopeError("request only vendor-level scopes registered for this client")
+        self.request.scope = " ".join(dict.fromkeys(requested))
+
+    def create_token_response(self) -> tuple[int, dict[str, Any], list[tuple[str, str]]]:
+        token = self.generate_token(scope=self.request.scope, include_refresh_token=False)
+        return 200, token, self.TOKEN_RESPONSE_HEADER
+
+
+class Revocation(RevocationEndpoint):  # type: ignore[misc]
+    """RFC 7009 for every token the server issues; public clients identify by client_id."""
+
+    CLIENT_AUTH_METHODS = ALL_METHODS
+
+    def create_endpoint_response(self, request: Any) -> tuple[int, dict[str, Any], Any]:
+        client = self.authenticate_endpoint_client(request)
+        self.check_params(request, client)
+        self.server.access.revoke(request.form["token"], client.get_client_id())
+        return 200, {}, [("Content-Type", "application/json"), ("Cache-Control", "no-store")]
+
+
+class Introspection(IntrospectionEndpoint):  # type: ignore[misc]
+    """RFC 7662 for confidential vendors, each seeing only its own tokens."""
+
+    CLIENT_AUTH_METHODS = CONFIDENTIAL_METHODS
+
+    def create_endpoint_response(self, request: Any) -> tuple[int, dict[str, Any], Any]:
+        client = self.authenticate_endpoint_client(request)
+        self.check_params(request, client)
+        body = self.server.access.introspect(request.form["token"], client.get_client_id())
+        return 200, body, [("Content-Type", "application/json"), ("Cache-Control", "no-store")]
+
+
+class Issuer(IssuerParameter):  # type: ignore[misc]
+    """RFC 9207: ``iss`` in every authorization response, errors included."""
+
+    def __init__(self, issuer: str) -> None:
+        self._issuer = issuer
+
+    def get_issuer(self) -> str:
+        return self._issuer
+
+
+def build_server(
+    app: Flask, *, vendors: VendorRegistry, access: VendorAccess, issuer: str
+) -> VaultServer:
+    """The configured authorization server for ``app``."""
+    server = VaultServer(app, vendors=vendors, access=access)
+    server.register_grant(CodeGrant, [S256Challenge(required=True)])
+    server.register_grant(RefreshGrant)
+    server.register_grant(VendorCredentials)
+    server.register_endpoint(Revocation)
+    server.register_endpoint(Introspection)
+    server.register_extension(Issuer(issuer))
+    return server
