@@ -21,6 +21,7 @@ from vault.datakeys import DataKeys
 from vault.errors import AlreadyExists, NotFound
 from vault.events import Event, EventSink
 from vault.fields import JSONValue, spec_for, validate_field
+from vault.grants import Grant
 from vault.passwords import PasswordHasher, check_password_rules
 from vault.profile import FieldVersion, ProfileCipher, new_document
 from vault.storage.base import Document, Store
@@ -134,7 +135,8 @@ class VaultService:
     # Export and erasure.
 
     def export(self, vault_id: str) -> dict[str, Any]:
-        """Everything the vault holds, decrypted, as one JSON-serialisable document."""
+        """Everything the vault holds, decrypted, as one JSON-serialisable document: the
+        login, the profile, every field's history, and every grant with its receipts."""
         doc = self._store.read_vault(vault_id)
         cipher = self._cipher(vault_id)
         result = {
@@ -144,6 +146,9 @@ class VaultService:
             "account": {"email": cipher.open_note(LOGIN_EMAIL, doc["login_email"])},
             "profile": cipher.current(doc),
             "history": _history_json(cipher.history(doc)),
+            "grants": [
+                Grant.from_record(record).to_json() for record in doc.get("grants", {}).values()
+            ],
         }
         self._emit("vault.exported", "customer", vault_id)
         return result

@@ -257,6 +257,45 @@ def keys_status(data: Path | None) -> None:
         click.echo(f"signing key id {services.keys.signing.kid}")
 
 
+@cli.group()
+def vendor() -> None:
+    """Vendors registered as OAuth clients."""
+
+
+@vendor.command("list")
+@data_option
+def vendor_list(data: Path | None) -> None:
+    """List every vendor, oldest first, one per line.
+
+    \b
+    The columns, separated by tabs:
+      client id, active or disabled, name, grant types, scopes
+    """
+    with opened(data) as services:
+        vendors = services.vendors.vendors()
+    if not vendors:
+        click.echo("no vendors are registered", err=True)
+    for each in vendors:
+        status = "disabled" if each.disabled else "active"
+        columns = [each.client_id, status, each.client_name, ",".join(each.grant_types)]
+        click.echo("\t".join([*columns, " ".join(each.scopes)]))
+
+
+@vendor.command("disable")
+@data_option
+@click.argument("client_id", metavar="CLIENT_ID")
+def vendor_disable(data: Path | None, client_id: str) -> None:
+    """Disable a vendor: from its next request on, none of its requests or tokens are
+    honoured. This cannot be undone; the vendor would have to register again."""
+    with opened(data) as services:
+        before = services.vendors.get(client_id)
+        after = services.vendors.disable(client_id)
+    if before is not None and before.disabled:
+        click.echo(f"vendor {client_id} ({after.client_name}) was already disabled")
+    else:
+        click.echo(f"disabled vendor {client_id} ({after.client_name})")
+
+
 def _parse_assignment(item: str) -> tuple[str, Any]:
     name, sep, text = item.partition("=")
     if not sep or not name:

@@ -20,7 +20,7 @@ from tests.conftest import PASSWORD, FakeClock
 from vrm.app import create_app
 from vrm.services import Services
 
-ISSUER = "http://vault.test"
+ISSUER = "https://vault.test"
 REDIRECT = "https://shop.example/callback"
 EMAIL = "ada@example.org"
 PURPOSES = {
@@ -68,7 +68,11 @@ def vault_id(vault: Services) -> str:
         vault_id,
         {
             "given_name": "Ada",
-            "postal_address": {"street": "12 St James's Square", "locality": "London", "country": "GB"},
+            "postal_address": {
+                "street": "12 St James's Square",
+                "locality": "London",
+                "country": "GB",
+            },
         },
     )
     return vault_id
@@ -129,13 +133,18 @@ def csrf_of(html: str) -> str:
 def log_in(browser: FlaskClient, email: str = EMAIL, password: str = PASSWORD) -> None:
     page = browser.get("/login").get_data(as_text=True)
     response = browser.post(
-        "/login", data={"email": email, "password": password, "csrf_token": csrf_of(page), "next": "/"}
+        "/login",
+        data={"email": email, "password": password, "csrf_token": csrf_of(page), "next": "/"},
     )
     assert response.status_code == 303
 
 
 def consent(
-    browser: FlaskClient, url: str, *, fields: list[str] | None = None, decision: str = "allow",
+    browser: FlaskClient,
+    url: str,
+    *,
+    fields: list[str] | None = None,
+    decision: str = "allow",
     duration: str = "90",
 ) -> dict[str, list[str]]:
     """Open the consent page, tick ``fields`` (None: leave all ticked), answer, and return
@@ -148,7 +157,10 @@ def consent(
     offered = re.findall(r'name="field" value="([^"]+)"', html)
     chosen = offered if fields is None else fields
     data: dict[str, Any] = {
-        "csrf_token": csrf_of(html), "decision": decision, "duration": duration, "field": chosen
+        "csrf_token": csrf_of(html),
+        "decision": decision,
+        "duration": duration,
+        "field": chosen,
     }
     response = browser.post(url, data=data)
     assert response.status_code == 302, response.get_data(as_text=True)

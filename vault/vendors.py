@@ -1,0 +1,622 @@
+"""The vendor registry: OAuth clients, their declared purposes, and the operator's switch.
+
+A vendor registers with RFC 7591 client metadata plus ``vrm_field_purposes``, the purpose
+it states for every profile field it asks for; customers see that purpose on the consent
+page, so registration refuses a field without one. Registration checks every rule before
+anything is stored and names the metadata member a refusal is about.
+
+Vendors live in the shared ``vendors`` table, keyed by client id. A confidential client's
+secret is returned once, at registration; only its SHA-256 digest is kept. Secrets are 256
+random bits, so a fast digest loses nothing to guessing, and a slow password hash would
+cap the token endpoint at a few dozen requests a second.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import os
+import re
+import unicodedata
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from types import MappingProxyType
+from typing import Any
+from urllib.parse import urlsplit
+
+from keys.envelope import RandomBytes
+from vault.clock import Clock, isoformat, parse_iso
+from vault.errors import (
+    InvalidClientMetadata,
+    NotFound,
+    StorageError,
+    ValidationError,
+    VendorDisabled,
+)
+from vault.events import Event, EventSink
+from vault.fields import spec_for
+from vault.storage.base import Document, Store
+
+VENDOR_SCOPES = frozenset({"segments:query", "offers:send", "intents:read"})
+"""Scopes that act for the vendor itself, granted only through client credentials."""
+
+PROFILE_SCOPE_PREFIX = "profile:"
+"""A ``profile:<field>`` scope reads one profile field, through the customer's consent."""
+
+GRANT_TYPES = ("authorization_code", "refresh_token", "client_credentials")
+AUTH_METHODS = ("client_secret_basic", "client_secret_post", "none")
+TABLE = "vendors"
+
+PUBLIC_AUTH_METHOD = AUTH_METHODS[2]
+"""The auth method of a public client: no secret, so it must prove itself with PKCE."""
+
+RECORD_FORMAT = 1
+MAX_NAME_CHARS = 200
+MAX_PURPOSE_CHARS = 500
+# Every purpose is repeated in each signed consent receipt; this keeps a receipt far below
+# the size a JWS verifier accepts (see vault.receipts.MAX_PAYLOAD_BYTES).
+MAX_PURPOSES_BYTES = 16384
+MAX_URI_CHARS = 2000
+MAX_REDIRECT_URIS = 10
+MAX_CONTACTS = 5
+MAX_CONTACT_CHARS = 254
+MAX_SCOPES = 50
+"""Bounds that keep a registration, and the consent page built from it, a sane size."""
+
+_PROFILE_GRANTS = frozenset({"authorization_code", "refresh_token"})
+_CLIENT_ID = re.compile(r"vnd_[0-9a-f]{24}")
+_URI_CHARS = re.compile(r"[A-Za-z0-9\-._~:/?#\[\]@!$&'()*+,;=%]+")
+_LOOPBACK_HOSTS = frozenset({"127.0.0.1", "::1", "localhost"})
+_SCOPE_TOKEN = re.compile(r"[\x21\x23-\x5b\x5d-\x7e]+")
+_EMAIL_LIKE = re.compile(r"[^@\s]+@[^@\s.]+(?:\.[^@\s.]+)+")
+_REFUSED_CATEGORIES = frozenset({"Cc", "Cs", "Zl", "Zp"})
+# Bidirectional embeddings, overrides and isolates could make a name or purpose on the
+# consent page read differently from what was registered.
+_BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+_INVALID_REDIRECT_URI = "invalid_redirect_uri"
+_INVALID_METADATA = "invalid_client_metadata"
+
+
+@dataclass(frozen=True)
+class Vendor:
+    """A registered OAuth client, as the vault and its OAuth server see it.
+
+    ``scopes`` is what the vendor may ever ask for; a token carries at most what a
+    customer granted (``profile:`` scopes) or the vendor-level scopes it registered.
+    """
+
+    client_id: str
+    client_name: str
+    redirect_uris: tuple[str, ...]
+    grant_types: tuple[str, ...]
+    response_types: tuple[str, ...]
+    token_endpoint_auth_method: str
+    scopes: tuple[str, ...]
+    field_purposes: Mapping[str, str] = field(hash=False)
+    webhook_uri: str | None
+    client_uri: str | None
+    policy_uri: str | None
+    contacts: tuple[str, ...]
+    secret_digest: str | None
+    disabled: bool
+    registered_at: datetime
+
+    @property
+    def is_public(self) -> bool:
+        """Whether the client has no secret (it must prove itself with PKCE instead)."""
+        return self.token_endpoint_auth_method == PUBLIC_AUTH_METHOD
+
+    @property
+    def profile_fields(self) -> tuple[str, ...]:
+        """The profile fields the vendor may ask for, in the order of its scope."""
+        return tuple(
+            scope[len(PROFILE_SCOPE_PREFIX) :]
+            for scope in self.scopes
+            if scope.startswith(PROFILE_SCOPE_PREFIX)
+        )
+
+    @property
+    def default_redirect_uri(self) -> str | None:
+        """The redirect URI to use when a request names none: only if exactly one is
+        registered (RFC 6749 section 3.1.2.3)."""
+        return self.redirect_uris[0] if len(self.redirect_uris) == 1 else None
+
+    def purpose_for(self, field_name: str) -> str:
+        """The purpose the vendor stated for ``field_name``; NotFound if it asked for none."""
+        try:
+            return self.field_purposes[field_name]
+        except KeyError:
+            raise NotFound(f"vendor {self.client_id} does not ask for {field_name}") from None
+
+    def secret_matches(self, secret: str) -> bool:
+        """Whether ``secret`` is this client's secret, compared in constant time.
+
+        Always False for a public client.
+        """
+        if self.secret_digest is None:
+            return False
+        return hmac.compare_digest(digest_secret(secret), self.secret_digest)
+
+    def allows_redirect_uri(self, uri: str) -> bool:
+        """Whether ``uri`` is exactly one of the registered redirect URIs."""
+        return uri in self.redirect_uris
+
+    def allows_grant_type(self, grant_type: str) -> bool:
+        """Whether the vendor registered ``grant_type``."""
+        return grant_type in self.grant_types
+
+    def allows_response_type(self, response_type: str) -> bool:
+        """Whether the vendor registered ``response_type``."""
+        return response_type in self.response_types
+
+    def scopes_for_grant(self, grant_type: str) -> tuple[str, ...]:
+        """The registered scopes a token from ``grant_type`` may carry.
+
+        Profile scopes come only through the customer's consent (authorization code and
+        its refresh tokens); vendor-level scopes only through client credentials.
+        """
+        if grant_type in _PROFILE_GRANTS:
+            return tuple(s for s in self.scopes if s.startswith(PROFILE_SCOPE_PREFIX))
+        if grant_type == "client_credentials":
+            return tuple(s for s in self.scopes if s in VENDOR_SCOPES)
+        return ()
+
+    def redirect_host(self, uri: str) -> str:
+        """The host (and port, if any) of a registered redirect URI, for the consent page
+        to say where the customer returns to. ValueError if ``uri`` is not registered."""
+        if not self.allows_redirect_uri(uri):
+            raise ValueError("not a registered redirect URI of this vendor")
+        return urlsplit(uri).netloc
+
+    def metadata(self) -> dict[str, Any]:
+        """The client information response of RFC 7591 section 3.2.1, without the secret."""
+        doc: dict[str, Any] = {
+            "client_id": self.client_id,
+            "client_id_issued_at": int(self.registered_at.timestamp()),
+        }
+        if not self.is_public:
+            doc["client_secret_expires_at"] = 0
+        doc.update(
+            client_name=self.client_name,
+            redirect_uris=list(self.redirect_uris),
+            grant_types=list(self.grant_types),
+            response_types=list(self.response_types),
+            token_endpoint_auth_method=self.token_endpoint_auth_method,
+            scope=" ".join(self.scopes),
+            vrm_field_purposes=dict(self.field_purposes),
+        )
+        optional = {
+            "vrm_webhook_uri": self.webhook_uri,
+            "client_uri": self.client_uri,
+            "policy_uri": self.policy_uri,
+            "contacts": list(self.contacts),
+        }
+        doc.update((key, value) for key, value in optional.items() if value)
+        return doc
+
+    def to_record(self) -> Document:
+        """The vendor as a store record."""
+        return {
+            "format": RECORD_FORMAT,
+            "client_id": self.client_id,
+            "client_name": self.client_name,
+            "redirect_uris": list(self.redirect_uris),
+            "grant_types": list(self.grant_types),
+            "response_types": list(self.response_types),
+            "token_endpoint_auth_method": self.token_endpoint_auth_method,
+            "scopes": list(self.scopes),
+            "field_purposes": dict(self.field_purposes),
+            "webhook_uri": self.webhook_uri,
+            "client_uri": self.client_uri,
+            "policy_uri": self.policy_uri,
+            "contacts": list(self.contacts),
+            "secret_digest": self.secret_digest,
+            "disabled": self.disabled,
+            "registered_at": isoformat(self.registered_at),
+        }
+
+    @classmethod
+    def from_record(cls, record: Document) -> Vendor:
+        """Read a record written by :meth:`to_record`; StorageError for an unknown format."""
+        if record.get("format") != RECORD_FORMAT:
+            raise StorageError(f"vendor record format {record.get('format')!r} is not known")
+        return cls(
+            client_id=record["client_id"],
+            client_name=record["client_name"],
+            redirect_uris=tuple(record["redirect_uris"]),
+            grant_types=tuple(record["grant_types"]),
+            response_types=tuple(record["response_types"]),
+            token_endpoint_auth_method=record["token_endpoint_auth_method"],
+            scopes=tuple(record["scopes"]),
+            field_purposes=MappingProxyType(dict(record["field_purposes"])),
+            webhook_uri=record["webhook_uri"],
+            client_uri=record["client_uri"],
+            policy_uri=record["policy_uri"],
+            contacts=tuple(record["contacts"]),
+            secret_digest=record["secret_digest"],
+            disabled=record["disabled"],
+            registered_at=parse_iso(record["registered_at"]),
+        )
+
+
+def digest_secret(secret: str) -> str:
+    """The hex SHA-256 digest a client secret is stored as."""
+    return hashlib.sha256(secret.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+class VendorRegistry:
+    """Registers vendors, finds them, and lets the operator disable them."""
+
+    def __init__(
+        self,
+        store: Store,
+        *,
+        clock: Clock,
+        events: EventSink,
+        rng: RandomBytes = os.urandom,
+    ) -> None:
+        self._store = store
+        self._clock = clock
+        self._events = events
+        self._rng = rng
+
+    def register(self, metadata: Mapping[str, object]) -> tuple[Vendor, str | None]:
+        """Register a vendor from RFC 7591 client metadata.
+
+        Returns the vendor and its client secret (None for a public client). The secret is
+        shown this once: only its digest is stored. Raises InvalidClientMetadata, with
+        nothing stored, when a rule is broken.
+        """
+        declared = _Declared.parse(metadata)
+        client_id = "vnd_" + self._rng(12).hex()
+        secret = None if declared.is_public else _new_secret(self._rng)
+        vendor = declared.vendor(
+            client_id=client_id,
+            secret_digest=None if secret is None else digest_secret(secret),
+            registered_at=self._clock(),
+        )
+        self._store.insert(TABLE, vendor.client_id, vendor.to_record())
+        self._events.emit(
+            Event(
+                "vendor.registered",
+                vendor.registered_at,
+                "vendor",
+                vendor=vendor.client_id,
+                fields=vendor.profile_fields,
+                detail={"scope": " ".join(vendor.scopes)},
+            )
+        )
+        return vendor, secret
+
+    def get(self, client_id: str) -> Vendor | None:
+        """The vendor with ``client_id``, or None (also for a malformed id)."""
+        if not _CLIENT_ID.fullmatch(client_id):
+            return None
+        record = self._store.get(TABLE, client_id)
+        return None if record is None else Vendor.from_record(record)
+
+    def require_active(self, client_id: str) -> Vendor:
+        """The vendor with ``client_id``; NotFound if there is none, VendorDisabled if the
+        operator disabled it."""
+        vendor = self.get(client_id)
+        if vendor is None:
+            raise NotFound(f"no vendor with client id {_shown(client_id)}")
+        if vendor.disabled:
+            raise VendorDisabled(f"vendor {vendor.client_id} is disabled")
+        return vendor
+
+    def disable(self, client_id: str) -> Vendor:
+        """Disable a vendor for good: none of its requests or tokens are honoured from now.
+
+        Idempotent: disabling a disabled vendor changes nothing and emits nothing; the
+        first time emits ``vendor.disabled``. NotFound for an unknown client id.
+        """
+        # A backend may run ``change`` more than once; the last run is the one stored.
+        changed = [False]
+
+        def change(record: Document | None) -> Document | None:
+            changed[0] = record is not None and not record["disabled"]
+            return None if record is None else {**record, "disabled": True}
+
+        known = _CLIENT_ID.fullmatch(client_id) is not None
+        stored = self._store.update(TABLE, client_id, change) if known else None
+        if stored is None:
+            raise NotFound(f"no vendor with client id {_shown(client_id)}")
+        if changed[0]:
+            self._events.emit(Event("vendor.disabled", self._clock(), "operator", vendor=client_id))
+        return Vendor.from_record(stored)
+
+    def vendors(self) -> list[Vendor]:
+        """Every registered vendor, oldest registration first."""
+        found = [Vendor.from_record(record) for _, record in self._store.scan(TABLE)]
+        return sorted(found, key=lambda vendor: (vendor.registered_at, vendor.client_id))
+
+
+def _new_secret(rng: RandomBytes) -> str:
+    """32 random bytes, base64url without padding (43 characters)."""
+    return base64.urlsafe_b64encode(rng(32)).rstrip(b"=").decode("ascii")
+
+
+# Registration rules.
+
+
+@dataclass(frozen=True)
+class _Declared:
+    """Client metadata that passed every rule, in the form a Vendor holds it."""
+
+    client_name: str
+    grant_types: tuple[str, ...]
+    response_types: tuple[str, ...]
+    token_endpoint_auth_method: str
+    redirect_uris: tuple[str, ...]
+    scopes: tuple[str, ...]
+    field_purposes: Mapping[str, str]
+    webhook_uri: str | None
+    client_uri: str | None
+    policy_uri: str | None
+    contacts: tuple[str, ...]
+
+    @classmethod
+    def parse(cls, metadata: Mapping[str, object]) -> _Declared:
+        """Check ``metadata`` against every registration rule; InvalidClientMetadata if
+        one is broken."""
+        given = _as_object(metadata, "metadata")
+        grants = _grant_types(given.get("grant_types"))
+        scopes = _scopes(given.get("scope"), grants)
+        return cls(
+            client_name=_client_name(given.get("client_name")),
+            grant_types=grants,
+            response_types=_response_types(given.get("response_types"), grants),
+            token_endpoint_auth_method=_auth_method(
+                given.get("token_endpoint_auth_method"), grants
+            ),
+            redirect_uris=_redirect_uris(given.get("redirect_uris"), grants),
+            scopes=scopes,
+            field_purposes=_purposes(given.get("vrm_field_purposes"), _profile_fields(scopes)),
+            webhook_uri=_optional_uri(given, "vrm_webhook_uri"),
+            client_uri=_optional_uri(given, "client_uri"),
+            policy_uri=_optional_uri(given, "policy_uri"),
+            contacts=_contacts(given.get("contacts")),
+        )
+
+    @property
+    def is_public(self) -> bool:
+        return self.token_endpoint_auth_method == PUBLIC_AUTH_METHOD
+
+    def vendor(
+        self, *, client_id: str, secret_digest: str | None, registered_at: datetime
+    ) -> Vendor:
+        """The vendor these declarations describe."""
+        return Vendor(
+            client_id=client_id,
+            client_name=self.client_name,
+            redirect_uris=self.redirect_uris,
+            grant_types=self.grant_types,
+            response_types=self.response_types,
+            token_endpoint_auth_method=self.token_endpoint_auth_method,
+            scopes=self.scopes,
+            field_purposes=self.field_purposes,
+            webhook_uri=self.webhook_uri,
+            client_uri=self.client_uri,
+            policy_uri=self.policy_uri,
+            contacts=self.contacts,
+            secret_digest=secret_digest,
+            disabled=False,
+            registered_at=registered_at,
+        )
+
+
+def _refuse(member: str, rule: str, code: str = _INVALID_METADATA) -> InvalidClientMetadata:
+    return InvalidClientMetadata(member, rule, code=code)
+
+
+def _shown(text: str) -> str:
+    """Vendor-supplied text quoted and cut short, safe to put in an error message."""
+    return json.dumps(text[:60])
+
+
+def _as_object(value: object, member: str) -> Mapping[str, object]:
+    if not isinstance(value, Mapping) or not all(isinstance(key, str) for key in value):
+        raise _refuse(member, "must be a JSON object")
+    return value
+
+
+def _string_list(value: object, member: str, code: str = _INVALID_METADATA) -> tuple[str, ...]:
+    """A JSON array of strings without duplicates; absent (None) is an empty one."""
+    if value is None:
+        return ()
+    if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+        raise _refuse(member, "must be a list of strings", code)
+    if len(set(value)) != len(value):
+        raise _refuse(member, "must not repeat an entry", code)
+    return tuple(value)
+
+
+def _text(value: object, member: str, max_chars: int, subject: str = "") -> str:
+    """Trimmed NFC text of 1 to ``max_chars`` characters without control characters."""
+    lead = f"{subject} " if subject else ""
+    if not isinstance(value, str):
+        raise _refuse(member, f"{lead}must be a string")
+    text = unicodedata.normalize("NFC", value).strip()
+    if not text:
+        raise _refuse(member, f"{lead}must not be blank")
+    if any(unicodedata.category(c) in _REFUSED_CATEGORIES or c in _BIDI_CONTROLS for c in text):
+        raise _refuse(member, f"{lead}must not contain control characters")
+    if len(text) > max_chars:
+        raise _refuse(member, f"{lead}must be at most {max_chars} characters")
+    return text
+
+
+def _client_name(value: object) -> str:
+    if value is None:
+        raise _refuse("client_name", "is required: the name customers see on the consent page")
+    return _text(value, "client_name", MAX_NAME_CHARS)
+
+
+def _grant_types(value: object) -> tuple[str, ...]:
+    grants = ("authorization_code",) if value is None else _string_list(value, "grant_types")
+    if not grants:
+        raise _refuse("grant_types", "must name at least one grant type")
+    for grant in grants:
+        if grant not in GRANT_TYPES:
+            raise _refuse(
+                "grant_types",
+                f"{_shown(grant)} is not supported (supported: {', '.join(GRANT_TYPES)})",
+            )
+    if "refresh_token" in grants and "authorization_code" not in grants:
+        raise _refuse("grant_types", "refresh_token is only issued with authorization_code")
+    return grants
+
+
+def _response_types(value: object, grants: Sequence[str]) -> tuple[str, ...]:
+    expected = ("code",) if "authorization_code" in grants else ()
+    if value is None:
+        return expected
+    given = _string_list(value, "response_types")
+    if any(kind != "code" for kind in given):
+        raise _refuse("response_types", 'only "code" is supported')
+    if given != expected:
+        rule = (
+            '"code" is required with the authorization_code grant'
+            if expected
+            else '"code" needs the authorization_code grant'
+        )
+        raise _refuse("response_types", rule)
+    return given
+
+
+def _auth_method(value: object, grants: Sequence[str]) -> str:
+    method = "client_secret_basic" if value is None else value
+    if not isinstance(method, str) or method not in AUTH_METHODS:
+        raise _refuse("token_endpoint_auth_method", f"must be one of {', '.join(AUTH_METHODS)}")
+    if method == PUBLIC_AUTH_METHOD and "client_credentials" in grants:
+        raise _refuse(
+            "token_endpoint_auth_method",
+            "none (a public client) cannot use client_credentials: that grant needs a secret",
+        )
+    return method
+
+
+def _redirect_uris(value: object, grants: Sequence[str]) -> tuple[str, ...]:
+    member, code = "redirect_uris", _INVALID_REDIRECT_URI
+    uris = _string_list(value, member, code)
+    if "authorization_code" not in grants:
+        if uris:
+            raise _refuse(member, "are only used with the authorization_code grant", code)
+        return ()
+    if not uris:
+        raise _refuse(member, "at least one is required for the authorization_code grant", code)
+    if len(uris) > MAX_REDIRECT_URIS:
+        raise _refuse(member, f"must be at most {MAX_REDIRECT_URIS}", code)
+    return tuple(_uri(uri, member, code) for uri in uris)
+
+
+def _optional_uri(given: Mapping[str, object], member: str) -> str | None:
+    value = given.get(member)
+    return None if value is None else _uri(value, member, _INVALID_METADATA)
+
+
+def _uri(value: object, member: str, code: str) -> str:
+    """An absolute https URI (http only on a loopback host, RFC 8252 section 7.3),
+    without fragment or user information."""
+    if not isinstance(value, str):
+        raise _refuse(member, "must be a string", code)
+    if len(value) > MAX_URI_CHARS:
+        raise _refuse(member, f"must be at most {MAX_URI_CHARS} characters", code)
+    if not _URI_CHARS.fullmatch(value):
+        raise _refuse(member, "must be a URI of ASCII characters (percent-encode others)", code)
+    if "#" in value:
+        raise _refuse(member, "must not have a fragment", code)
+    try:
+        parts = urlsplit(value)
+        host, _ = parts.hostname, parts.port
+    except ValueError:
+        raise _refuse(member, "is not a valid URI", code) from None
+    if "@" in parts.netloc:
+        raise _refuse(member, "must not contain a user name or password", code)
+    if not host:
+        raise _refuse(member, "must be an absolute URI with a host", code)
+    if parts.scheme != "https" and not (parts.scheme == "http" and host in _LOOPBACK_HOSTS):
+        raise _refuse(member, "must use https (http only for 127.0.0.1, [::1] or localhost)", code)
+    return value
+
+
+def _scopes(value: object, grants: Sequence[str]) -> tuple[str, ...]:
+    if value is None:
+        raise _refuse("scope", "is required: name the profile:<field> or vendor scopes")
+    if not isinstance(value, str):
+        raise _refuse("scope", "must be a string of space-separated scopes")
+    scopes = tuple(token for token in value.split(" ") if token)
+    if not scopes:
+        raise _refuse("scope", "must name at least one scope")
+    if len(scopes) > MAX_SCOPES:
+        raise _refuse("scope", f"must name at most {MAX_SCOPES} scopes")
+    if len(set(scopes)) != len(scopes):
+        raise _refuse("scope", "must not repeat a scope")
+    for scope in scopes:
+        _check_scope(scope, grants)
+    _check_grants_have_scopes(scopes, grants)
+    return scopes
+
+
+def _check_scope(scope: str, grants: Sequence[str]) -> None:
+    if not _SCOPE_TOKEN.fullmatch(scope):
+        raise _refuse("scope", "must hold only printable ASCII scopes separated by spaces")
+    if scope in VENDOR_SCOPES:
+        if "client_credentials" not in grants:
+            raise _refuse("scope", f"{scope} is a vendor scope: it needs client_credentials")
+        return
+    if not scope.startswith(PROFILE_SCOPE_PREFIX):
+        known = ", ".join(sorted(VENDOR_SCOPES))
+        raise _refuse("scope", f"{_shown(scope)} is unknown (use profile:<field> or {known})")
+    try:
+        spec_for(scope[len(PROFILE_SCOPE_PREFIX) :])
+    except ValidationError:
+        raise _refuse("scope", f"{_shown(scope)} names no known profile field") from None
+    if "authorization_code" not in grants:
+        raise _refuse("scope", f"{scope} reads the profile: it needs authorization_code")
+
+
+def _check_grants_have_scopes(scopes: Sequence[str], grants: Sequence[str]) -> None:
+    """Refuse a grant type no registered scope could be used with."""
+    if "authorization_code" in grants and not _profile_fields(scopes):
+        raise _refuse("scope", "authorization_code needs at least one profile:<field> scope")
+    if "client_credentials" in grants and not VENDOR_SCOPES.intersection(scopes):
+        known = ", ".join(sorted(VENDOR_SCOPES))
+        raise _refuse("scope", f"client_credentials needs at least one of {known}")
+
+
+def _profile_fields(scopes: Sequence[str]) -> tuple[str, ...]:
+    prefix = PROFILE_SCOPE_PREFIX
+    return tuple(scope[len(prefix) :] for scope in scopes if scope.startswith(prefix))
+
+
+def _purposes(value: object, fields: Sequence[str]) -> Mapping[str, str]:
+    member = "vrm_field_purposes"
+    given = {} if value is None else _as_object(value, member)
+    for name in given:
+        if name not in fields:
+            raise _refuse(member, f"{_shown(name)} has a purpose but is not in scope")
+    purposes: dict[str, str] = {}
+    for name in fields:
+        if name not in given:
+            raise _refuse(member, f"{name} needs a purpose: every profile:<field> scope does")
+        purposes[name] = _text(given[name], member, MAX_PURPOSE_CHARS, f"the purpose for {name}")
+    total = sum(len(text.encode()) for text in purposes.values())
+    if total > MAX_PURPOSES_BYTES:
+        raise _refuse(member, f"must be at most {MAX_PURPOSES_BYTES} bytes in all, not {total}")
+    return MappingProxyType(purposes)
+
+
+def _contacts(value: object) -> tuple[str, ...]:
+    contacts = _string_list(value, "contacts")
+    if len(contacts) > MAX_CONTACTS:
+        raise _refuse("contacts", f"must be at most {MAX_CONTACTS} addresses")
+    for contact in contacts:
+        text = _text(contact, "contacts", MAX_CONTACT_CHARS, "each address")
+        if text != contact or not _EMAIL_LIKE.fullmatch(contact):
+            raise _refuse("contacts", f"{_shown(contact)} is not an email address")
+    return contacts
