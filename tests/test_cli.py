@@ -30,6 +30,9 @@ COMMANDS = [
     ["keys"],
     ["keys", "rotate"],
     ["keys", "status"],
+    ["grant"],
+    ["grant", "list"],
+    ["grant", "revoke"],
 ]
 
 
@@ -166,3 +169,34 @@ def test_bad_environment_setting_is_named(env: dict[str, str]) -> None:
     result = run_real({**env, "VRM_PORT": "eighty"}, "keys", "status")
     assert result.returncode == 1
     assert result.stderr == "error: VRM_PORT must be a whole number, not 'eighty'\n"
+
+
+def test_customer_lists_and_withdraws_grants(env: dict[str, str]) -> None:
+    from vrm.config import load_config
+    from vrm.services import build_services
+
+    vrm("customer", "create", "--email", EMAIL)
+    services = build_services(load_config())
+    vendor, _ = services.vendors.register(
+        {
+            "client_name": "Example Shop",
+            "redirect_uris": ["https://shop.example/cb"],
+            "scope": "profile:email profile:given_name",
+            "vrm_field_purposes": {"email": "receipts", "given_name": "greeting"},
+        }
+    )
+    vault_id = services.vaults.authenticate(EMAIL, PASSWORD)
+    grant = services.consents.give(vault_id, vendor.client_id, ["email", "given_name"])
+    services.close()
+
+    listed = json.loads(vrm("grant", "list", "--email", EMAIL).output)
+    assert listed[0]["vendor_name"] == "Example Shop"
+    assert listed[0]["fields"] == {"email": "receipts", "given_name": "greeting"}
+
+    result = vrm("grant", "revoke", "--email", EMAIL, grant.grant_id, "--field", "given_name")
+    assert "withdrew given_name" in result.output
+    assert json.loads(vrm("grant", "list", "--email", EMAIL).output)[0]["fields"] == {
+        "email": "receipts"
+    }
+    vrm("grant", "revoke", "--email", EMAIL, grant.grant_id)
+    assert json.loads(vrm("grant", "list", "--email", EMAIL).output)[0]["status"] == "revoked"

@@ -217,6 +217,51 @@ def vault_erase(data: Path | None, email: str, yes: bool) -> None:
     click.echo(f"erased the vault of {email}")
 
 
+@cli.group("grant")
+def grant_group() -> None:
+    """A customer's grants: which vendor may read which fields, and withdrawing them."""
+
+
+@grant_group.command("list")
+@data_option
+@email_option
+def grant_list(data: Path | None, email: str) -> None:
+    """Print every grant (live ones first) as JSON: vendor, fields and purposes, dates."""
+    password = read_password()
+    with opened(data) as services:
+        vault_id = services.vaults.authenticate(email, password)
+        grants = services.consents.grants(vault_id)
+        names = {v.client_id: v.client_name for v in services.vendors.vendors()}
+    print_json(
+        [
+            {
+                **{k: v for k, v in g.to_json().items() if k != "receipts"},
+                "vendor_name": names.get(g.vendor_id, ""),
+            }
+            for g in grants
+        ]
+    )
+
+
+@grant_group.command("revoke")
+@data_option
+@email_option
+@click.argument("grant_id")
+@click.option("--field", "fields", multiple=True, help="Withdraw only this field (repeatable).")
+def grant_revoke(data: Path | None, email: str, grant_id: str, fields: tuple[str, ...]) -> None:
+    """Withdraw a whole grant, or only some of its fields; the vendor's next request is
+    refused."""
+    password = read_password()
+    with opened(data) as services:
+        vault_id = services.vaults.authenticate(email, password)
+        for name in fields:
+            services.consents.remove_field(vault_id, grant_id, name)
+        if not fields:
+            services.consents.revoke(vault_id, grant_id)
+    what = ", ".join(fields) if fields else "the whole grant"
+    click.echo(f"withdrew {what} from grant {grant_id}")
+
+
 @cli.group("keys")
 def keys_group() -> None:
     """The operator's keys."""
