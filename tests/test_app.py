@@ -31,13 +31,36 @@ def test_jwks_publishes_the_signing_key(client: FlaskClient, app: Flask) -> None
     assert "d" not in body["keys"][0]
 
 
+def test_pages_load_their_stylesheet(client: FlaskClient) -> None:
+    page = client.get("/").get_data(as_text=True)
+    assert 'href="/static/vault.css"' in page
+    with client.get("/static/vault.css") as css:
+        assert css.status_code == 200
+        assert css.mimetype == "text/css"
+
+
 def test_health_answers_ok(client: FlaskClient) -> None:
     assert client.get("/healthz").get_json() == {"status": "ok"}
 
 
-@pytest.mark.parametrize("path", ["/", "/jwks.json", "/healthz", "/no-such-page"])
-def test_every_response_carries_the_security_headers(client: FlaskClient, path: str) -> None:
-    headers = client.get(path).headers
+@pytest.mark.parametrize(
+    ("path", "status"),
+    [
+        ("/", 200),
+        ("/login", 200),
+        ("/static/vault.css", 200),
+        ("/jwks.json", 200),
+        ("/healthz", 200),
+        ("/.well-known/oauth-authorization-server", 200),
+        ("/no-such-page", 404),
+    ],
+)
+def test_every_response_carries_the_security_headers(
+    client: FlaskClient, path: str, status: int
+) -> None:
+    with client.get(path) as response:
+        assert response.status_code == status
+        headers = response.headers
     assert "frame-ancestors 'none'" in headers["Content-Security-Policy"]
     assert "'unsafe-inline'" not in headers["Content-Security-Policy"]
     assert headers["X-Content-Type-Options"] == "nosniff"

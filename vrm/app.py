@@ -20,7 +20,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     """Build the Flask app from defaults, instance file, environment, then ``config``."""
     settings = load_config(config)
     services = build_services(settings)
-    app = Flask("vrm", instance_path=str(services.data_dir.resolve()))
+    app = Flask("vrm", instance_path=str(services.data_dir.resolve()), static_folder=None)
     app.config.from_mapping(settings)
     app.config.update(
         SECRET_KEY=services.keys.session_key,
