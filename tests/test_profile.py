@@ -203,3 +203,15 @@ def test_flipped_byte_in_a_stored_value_is_refused(services: Services, vault_id:
     _edit_vault_file(_vault_file(services, vault_id), flip)
     with pytest.raises(DecryptionError):
         services.vaults.profile(vault_id)
+
+
+def test_values_opens_only_the_named_fields(services: Services, vault_id: str) -> None:
+    services.vaults.set_fields(vault_id, {"given_name": "Ada", "x-secret": "kept"})
+    doc = services.store.read_vault(vault_id)
+    cipher = services.vaults._cipher(vault_id)
+    assert cipher.values(doc, ["given_name", "x-secret", "phone"]) == {
+        "given_name": "Ada",
+        "x-secret": "kept",
+    }
+    doc["fields"][cipher.slot("x-secret")]["versions"][-1]["value"] = "tampered"
+    assert cipher.values(doc, ["given_name"]) == {"given_name": "Ada"}

@@ -14,7 +14,7 @@ customer chose (``x-diagnosis``) can be as personal as its value.
 from __future__ import annotations
 
 import copy
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -101,6 +101,16 @@ class ProfileCipher:
                 name = self._name(slot, record)
                 values[name] = self._open(name, latest)
         return dict(sorted(values.items(), key=lambda item: (is_custom(item[0]), item[0])))
+
+    def values(self, doc: Document, names: Iterable[str]) -> dict[str, JSONValue]:
+        """The current values of just ``names`` (those that have one), decrypting nothing
+        else: a vendor's read opens only the fields it was granted."""
+        found: dict[str, JSONValue] = {}
+        for name in names:
+            record = doc["fields"].get(self.slot(name))
+            if record is not None and record["versions"][-1]["value"] is not None:
+                found[name] = self._open(name, record["versions"][-1])
+        return found
 
     def history(self, doc: Document) -> dict[str, list[FieldVersion]]:
         """Every version of every field, oldest first, decrypted."""
