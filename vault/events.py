@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
+from keys.digests import keyed_digest
 from vault.clock import isoformat
 
 ACTORS = frozenset({"customer", "vendor", "operator", "auditor", "system"})
@@ -45,6 +46,11 @@ class Event:
         if self.detail:
             doc["detail"] = dict(self.detail)
         return doc
+
+
+def vault_pseudonym(index_key: bytes, vault_id: str) -> str:
+    """How events name a vault: a keyed digest of its id, stable and revealing nothing."""
+    return keyed_digest(index_key, "vault-pseudonym", vault_id)[:32]
 
 
 class EventSink(Protocol):

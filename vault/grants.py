@@ -21,7 +21,7 @@ from keys.digests import keyed_digest
 from keys.envelope import RandomBytes
 from vault.clock import Clock, isoformat, parse_iso
 from vault.errors import NotFound, ValidationError
-from vault.events import Event, EventSink
+from vault.events import Event, EventSink, vault_pseudonym
 from vault.receipts import ReceiptFacts, ReceiptPurpose, issue_receipt
 from vault.storage.base import Document, Store
 from vault.vendors import Vendor, VendorRegistry
@@ -155,7 +155,7 @@ class Consents:
 
     def pseudonym(self, vault_id: str) -> str:
         """The vault's pseudonym in events (the same as the vault service uses)."""
-        return keyed_digest(self._index_key, "vault-pseudonym", vault_id)[:32]
+        return vault_pseudonym(self._index_key, vault_id)
 
     def give(
         self,

@@ -13,13 +13,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from keys import Keyring
-from keys.digests import keyed_digest
 from keys.envelope import RandomBytes
 from vault.accounts import Accounts, LoginPolicy
 from vault.clock import Clock, isoformat, system_clock
 from vault.datakeys import DataKeys
 from vault.errors import AlreadyExists, NotFound
-from vault.events import Event, EventSink
+from vault.events import Event, EventSink, vault_pseudonym
 from vault.fields import JSONValue, spec_for, validate_field
 from vault.grants import Grant
 from vault.passwords import PasswordHasher, check_password_rules
@@ -167,7 +166,7 @@ class VaultService:
 
     def pseudonym(self, vault_id: str) -> str:
         """The stable pseudonym events use for a vault: it reveals nothing about the id."""
-        return keyed_digest(self._index_key, "vault-pseudonym", vault_id)[:32]
+        return vault_pseudonym(self._index_key, vault_id)
 
     def _change(self, vault_id: str, changes: Mapping[str, JSONValue | None]) -> dict[str, Any]:
         cipher = self._cipher(vault_id)
