@@ -7,6 +7,7 @@ no Flask and no storage library; time, randomness, the store and the keys come i
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -17,16 +18,18 @@ from keys.envelope import RandomBytes
 from vault.accounts import Accounts, LoginPolicy
 from vault.clock import Clock, isoformat, system_clock
 from vault.datakeys import DataKeys
-from vault.errors import AlreadyExists, NotFound
+from vault.errors import AlreadyExists, NotFound, ValidationError
 from vault.events import Event, EventSink, vault_pseudonym
 from vault.fields import JSONValue, spec_for, validate_field
 from vault.grants import Grant
 from vault.passwords import PasswordHasher, check_password_rules
 from vault.profile import FieldVersion, ProfileCipher, new_document
 from vault.storage.base import Document, Store
+from vault.terms import known_terms
 
 EXPORT_FORMAT = "vrm-vault-export/1"
 LOGIN_EMAIL = "account:login_email"
+TERMS_LABEL = "account:terms"
 
 
 @dataclass(frozen=True)
@@ -131,6 +134,30 @@ class VaultService:
         """Every version of every field, oldest first."""
         return self._cipher(vault_id).history(self._store.read_vault(vault_id))
 
+    # Personal terms.
+
+    def set_terms(self, vault_id: str, term_ids: Iterable[str]) -> tuple[str, ...]:
+        """Choose the personal terms offered to vendors; unknown ids are refused."""
+        chosen = tuple(term_ids)
+        kept = known_terms(chosen)
+        if len(set(chosen)) != len(kept):
+            raise ValidationError("terms", "names a term that does not exist")
+        cipher = self._cipher(vault_id)
+
+        def change(doc: Document) -> Document:
+            return {**doc, "terms": cipher.seal_note(TERMS_LABEL, json.dumps(list(kept)))}
+
+        self._store.update_vault(vault_id, change)
+        return kept
+
+    def terms(self, vault_id: str) -> tuple[str, ...]:
+        """The personal terms the customer offers to vendors (none until chosen)."""
+        doc = self._store.read_vault(vault_id)
+        if "terms" not in doc:
+            return ()
+        opened = self._cipher(vault_id).open_note(TERMS_LABEL, doc["terms"])
+        return known_terms(json.loads(opened))
+
     # Export and erasure.
 
     def export(self, vault_id: str) -> dict[str, Any]:
@@ -145,6 +172,7 @@ class VaultService:
             "account": {"email": cipher.open_note(LOGIN_EMAIL, doc["login_email"])},
             "profile": cipher.current(doc),
             "history": _history_json(cipher.history(doc)),
+            "terms": list(self.terms(vault_id)),
             "grants": [
                 Grant.from_record(record).to_json() for record in doc.get("grants", {}).values()
             ],

@@ -21,6 +21,7 @@ from vault.access import Principal
 from vault.events import Event
 from vault.fields import spec_for
 from vault.grants import DEFAULT_DAYS, DURATION_DAYS, Grant, live_grant
+from vault.terms import term
 from vault.vendors import PROFILE_SCOPE_PREFIX, Vendor
 from vendor_api.endpoints import oauth_server
 from vendor_api.oauth import ConsentedUser
@@ -51,7 +52,8 @@ def authorize() -> Response:
         return _decide(server, grant, vault_id, vendor, requested, new)
     if not new:
         return _answer(server, grant, vault_id, vendor, requested)
-    return _consent_page(grant, vendor, new, [f for f in requested if f in held])
+    held_now = [f for f in requested if f in held]
+    return _consent_page(grant, vendor, new, held_now, services().vaults.terms(vault_id))
 
 
 def _decide(
@@ -65,7 +67,8 @@ def _decide(
     if not days:
         return error_response(400, "invalid_request", "choose one of the offered durations")
     if chosen:
-        services().consents.give(vault_id, vendor.client_id, chosen, days=days)
+        terms = services().vaults.terms(vault_id)
+        services().consents.give(vault_id, vendor.client_id, chosen, days=days, terms=terms)
     if not _held_fields(vault_id, vendor.client_id) & set(requested):
         return _deny(server, grant, vault_id, vendor)
     return _answer(server, grant, vault_id, vendor, requested)
@@ -98,7 +101,9 @@ def _deny(server: Any, grant: Any, vault_id: str, vendor: Vendor) -> Response:
     return server.create_authorization_response(grant=grant, grant_user=None)  # type: ignore[no-any-return]
 
 
-def _consent_page(grant: Any, vendor: Vendor, new: list[str], already: list[str]) -> Response:
+def _consent_page(
+    grant: Any, vendor: Vendor, new: list[str], already: list[str], terms: tuple[str, ...]
+) -> Response:
     redirect_uri = grant.request.payload.redirect_uri or vendor.redirect_uris[0]
     page = render_template(
         "consent.html",
@@ -108,7 +113,7 @@ def _consent_page(grant: Any, vendor: Vendor, new: list[str], already: list[str]
             {"name": f, "label": spec_for(f).label, "purpose": vendor.purpose_for(f)} for f in new
         ],
         already=[spec_for(f).label for f in already],
-        terms=[],
+        terms=[term(t) for t in terms],
         durations=DURATION_DAYS,
         default_days=DEFAULT_DAYS,
         action=request.full_path,

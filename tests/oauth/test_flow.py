@@ -366,3 +366,20 @@ def test_redirect_back_goes_to_the_registered_uri_exactly(
         },
     )
     assert posted.headers["Location"].split("?")[0] == REDIRECT
+
+
+def test_consent_page_shows_the_customers_terms_and_the_grant_records_them(
+    app: Flask, client: FlaskClient, shop: Vendor, vault_id: str, vault: Services
+) -> None:
+    vault.vaults.set_terms(vault_id, ["sd-base:service-only", "sd-base:no-tracking"])
+    browser = app.test_client()
+    log_in(browser)
+    html = browser.get(authorize_url(shop, "profile:email", pkce_pair()[1])).get_data(as_text=True)
+    assert "Use my data only to deliver the service" in html
+    assert "No tracking or profiling" in html
+    token = tokens_for(app, shop, "profile:email")["access_token"]
+    body = client.get("/api/v1/grant", headers=bearer(token)).get_json()
+    assert body["terms"] == ["sd-base:no-tracking", "sd-base:service-only"]
+    receipt = client.get("/api/v1/grant/receipt", headers=bearer(token)).get_json()["receipt"]
+    claims = verify_receipt(receipt, client.get("/jwks.json").get_json())
+    assert claims["vrm"]["terms"] == ["sd-base:no-tracking", "sd-base:service-only"]
