@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Flask
 
-from vendor_api import consent, discovery, endpoints, resources
+from vendor_api import consent, discovery, endpoints, openapi, resources
 from vendor_api.oauth import build_server
 from vrm.services import Services, issuer_of
 
@@ -15,5 +15,5 @@ def init_app(app: Flask) -> None:
     app.extensions["vrm_oauth"] = build_server(
         app, vendors=services.vendors, access=services.access, issuer=issuer_of(services.config)
     )
-    for blueprint in (discovery.bp, endpoints.bp, consent.bp, resources.bp):
+    for blueprint in (discovery.bp, endpoints.bp, consent.bp, resources.bp, openapi.bp):
         app.register_blueprint(blueprint)

@@ -5,8 +5,31 @@ from __future__ import annotations
 
 from flask import Flask, Response
 
-from web import csrf, customer_session
+from web import (
+    access_pages,
+    account,
+    csrf,
+    customer_session,
+    display,
+    export,
+    grants_pages,
+    navigation,
+    preferences,
+    profile_pages,
+)
 from web.pages import bp
+
+PAGE_MODULES = (
+    account,
+    profile_pages,
+    preferences,
+    grants_pages,
+    access_pages,
+    export,
+    display,
+    navigation,
+)
+"""The modules whose routes and filters join the ``web`` blueprint as they are imported."""
 
 SECURITY_HEADERS = {
     "Content-Security-Policy": (

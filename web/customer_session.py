@@ -6,15 +6,21 @@ logged out, so erasure ends every session of that vault at once.
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from datetime import timedelta
+from typing import ParamSpec, TypeVar
 from urllib.parse import urlsplit
 
-from flask import Flask, session
+from flask import Flask, current_app, g, redirect, request, session, url_for
+from werkzeug.wrappers import Response
 
-from vault.errors import NotFound
+from vault.errors import NotFound, VaultError
 from vrm.app_context import services
 
 _VAULT = "vault_id"
+P = ParamSpec("P")
+R = TypeVar("R")
 
 
 def log_in(vault_id: str) -> None:
@@ -42,6 +48,37 @@ def current_vault() -> str | None:
     return vault_id
 
 
+def login_required(view: Callable[P, R]) -> Callable[P, R | Response]:
+    """Run ``view`` only for a logged-in customer; send anyone else to the login page,
+    which brings them back here afterwards."""
+
+    @functools.wraps(view)
+    def wrapped(*args: P.args, **kwargs: P.kwargs) -> R | Response:
+        vault_id = current_vault()
+        if vault_id is None:
+            return redirect(url_for("web.login_form", next=_here()), code=303)
+        g.vault_id = vault_id
+        return view(*args, **kwargs)
+
+    return wrapped
+
+
+def signed_in_vault() -> str:
+    """The vault of the customer a :func:`login_required` view is serving."""
+    vault_id: str = g.vault_id
+    return vault_id
+
+
+def _here() -> str | None:
+    """This page's path and query, to come back to after logging in. A form post comes
+    back to the page of the same path, if there is one; otherwise login goes on as usual."""
+    if request.method == "GET":
+        return request.full_path.rstrip("?")
+    if current_app.url_map.bind("").test(request.path, method="GET"):
+        return request.path
+    return None
+
+
 def safe_next(target: str | None, default: str = "/") -> str:
     """A local path to continue to after login; anything else (another host, a scheme,
     ``//host``) becomes ``default``, so the login page cannot be used to redirect away."""
@@ -55,6 +92,16 @@ def safe_next(target: str | None, default: str = "/") -> str:
     return target
 
 
+def signed_in() -> bool:
+    """Whether a customer is logged in, for the page header. A store that cannot be read
+    counts as logged out, so an error page can still be shown."""
+    try:
+        return current_vault() is not None
+    except VaultError:
+        return False
+
+
 def init_app(app: Flask) -> None:
-    """Session lifetime from configuration."""
+    """Session lifetime from configuration; ``signed_in()`` for templates."""
     app.permanent_session_lifetime = timedelta(minutes=int(app.config["SESSION_MINUTES"]))
+    app.jinja_env.globals["signed_in"] = signed_in

@@ -1,0 +1,647 @@
+"""Every way a vendor's request can be wrong, and the OAuth error and status it gets.
+
+Each test sets up the smallest flow that reaches the refusal, checks the error code and
+status the RFCs call for, and, where a refusal should have side effects (a reused code or
+refresh token revokes the grant's tokens), that those happened too.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from werkzeug.test import TestResponse
+
+from tests.conftest import FakeClock
+from tests.oauth.conftest import (
+    ISSUER,
+    REDIRECT,
+    Vendor,
+    authorize_url,
+    bearer,
+    consent,
+    exchange,
+    log_in,
+    pkce_pair,
+    register,
+    tokens_for,
+)
+from vrm.app import create_app
+from vrm.services import Services
+
+ALL = "profile:email profile:given_name profile:postal_address"
+PROFILE = "/api/v1/profile"
+MINUTE = 60
+DAY = 24 * 60 * MINUTE
+
+
+# Helpers.
+
+
+def refresh(
+    client: FlaskClient, vendor: Vendor, refresh_token: str, scope: str | None = None
+) -> TestResponse:
+    data = {"grant_type": "refresh_token", "refresh_token": refresh_token}
+    if scope is not None:
+        data["scope"] = scope
+    return client.post("/oauth/token", data=data, auth=vendor.auth)
+
+
+def read_profile(client: FlaskClient, access_token: str) -> TestResponse:
+    return client.get(PROFILE, headers=bearer(access_token))
+
+
+def assert_oauth_error(response: TestResponse, status: int, error: str) -> dict[str, Any]:
+    assert response.status_code == status, response.get_data(as_text=True)
+    body: dict[str, Any] = response.get_json()
+    assert body["error"] == error, body
+    assert body["error_description"]
+    return body
+
+
+def assert_invalid_grant(response: TestResponse) -> None:
+    """A refused refresh token: 400 ``invalid_grant`` (RFC 6749 section 5.2).
+
+    Whether the body also says why is pinned down once, in
+    ``test_refused_refresh_token_says_why``.
+    """
+    assert response.status_code == 400, response.get_data(as_text=True)
+    assert response.get_json()["error"] == "invalid_grant"
+
+
+def assert_invalid_token(response: TestResponse) -> None:
+    """RFC 6750 section 3.1: 401, an ``invalid_token`` body and challenge."""
+    assert_oauth_error(response, 401, "invalid_token")
+    challenge = response.headers["WWW-Authenticate"]
+    assert challenge.startswith("Bearer ")
+    assert 'error="invalid_token"' in challenge
+
+
+def redirect_query(response: TestResponse) -> dict[str, list[str]]:
+    """The query of a redirect back to the vendor's registered redirect URI."""
+    assert response.status_code == 302, response.get_data(as_text=True)
+    location = response.headers["Location"]
+    assert location.startswith(REDIRECT + "?")
+    return parse_qs(urlsplit(location).query)
+
+
+def assert_redirected_error(response: TestResponse, error: str) -> None:
+    """An authorization error sent back to the vendor with its state and our issuer."""
+    query = redirect_query(response)
+    assert query["error"] == [error]
+    assert query["state"] == ["xyz-state"]
+    assert query["iss"] == [ISSUER]
+    assert "code" not in query
+
+
+def code_for(app: Flask, vendor: Vendor, scope: str = ALL) -> tuple[str, str]:
+    """A fresh code and its PKCE verifier, for the logged-in customer."""
+    browser = app.test_client()
+    log_in(browser)
+    verifier, challenge = pkce_pair()
+    answer = consent(browser, authorize_url(vendor, scope, challenge))
+    return answer["code"][0], verifier
+
+
+def live_grant_id(services: Services, vault_id: str) -> str:
+    return services.consents.grants(vault_id)[0].grant_id
+
+
+def confidential_vendor(client: FlaskClient) -> Vendor:
+    """A vendor with both the consent grants and client credentials for segments."""
+    return register(
+        client,
+        grant_types=["authorization_code", "refresh_token", "client_credentials"],
+        scope="profile:email segments:query",
+        vrm_field_purposes={"email": "send your order confirmations"},
+    )
+
+
+# The authorization request.
+
+
+@pytest.mark.parametrize(
+    "redirect_uri",
+    [
+        "https://evil.example/callback",
+        "https://shop.example/callback/extra",
+        "https://shop.example/callback?next=https://evil.example",
+        "https://shop.example/Callback",
+        "http://shop.example/callback",
+    ],
+)
+def test_unregistered_redirect_uri_is_answered_here_not_redirected(
+    client: FlaskClient, shop: Vendor, redirect_uri: str
+) -> None:
+    _, challenge = pkce_pair()
+    response = client.get(authorize_url(shop, ALL, challenge, redirect_uri=redirect_uri))
+    assert "Location" not in response.headers
+    assert_oauth_error(response, 400, "invalid_request")
+
+
+def test_unregistered_redirect_uri_shows_people_a_page(client: FlaskClient, shop: Vendor) -> None:
+    _, challenge = pkce_pair()
+    url = authorize_url(shop, ALL, challenge, redirect_uri="https://evil.example/<b>cb</b>")
+    response = client.get(url, headers={"Accept": "text/html"})
+    assert response.status_code == 400
+    assert "Location" not in response.headers
+    assert response.mimetype == "text/html"
+    assert b"<b>" not in response.data
+    assert b"Traceback" not in response.data
+
+
+def test_unknown_client_is_answered_here_not_redirected(client: FlaskClient, shop: Vendor) -> None:
+    _, challenge = pkce_pair()
+    unknown = Vendor("vnd_" + "0" * 24, None)
+    response = client.get(authorize_url(unknown, ALL, challenge))
+    assert "Location" not in response.headers
+    assert_oauth_error(response, 400, "invalid_client")
+
+
+def test_missing_pkce_is_refused(client: FlaskClient, shop: Vendor) -> None:
+    url = authorize_url(shop, ALL, "").replace("code_challenge=&", "")
+    url = url.replace("&code_challenge_method=S256", "")
+    assert "code_challenge" not in url
+    assert_redirected_error(client.get(url), "invalid_request")
+
+
+def test_pkce_challenge_without_a_method_is_refused(client: FlaskClient, shop: Vendor) -> None:
+    _, challenge = pkce_pair()
+    url = authorize_url(shop, ALL, challenge).replace("&code_challenge_method=S256", "")
+    assert_redirected_error(client.get(url), "invalid_request")
+
+
+def test_plain_pkce_is_refused(client: FlaskClient, shop: Vendor) -> None:
+    verifier, _ = pkce_pair()
+    url = authorize_url(shop, ALL, verifier, code_challenge_method="plain")
+    assert_redirected_error(client.get(url), "invalid_request")
+
+
+def test_scope_for_a_field_the_vendor_did_not_register_is_invalid_scope(
+    client: FlaskClient, shop: Vendor
+) -> None:
+    _, challenge = pkce_pair()
+    response = client.get(authorize_url(shop, "profile:email profile:family_name", challenge))
+    assert_redirected_error(response, "invalid_scope")
+
+
+@pytest.mark.parametrize(
+    "scope", ["profile:shoe_size", "admin", "profile:email openid", "profile:", "profile:x-"]
+)
+def test_unknown_scope_is_invalid_scope(client: FlaskClient, shop: Vendor, scope: str) -> None:
+    _, challenge = pkce_pair()
+    assert_redirected_error(client.get(authorize_url(shop, scope, challenge)), "invalid_scope")
+
+
+def test_vendor_scope_through_the_consent_page_is_invalid_scope(
+    client: FlaskClient, vault_id: str
+) -> None:
+    vendor = confidential_vendor(client)
+    _, challenge = pkce_pair()
+    response = client.get(authorize_url(vendor, "segments:query", challenge))
+    assert_redirected_error(response, "invalid_scope")
+
+
+def test_refusals_reach_the_vendor_before_any_login(client: FlaskClient, shop: Vendor) -> None:
+    """A bad request goes back to the vendor at once; nobody is asked to log in for it."""
+    _, challenge = pkce_pair()
+    response = client.get(authorize_url(shop, "profile:family_name", challenge))
+    assert "/login" not in response.headers["Location"]
+
+
+# The code exchange.
+
+
+def test_wrong_code_verifier_is_invalid_grant(app: Flask, shop: Vendor, vault_id: str) -> None:
+    code, _ = code_for(app, shop)
+    other_verifier, _ = pkce_pair()
+    response = exchange(app.test_client(), shop, code, other_verifier)
+    assert_oauth_error(response, 400, "invalid_grant")
+
+
+def test_missing_code_verifier_is_refused(app: Flask, shop: Vendor, vault_id: str) -> None:
+    code, _ = code_for(app, shop)
+    response = app.test_client().post(
+        "/oauth/token",
+        data={"grant_type": "authorization_code", "code": code, "redirect_uri": REDIRECT},
+        auth=shop.auth,
+    )
+    assert_oauth_error(response, 400, "invalid_request")
+
+
+def test_code_exchange_with_another_redirect_uri_is_invalid_grant(
+    app: Flask, shop: Vendor, vault_id: str
+) -> None:
+    code, verifier = code_for(app, shop)
+    response = app.test_client().post(
+        "/oauth/token",
+        data={
+            "grant_type": "authorization_code",
+            "code": code,
+            "redirect_uri": "https://shop.example/other",
+            "code_verifier": verifier,
+        },
+        auth=shop.auth,
+    )
+    assert_oauth_error(response, 400, "invalid_grant")
+
+
+def test_reused_code_is_invalid_grant(app: Flask, shop: Vendor, vault_id: str) -> None:
+    code, verifier = code_for(app, shop)
+    client = app.test_client()
+    assert exchange(client, shop, code, verifier).status_code == 200
+    assert_oauth_error(exchange(client, shop, code, verifier), 400, "invalid_grant")
+
+
+def test_reused_code_revokes_the_first_tokens(app: Flask, shop: Vendor, vault_id: str) -> None:
+    code, verifier = code_for(app, shop)
+    client = app.test_client()
+    first = exchange(client, shop, code, verifier).get_json()
+    assert read_profile(client, first["access_token"]).status_code == 200
+
+    exchange(client, shop, code, verifier)
+
+    assert_invalid_token(read_profile(client, first["access_token"]))
+    assert_invalid_grant(refresh(client, shop, first["refresh_token"]))
+
+
+def test_expired_code_is_invalid_grant(
+    app: Flask, shop: Vendor, vault_id: str, clock: FakeClock
+) -> None:
+    code, verifier = code_for(app, shop)
+    clock.advance(MINUTE + 1)
+    assert_oauth_error(exchange(app.test_client(), shop, code, verifier), 400, "invalid_grant")
+
+
+def test_another_vendors_code_is_invalid_grant_and_stays_usable_by_its_owner(
+    app: Flask, client: FlaskClient, shop: Vendor, vault_id: str
+) -> None:
+    other = register(client, client_name="Other Shop")
+    code, verifier = code_for(app, shop)
+    assert_oauth_error(exchange(client, other, code, verifier), 400, "invalid_grant")
+    assert exchange(client, shop, code, verifier).status_code == 200
+
+
+# Refresh tokens.
+
+
+def test_reused_refresh_token_is_invalid_grant(app: Flask, shop: Vendor, vault_id: str) -> None:
+    first = tokens_for(app, shop, ALL)
+    client = app.test_client()
+    assert refresh(client, shop, first["refresh_token"]).status_code == 200
+    assert_invalid_grant(refresh(client, shop, first["refresh_token"]))
+
+
+def test_reused_refresh_token_revokes_every_token_of_the_grant(
+    app: Flask, shop: Vendor, vault_id: str
+) -> None:
+    first = tokens_for(app, shop, ALL)
+    client = app.test_client()
+    second = refresh(client, shop, first["refresh_token"]).get_json()
+    assert read_profile(client, second["access_token"]).status_code == 200
+
+    refresh(client, shop, first["refresh_token"])
+
+    assert_invalid_token(read_profile(client, first["access_token"]))
+    assert_invalid_token(read_profile(client, second["access_token"]))
+    assert_invalid_grant(refresh(client, shop, second["refresh_token"]))
+
+
+def test_refresh_token_of_another_vendor_is_refused_and_left_working(
+    app: Flask, client: FlaskClient, shop: Vendor, vault_id: str
+) -> None:
+    other = register(client, client_name="Other Shop")
+    tokens = tokens_for(app, shop, ALL)
+    assert_invalid_grant(refresh(client, other, tokens["refresh_token"]))
+    assert refresh(client, shop, tokens["refresh_token"]).status_code == 200
+
+
+def test_access_token_is_not_a_refresh_token(app: Flask, shop: Vendor, vault_id: str) -> None:
+    tokens = tokens_for(app, shop, ALL)
+    assert_invalid_grant(refresh(app.test_client(), shop, tokens["access_token"]))
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason=(
+        "RefreshGrant.authenticate_refresh_token (vendor_api/oauth.py) turns every "
+        "InvalidToken into None, so Authlib raises a bare InvalidGrantError(): the body is "
+        '{"error": "invalid_grant"} without the error_description DESIGN.md section 6 requires'
+    ),
+)
+@pytest.mark.parametrize("reason", ["reused", "revoked", "another vendor's", "not a refresh"])
+def test_refused_refresh_token_says_why(
+    app: Flask, client: FlaskClient, shop: Vendor, vault_id: str, reason: str
+) -> None:
+    tokens = tokens_for(app, shop, ALL)
+    vendor, token = shop, tokens["refresh_token"]
+    if reason == "reused":
+        refresh(client, shop, token)
+    elif reason == "revoked":
+        client.post("/oauth/revoke", data={"token": token}, auth=shop.auth)
+    elif reason == "another vendor's":
+        vendor = register(client, client_name="Other Shop")
+    else:
+        token = tokens["access_token"]
+    assert_oauth_error(refresh(client, vendor, token), 400, "invalid_grant")
+
+
+# Another vendor's tokens at the introspection and revocation endpoints.
+
+
+def test_vendor_b_introspecting_vendor_as_token_sees_it_inactive(
+    app: Flask, client: FlaskClient, shop: Vendor, vault_id: str
+) -> None:
+    other = register(client, client_name="Other Shop")
+    tokens = tokens_for(app, shop, ALL)
+    for kind in ("access_token", "refresh_token"):
+        response = client.post("/oauth/introspect", data={"token": tokens[kind]}, auth=other.auth)
+        assert response.status_code == 200
+        assert response.get_json() == {"active": False}
+        mine = client.post("/oauth/introspect", data={"token": tokens[kind]}, auth=shop.auth)
+        assert mine.get_json()["active"] is True
+
+
+def test_vendor_b_revoking_vendor_as_tokens_has_no_effect(
+    app: Flask, client: FlaskClient, shop: Vendor, vault_id: str
+) -> None:
+    other = register(client, client_name="Other Shop")
+    tokens = tokens_for(app, shop, ALL)
+    for kind in ("access_token", "refresh_token"):
+        response = client.post("/oauth/revoke", data={"token": tokens[kind]}, auth=other.auth)
+        assert response.status_code == 200
+    assert read_profile(client, tokens["access_token"]).status_code == 200
+    assert refresh(client, shop, tokens["refresh_token"]).status_code == 200
+
+
+def test_introspection_needs_client_authentication(
+    app: Flask, client: FlaskClient, shop: Vendor, vault_id: str
+) -> None:
+    tokens = tokens_for(app, shop, ALL)
+    response = client.post("/oauth/introspect", data={"token": tokens["access_token"]})
+    assert_oauth_error(response, 401, "invalid_client")
+
+
+# Time.
+
+
+def test_expired_grant_gives_invalid_token(
+    app: Flask, shop: Vendor, vault_id: str, clock: FakeClock
+) -> None:
+    """The grant ends at 90 days even though the last access token would live longer."""
+    tokens = tokens_for(app, shop, ALL)
+    client = app.test_client()
+    clock.advance(90 * DAY - 10 * MINUTE)
+    fresh = refresh(client, shop, tokens["refresh_token"]).get_json()
+    assert read_profile(client, fresh["access_token"]).status_code == 200
+
+    clock.advance(10 * MINUTE + 1)
+
+    assert_invalid_token(read_profile(client, fresh["access_token"]))
+    assert_invalid_grant(refresh(client, shop, fresh["refresh_token"]))
+
+
+def test_expired_access_token_gives_invalid_token(
+    app: Flask, shop: Vendor, vault_id: str, clock: FakeClock
+) -> None:
+    tokens = tokens_for(app, shop, ALL)
+    client = app.test_client()
+    assert tokens["expires_in"] <= 15 * MINUTE
+    clock.advance(15 * MINUTE - 1)
+    assert read_profile(client, tokens["access_token"]).status_code == 200
+    clock.advance(1)
+    assert_invalid_token(read_profile(client, tokens["access_token"]))
+    renewed = refresh(client, shop, tokens["refresh_token"])
+    assert renewed.status_code == 200
+    assert read_profile(client, renewed.get_json()["access_token"]).status_code == 200
+
+
+# The operator and the customer.
+
+
+def test_disabled_vendor_is_refused_at_once(
+    app: Flask, client: FlaskClient, shop: Vendor, vault: Services, vault_id: str
+) -> None:
+    tokens = tokens_for(app, shop, ALL)
+    vault.vendors.disable(shop.client_id)
+    assert_invalid_token(read_profile(client, tokens["access_token"]))
+    assert_oauth_error(refresh(client, shop, tokens["refresh_token"]), 401, "invalid_client")
+
+
+def test_disabled_vendor_cannot_start_a_new_flow(
+    client: FlaskClient, shop: Vendor, vault: Services
+) -> None:
+    vault.vendors.disable(shop.client_id)
+    _, challenge = pkce_pair()
+    response = client.get(authorize_url(shop, ALL, challenge))
+    assert "Location" not in response.headers
+    assert_oauth_error(response, 400, "invalid_client")
+
+
+def test_disabled_vendor_client_credentials_are_invalid_client(
+    client: FlaskClient, vault: Services
+) -> None:
+    vendor = confidential_vendor(client)
+    vault.vendors.disable(vendor.client_id)
+    response = client.post(
+        "/oauth/token", data={"grant_type": "client_credentials"}, auth=vendor.auth
+    )
+    assert_oauth_error(response, 401, "invalid_client")
+
+
+def test_revoked_access_token_gives_invalid_token(
+    app: Flask, client: FlaskClient, shop: Vendor, vault_id: str
+) -> None:
+    tokens = tokens_for(app, shop, ALL)
+    response = client.post("/oauth/revoke", data={"token": tokens["access_token"]}, auth=shop.auth)
+    assert response.status_code == 200
+    assert_invalid_token(read_profile(client, tokens["access_token"]))
+
+
+def test_revoked_refresh_token_is_invalid_grant(
+    app: Flask, client: FlaskClient, shop: Vendor, vault_id: str
+) -> None:
+    tokens = tokens_for(app, shop, ALL)
+    data = {"token": tokens["refresh_token"], "token_type_hint": "refresh_token"}
+    assert client.post("/oauth/revoke", data=data, auth=shop.auth).status_code == 200
+    assert_invalid_grant(refresh(client, shop, tokens["refresh_token"]))
+    assert_invalid_token(read_profile(client, tokens["access_token"]))
+
+
+def test_revoked_grant_gives_invalid_token(
+    app: Flask, client: FlaskClient, shop: Vendor, vault: Services, vault_id: str
+) -> None:
+    tokens = tokens_for(app, shop, ALL)
+    vault.consents.revoke(vault_id, live_grant_id(vault, vault_id))
+    assert_invalid_token(read_profile(client, tokens["access_token"]))
+    assert_invalid_grant(refresh(client, shop, tokens["refresh_token"]))
+
+
+def test_erased_vault_makes_the_vendors_tokens_fail(
+    app: Flask, client: FlaskClient, shop: Vendor, vault: Services, vault_id: str
+) -> None:
+    tokens = tokens_for(app, shop, ALL)
+    vault.vaults.erase(vault_id)
+    assert_invalid_token(read_profile(client, tokens["access_token"]))
+    assert_invalid_grant(refresh(client, shop, tokens["refresh_token"]))
+
+
+def test_removed_field_is_gone_from_the_next_read(
+    app: Flask, client: FlaskClient, shop: Vendor, vault: Services, vault_id: str
+) -> None:
+    tokens = tokens_for(app, shop, ALL)
+    assert "postal_address" in read_profile(client, tokens["access_token"]).get_json()
+    vault.consents.remove_field(vault_id, live_grant_id(vault, vault_id), "postal_address")
+    body = read_profile(client, tokens["access_token"]).get_json()
+    assert set(body) == {"sub", "email", "given_name"}
+
+
+def test_refresh_after_narrowing_gets_only_what_is_still_granted(
+    app: Flask, client: FlaskClient, shop: Vendor, vault: Services, vault_id: str
+) -> None:
+    tokens = tokens_for(app, shop, ALL)
+    vault.consents.remove_field(vault_id, live_grant_id(vault, vault_id), "postal_address")
+
+    response = refresh(client, shop, tokens["refresh_token"], scope=ALL)
+
+    assert response.status_code == 200, response.get_json()
+    narrowed = response.get_json()
+    assert narrowed["scope"].split() == ["profile:email", "profile:given_name"]
+    body = read_profile(client, narrowed["access_token"]).get_json()
+    assert set(body) == {"sub", "email", "given_name"}
+    again = refresh(client, shop, narrowed["refresh_token"], scope=ALL)
+    assert again.status_code == 200
+    assert again.get_json()["scope"] == narrowed["scope"]
+
+
+def test_refresh_without_a_scope_after_narrowing_gets_what_is_still_granted(
+    app: Flask, client: FlaskClient, shop: Vendor, vault: Services, vault_id: str
+) -> None:
+    tokens = tokens_for(app, shop, ALL)
+    vault.consents.remove_field(vault_id, live_grant_id(vault, vault_id), "email")
+    response = refresh(client, shop, tokens["refresh_token"])
+    assert response.status_code == 200
+    assert response.get_json()["scope"].split() == ["profile:given_name", "profile:postal_address"]
+
+
+def test_refresh_asking_only_for_a_removed_field_is_invalid_scope(
+    app: Flask, client: FlaskClient, shop: Vendor, vault: Services, vault_id: str
+) -> None:
+    tokens = tokens_for(app, shop, ALL)
+    vault.consents.remove_field(vault_id, live_grant_id(vault, vault_id), "postal_address")
+    response = refresh(client, shop, tokens["refresh_token"], scope="profile:postal_address")
+    assert_oauth_error(response, 400, "invalid_scope")
+
+
+def test_refresh_never_widens_beyond_the_grant(
+    app: Flask, client: FlaskClient, shop: Vendor, vault_id: str
+) -> None:
+    tokens = tokens_for(app, shop, ALL, fields=["email"])
+    assert tokens["scope"] == "profile:email"
+    response = refresh(client, shop, tokens["refresh_token"], scope=ALL)
+    assert response.status_code == 200
+    assert response.get_json()["scope"] == "profile:email"
+    body = read_profile(client, response.get_json()["access_token"]).get_json()
+    assert set(body) == {"sub", "email"}
+
+
+# Client credentials.
+
+
+def test_client_credentials_for_a_profile_scope_is_invalid_scope(client: FlaskClient) -> None:
+    vendor = confidential_vendor(client)
+    response = client.post(
+        "/oauth/token",
+        data={"grant_type": "client_credentials", "scope": "profile:email"},
+        auth=vendor.auth,
+    )
+    assert_oauth_error(response, 400, "invalid_scope")
+
+
+def test_client_credentials_with_a_wrong_secret_is_invalid_client(client: FlaskClient) -> None:
+    vendor = confidential_vendor(client)
+    response = client.post(
+        "/oauth/token",
+        data={"grant_type": "client_credentials", "scope": "segments:query"},
+        auth=(vendor.client_id, "not-the-secret"),
+    )
+    assert_oauth_error(response, 401, "invalid_client")
+    assert response.headers["WWW-Authenticate"].startswith("Basic")
+
+
+def test_client_credentials_token_cannot_read_a_profile(client: FlaskClient) -> None:
+    vendor = confidential_vendor(client)
+    token = client.post(
+        "/oauth/token", data={"grant_type": "client_credentials"}, auth=vendor.auth
+    ).get_json()["access_token"]
+    response = read_profile(client, token)
+    assert_oauth_error(response, 403, "insufficient_scope")
+
+
+def test_client_credentials_for_a_vendor_that_did_not_register_them_is_refused(
+    client: FlaskClient, shop: Vendor
+) -> None:
+    response = client.post(
+        "/oauth/token", data={"grant_type": "client_credentials"}, auth=shop.auth
+    )
+    assert_oauth_error(response, 400, "unauthorized_client")
+
+
+# Registration.
+
+
+@pytest.fixture
+def gated_client(config: dict[str, Any]) -> Iterator[FlaskClient]:
+    """A server whose operator requires an initial access token to register."""
+    application = create_app({**config, "ISSUER": ISSUER, "REGISTRATION_TOKEN": "operator-t0ken"})
+    application.config["TESTING"] = True
+    yield application.test_client()
+    application.extensions["vrm"].close()
+
+
+METADATA = {
+    "client_name": "Gated Shop",
+    "redirect_uris": [REDIRECT],
+    "scope": "profile:email",
+    "vrm_field_purposes": {"email": "send your order confirmations"},
+}
+
+
+@pytest.mark.parametrize(
+    "authorization", [None, "Bearer wrong-token", "Basic b3BlcmF0b3ItdDBrZW4=", "Bearer"]
+)
+def test_registration_without_the_initial_access_token_is_refused(
+    gated_client: FlaskClient, authorization: str | None
+) -> None:
+    headers = {"Authorization": authorization} if authorization else {}
+    response = gated_client.post("/oauth/register", json=METADATA, headers=headers)
+    assert_oauth_error(response, 401, "invalid_token")
+    assert response.headers["WWW-Authenticate"].startswith("Bearer")
+
+
+def test_registration_with_the_initial_access_token_succeeds(gated_client: FlaskClient) -> None:
+    headers = {"Authorization": "Bearer operator-t0ken"}
+    response = gated_client.post("/oauth/register", json=METADATA, headers=headers)
+    assert response.status_code == 201
+
+
+@pytest.mark.parametrize(
+    ("overrides", "error"),
+    [
+        ({"redirect_uris": ["http://shop.example/cb"]}, "invalid_redirect_uri"),
+        ({"redirect_uris": ["https://shop.example/cb#frag"]}, "invalid_redirect_uri"),
+        ({"scope": "profile:email profile:given_name"}, "invalid_client_metadata"),
+        ({"scope": "profile:shoe_size"}, "invalid_client_metadata"),
+        ({"grant_types": ["implicit"]}, "invalid_client_metadata"),
+        ({"token_endpoint_auth_method": "private_key_jwt"}, "invalid_client_metadata"),
+    ],
+)
+def test_registration_breaking_a_rule_is_refused(
+    client: FlaskClient, overrides: dict[str, Any], error: str
+) -> None:
+    response = client.post("/oauth/register", json={**METADATA, **overrides})
+    assert_oauth_error(response, 400, error)

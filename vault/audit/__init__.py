@@ -1,0 +1,45 @@
+"""The tamper-evident audit log: events in append-only files under an RFC 9162 Merkle tree.
+
+:mod:`vault.audit.merkle` holds the hashing, proofs and their verification, which need
+nothing but hashes; :class:`AuditLog` stores the log and serves roots and proofs;
+:class:`AuditSink` is the event sink that feeds it.
+"""
+
+from __future__ import annotations
+
+from vault.audit.errors import AuditError, LogCorrupted, NotInLog, ProofError
+from vault.audit.log import AuditLog
+from vault.audit.merkle import (
+    EMPTY_ROOT,
+    HASH_SIZE,
+    canonical_json,
+    consistency_proof,
+    inclusion_proof,
+    leaf_hash,
+    node_hash,
+    root_from_leaves,
+    subtree_hash_of,
+    verify_consistency,
+    verify_inclusion,
+)
+from vault.audit.sink import AuditSink
+
+__all__ = [
+    "EMPTY_ROOT",
+    "HASH_SIZE",
+    "AuditError",
+    "AuditLog",
+    "AuditSink",
+    "LogCorrupted",
+    "NotInLog",
+    "ProofError",
+    "canonical_json",
+    "consistency_proof",
+    "inclusion_proof",
+    "leaf_hash",
+    "node_hash",
+    "root_from_leaves",
+    "subtree_hash_of",
+    "verify_consistency",
+    "verify_inclusion",
+]

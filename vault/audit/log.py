@@ -1,0 +1,530 @@
+"""The audit log: every event, in order, in append-only files under one Merkle tree.
+
+Layout under the log's directory::
+
+    log.json                    {"format":1}: the version of this layout, checked on open
+    lock                        appenders hold an exclusive flock on it, one at a time
+    entries.jsonl               entry i is line i: its canonical JSON, then "\\n"
+    offsets.bin                 where line i ends in entries.jsonl: 8 bytes, big-endian
+    level-00.bin, level-01.bin  the Merkle tree, one file of 32-byte hashes per level
+                                (see vault.audit.levels); level-00.bin holds the leaves
+    by-vault/<k[:2]>/<k>.bin    the indexes of the entries whose "vault" is k, 8 bytes
+                                each (see vault.audit.byvault)
+
+An entry is stored as given (for an event, ``Event.to_json()``) with no index added: its
+index is its position, which the tree binds, and line i without its "\\n" is exactly the
+leaf, so anyone can recompute a leaf hash from an exported event alone.
+
+**Size.** The log holds as many entries as offsets.bin holds whole records. An append
+writes, under the lock: the entry's line at the end of entries.jsonl, its vault index
+record, its leaf hash and the nodes it completes, and only then its offset record. So an
+append either counts, with all its parts in place, or is a torn tail that nothing counts.
+
+**Durability.** With ``sync="always"`` an append fsyncs entries.jsonl before its vault
+index record is written, fsyncs the index and levels before the offset is written, and
+fsyncs offsets.bin before it returns: a returned append survives a crash of the process,
+the OS or the machine. With ``sync="none"`` nothing is fsynced; a killed process still
+loses nothing, but an OS crash or power loss can lose recent appends, or keep some of their
+files' pages and not others, which recovery repairs only in part (:meth:`AuditLog.verify`
+finds what is left). It is for benchmarks and tests.
+
+**Recovery.** An append writes its line first, so an append that never finished (killed,
+or failed on a full disk) always leaves entries.jsonl longer than the last offset. At the
+start of every append, under the lock, the log looks for that sign (or a partial offset
+record). If it finds one, and always on open, it checks every file and cuts what a crash
+can leave: a partial offset record; offsets that point past the end of entries.jsonl (then the vault
+index is rebuilt); level hashes past what the size implies; vault index records of the
+unfinished entry; and, last, the unfinished line itself, so that a recovery that is itself
+cut short leaves the sign for the next. Level hashes missing for counted entries (which
+only an OS crash under ``sync="none"`` or a hand can cause) are recomputed from
+entries.jsonl. Each repair is logged as a warning and kept in :attr:`AuditLog.recovered`.
+Nothing from a torn tail ever enters the tree.
+
+**Readers** take no lock: they read the size once from offsets.bin and then only what that
+size covers, all of which was written before its offset record.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import logging
+import os
+import struct
+import threading
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from itertools import pairwise
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from vault.audit import merkle
+from vault.audit.byvault import VaultIndex, check_key
+from vault.audit.errors import AuditError, LogCorrupted, NotInLog
+from vault.audit.files import (
+    datasync,
+    file_size,
+    make_dir,
+    open_file,
+    read_exact,
+    replace_file,
+    sync_dir,
+    write_at,
+)
+from vault.audit.levels import TreeLevels
+from vault.audit.merkle import EMPTY_ROOT, HASH_SIZE, canonical_json
+from vault.errors import StorageError
+from vault.events import Event
+
+#: Version of the layout above, recorded in ``log.json``.
+FORMAT = 1
+
+#: The values of AuditLog's ``sync``: fsync every append, or leave flushing to the OS.
+SYNC_MODES = ("always", "none")
+
+logger = logging.getLogger(__name__)
+
+_OFFSET = struct.Struct(">Q")
+_CHUNK = 1024
+
+
+class AuditLog:
+    """The append-only, tamper-evident event log stored in ``directory``.
+
+    Any number of processes (and threads) may open and append to the same directory at
+    once: appends serialise on the lock and none is lost. ``sync`` is ``"always"`` or
+    ``"none"`` (see the module docstring for what each promises). Repairs made on open or
+    since are listed in :attr:`recovered`, one sentence each, for the caller to show.
+    """
+
+    def __init__(self, directory: Path, *, sync: str = "always") -> None:
+        if sync not in SYNC_MODES:
+            raise ValueError(f"sync must be one of {SYNC_MODES}, not {sync!r}")
+        self.directory = Path(directory)
+        self.recovered: list[str] = []
+        self._sync = sync == "always"
+        self._mutex = threading.Lock()
+        self._fds: list[int] = []
+        self._known = (0, 0)
+        self._levels = TreeLevels(self.directory)
+        self._index = VaultIndex(self.directory / "by-vault", sync=self._sync)
+        try:
+            make_dir(self.directory, sync=self._sync)
+            self._lock = self._open("lock")
+            self._entries = self._open("entries.jsonl")
+            self._offsets = self._open("offsets.bin")
+            with self._exclusive():
+                _check_format(self.directory / "log.json", sync=self._sync)
+                self._recover(thorough=True)
+        except BaseException:
+            self.close()
+            raise
+
+    # Writing.
+
+    def append(self, entry: Mapping[str, Any]) -> int:
+        """Add ``entry`` (a JSON object) at the end of the log; return its index.
+
+        With ``sync="always"`` every file it writes is fsynced before it returns. Raises
+        ValueError (or TypeError) for an entry that is not JSON or whose ``vault`` is not a
+        pseudonym, before anything is written, and StorageError if the files cannot be
+        written (the next append then cuts whatever this one left).
+        """
+        line = canonical_json(entry if isinstance(entry, dict) else dict(entry))
+        key = _vault_of(entry)
+        try:
+            with self._exclusive():
+                index, end = self._recover()
+                self._write(index, end, line, key)
+        except OSError as exc:
+            raise StorageError(f"cannot append to the audit log {self.directory}: {exc}") from exc
+        return index
+
+    def append_event(self, event: Event) -> int:
+        """Add ``event`` at the end of the log; return its index."""
+        return self.append(event.to_json())
+
+    def rebuild_index(self) -> int:
+        """Rebuild the whole per-vault index from entries.jsonl; return the entries indexed.
+
+        For an index file lost or damaged outside a crash the log can see (deleted by
+        hand, or pages lost in an OS crash with ``sync="none"``).
+        """
+        with self._exclusive():
+            size, _ = self._recover()
+            found = self._scan_vaults(size)
+            self._index.replace_all(found)
+        return sum(len(indexes) for indexes in found.values())
+
+    def close(self) -> None:
+        """Close the log's files; any later use fails rather than touch a reused descriptor."""
+        self._levels.close()
+        while self._fds:
+            os.close(self._fds.pop())
+        self._lock = self._entries = self._offsets = -1
+
+    def __enter__(self) -> AuditLog:
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        value: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    # Reading.
+
+    def size(self) -> int:
+        """How many entries the log holds now."""
+        return file_size(self._offsets) // _OFFSET.size
+
+    def entry(self, index: int) -> dict[str, Any]:
+        """Entry ``index`` as stored; NotInLog if there is none."""
+        self._check_index(index, self.size())
+        return _parse(index, self._line(index))
+
+    def entries(self, start: int = 0, end: int | None = None) -> Iterator[dict[str, Any]]:
+        """Entries ``start`` to ``end - 1`` (to the current end by default), in order."""
+        end = self._checked_size(end)
+        if not 0 <= start <= end:
+            raise NotInLog(f"no entries from {start} to {end}")
+        return (_parse(index, line) for index, line in self._lines(start, end))
+
+    def leaf_hash(self, index: int) -> bytes:
+        """The Merkle leaf hash of entry ``index``, as stored in the tree."""
+        self._check_index(index, self.size())
+        return self._levels.read(0, index)
+
+    def root(self, size: int | None = None) -> bytes:
+        """The Merkle tree hash of the first ``size`` entries (all of them by default)."""
+        size = self._checked_size(size)
+        return self._levels.subtree_hash(0, size) if size else EMPTY_ROOT
+
+    def inclusion_proof(self, index: int, size: int | None = None) -> list[bytes]:
+        """The RFC 9162 inclusion proof of entry ``index`` in the tree of ``size`` entries."""
+        size = self._checked_size(size)
+        self._check_index(index, size)
+        return merkle.inclusion_proof(index, size, self._levels.subtree_hash)
+
+    def consistency_proof(self, old_size: int, new_size: int | None = None) -> list[bytes]:
+        """The RFC 9162 proof that the tree of ``old_size`` entries is a prefix of ``new_size``."""
+        new_size = self._checked_size(new_size)
+        if not 0 <= old_size <= new_size:
+            raise NotInLog(f"no consistency proof from size {old_size} to {new_size}")
+        return merkle.consistency_proof(old_size, new_size, self._levels.subtree_hash)
+
+    def indexes_for(self, key: str) -> list[int]:
+        """The indexes of the entries whose ``vault`` is ``key``, in order.
+
+        Records at or past the size (an unfinished append's) are ignored, and each entry
+        listed is read to confirm it names ``key``: a record that does not, which only
+        damage a crash cannot explain leaves, is skipped with a warning, so one vault's
+        history never shows another's entry.
+        """
+        check_key(key)
+        found: list[int] = []
+        for index in self._indexed(key, self.size()):
+            if _parse(index, self._line(index)).get("vault") == key:
+                found.append(index)
+            else:
+                logger.warning(
+                    "audit log %s: the by-vault index of %s lists entry %d, which "
+                    "names another vault; rebuild_index() repairs it",
+                    self.directory,
+                    key,
+                    index,
+                )
+        return found
+
+    def verify(self) -> None:
+        """Check the whole log against itself, as an auditor would; O(n), read-only.
+
+        Every line must be canonical JSON whose leaf hash is the stored one, every stored
+        node must be the hash of its children, and the per-vault index must list exactly
+        the entries naming each vault. Raises LogCorrupted naming the first thing wrong.
+        """
+        size = self.size()
+        leaves, vaults = self._verify_entries(size)
+        self._verify_levels(leaves)
+        self._verify_index(size, vaults)
+
+    # Appending and recovery, always under the lock.
+
+    @contextmanager
+    def _exclusive(self) -> Iterator[None]:
+        """Hold the log's lock against other threads (the mutex) and processes (flock)."""
+        with self._mutex:
+            fcntl.flock(self._lock, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(self._lock, fcntl.LOCK_UN)
+
+    def _write(self, index: int, end: int, line: bytes, key: str | None) -> None:
+        """Write entry ``index`` at ``end``: line, index record, hashes, and its offset last."""
+        write_at(self._entries, line + b"\n", end)
+        if self._sync:
+            datasync(self._entries)
+        if key is not None:
+            self._add_to_index(key, index)
+        self._levels.add_leaf(index, merkle.leaf_hash(line))
+        if self._sync:
+            self._levels.sync()
+        write_at(self._offsets, _OFFSET.pack(end + len(line) + 1), index * _OFFSET.size)
+        if self._sync:
+            datasync(self._offsets)
+        self._known = (index + 1, end + len(line) + 1)
+
+    def _add_to_index(self, key: str, index: int) -> None:
+        cut = self._index.add(key, index)
+        if cut:
+            self._report(
+                f"by-vault index of {key}: cut {cut} record(s) at or past entry {index}, "
+                "left by an unfinished append"
+            )
+
+    def _recover(self, *, thorough: bool = False) -> tuple[int, int]:
+        """Cut any torn tail and fill in missing hashes; return ``(size, end offset)``.
+
+        An append writes its line first, so any append that never finished left
+        entries.jsonl longer than the last offset. Unless ``thorough`` (as on open), a log
+        without that sign (nor a partial offset) is taken as whole: other damage is not a
+        crash's, and open or :meth:`verify` finds it. The unfinished line is cut last, so
+        a recovery that is itself cut short leaves the sign for the next one.
+        """
+        size, torn = divmod(file_size(self._offsets), _OFFSET.size)
+        end = self._known[1] if self._known[0] == size else self._end_of(size)
+        if not thorough and not torn and file_size(self._entries) == end:
+            return size, end
+        size = self._recover_offsets()
+        size, lost = self._recover_overrun(size)
+        self._recover_levels(size)
+        if lost:
+            self._index.replace_all(self._scan_vaults(size))
+            self._report("by-vault: rebuilt the whole index from entries.jsonl")
+        end = self._end_of(size)
+        self._cut_unfinished_entry(size, end)
+        if self._sync:
+            self._levels.sync()
+        self._known = (size, end)
+        return size, end
+
+    def _recover_offsets(self) -> int:
+        """Cut a partial offset record; return the size the whole records give."""
+        length = file_size(self._offsets)
+        size, torn = divmod(length, _OFFSET.size)
+        if torn:
+            os.ftruncate(self._offsets, size * _OFFSET.size)
+            self._report(f"offsets.bin: cut {torn} bytes of an unfinished offset for entry {size}")
+        return size
+
+    def _recover_overrun(self, size: int) -> tuple[int, bool]:
+        """Cut offsets that point past the end of entries.jsonl; return (size, any cut)."""
+        length = file_size(self._entries)
+        kept = size
+        while kept and self._end_of(kept) > length:
+            kept -= 1
+        if kept < size:
+            os.ftruncate(self._offsets, kept * _OFFSET.size)
+            self._report(
+                f"offsets.bin: cut the offsets of entries {kept} to {size - 1}, "
+                "which point past the end of entries.jsonl"
+            )
+        return kept, kept < size
+
+    def _cut_unfinished_entry(self, index: int, end: int) -> None:
+        """Cut entries.jsonl back to ``end``, after the index records of what is cut."""
+        length = file_size(self._entries)
+        if length <= end:
+            return
+        for key in _vaults_in(os.pread(self._entries, length - end, end)):
+            if cut := self._index.trim(key, index):
+                self._report(f"by-vault index of {key}: cut {cut} record(s) of unfinished entries")
+        os.ftruncate(self._entries, end)
+        self._report(f"entries.jsonl: cut {length - end} bytes of an unfinished entry {index}")
+
+    def _recover_levels(self, size: int) -> None:
+        """Give every level file, in rising order, exactly the hashes ``size`` implies."""
+        levels = set(range(size.bit_length() + 1)) | set(self._levels.on_disk())
+        for level in sorted(levels):
+            self._recover_level(level, size >> level)
+
+    def _recover_level(self, level: int, wanted: int) -> None:
+        """Give ``level`` exactly ``wanted`` hashes: cut extra bytes, recompute missing ones."""
+        length = self._levels.length(level)
+        if length == wanted * HASH_SIZE:
+            return
+        name = self._levels.path(level).name
+        have = min(length // HASH_SIZE, wanted)
+        if length > have * HASH_SIZE:
+            self._levels.truncate(level, have)
+            self._report(f"{name}: cut {length - have * HASH_SIZE} bytes past its {have} hashes")
+        if have < wanted:
+            for position in range(have, wanted):
+                self._levels.write(level, position, self._stored_node(level, position))
+            self._report(f"{name}: recomputed hashes {have} to {wanted - 1}, which were missing")
+
+    def _stored_node(self, level: int, position: int) -> bytes:
+        """Recompute a missing hash: a leaf from its entry (reindexed too), a node from below."""
+        if level:
+            return self._levels.node(level, position)
+        line = self._line(position)
+        for key in _vaults_in(line + b"\n"):
+            self._index.add(key, position)
+        return merkle.leaf_hash(line)
+
+    def _report(self, message: str) -> None:
+        logger.warning("audit log %s: %s", self.directory, message)
+        self.recovered.append(message)
+
+    # Reading the files.
+
+    def _end_of(self, size: int) -> int:
+        """Where the first ``size`` entries end in entries.jsonl."""
+        return self._ends(size - 1, size)[-1] if size else 0
+
+    def _ends(self, first: int, last: int) -> list[int]:
+        """End offsets of entries ``first - 1`` to ``last - 1`` (entry -1 ends at 0)."""
+        begin = max(first - 1, 0)
+        raw = read_exact(
+            self._offsets, (last - begin) * _OFFSET.size, begin * _OFFSET.size, "offsets.bin"
+        )
+        ends = [end for (end,) in _OFFSET.iter_unpack(raw)]
+        return ends if first else [0, *ends]
+
+    def _line(self, index: int) -> bytes:
+        """Entry ``index``'s line without its newline: the bytes its leaf hashes."""
+        return next(line for _, line in self._lines(index, index + 1))
+
+    def _lines(self, start: int, end: int) -> Iterator[tuple[int, bytes]]:
+        """``(index, line)`` of entries ``start`` to ``end - 1``, read a chunk at a time."""
+        for first in range(start, end, _CHUNK):
+            ends = self._ends(first, min(first + _CHUNK, end))
+            if any(b <= a for a, b in pairwise(ends)):
+                raise LogCorrupted(f"offsets.bin: the offsets after entry {first} do not rise")
+            data = read_exact(self._entries, ends[-1] - ends[0], ends[0], "entries.jsonl")
+            for index, (a, b) in enumerate(pairwise(ends), start=first):
+                line = data[a - ends[0] : b - ends[0]]
+                if not line.endswith(b"\n"):
+                    raise LogCorrupted(f"entry {index} does not end its line in entries.jsonl")
+                yield index, line[:-1]
+
+    def _scan_vaults(self, size: int) -> dict[str, list[int]]:
+        found: dict[str, list[int]] = {}
+        for index, line in self._lines(0, size):
+            for key in _vaults_in(line + b"\n"):
+                found.setdefault(key, []).append(index)
+        return found
+
+    def _indexed(self, key: str, size: int) -> list[int]:
+        """The index records of ``key`` below ``size``, unchecked."""
+        return [index for index in self._index.read(key) if index < size]
+
+    def _checked_size(self, size: int | None) -> int:
+        current = self.size()
+        if size is None:
+            return current
+        if not 0 <= size <= current:
+            raise NotInLog(f"the log holds {current} entries: there is no tree of size {size}")
+        return size
+
+    @staticmethod
+    def _check_index(index: int, size: int) -> None:
+        if not 0 <= index < size:
+            raise NotInLog(f"there is no entry {index} in a tree of size {size}")
+
+    # Verification.
+
+    def _verify_entries(self, size: int) -> tuple[list[bytes], dict[str, list[int]]]:
+        """Check each line against its stored leaf hash; return the leaves and vaults seen."""
+        stored = self._levels.read_many(0, size)
+        leaves: list[bytes] = []
+        vaults: dict[str, list[int]] = {}
+        for index, line in self._lines(0, size):
+            entry = _parse(index, line)
+            if canonical_json(entry) != line:
+                raise LogCorrupted(f"entry {index} is not in canonical JSON form")
+            leaf = merkle.leaf_hash(line)
+            if leaf != stored[index * HASH_SIZE : (index + 1) * HASH_SIZE]:
+                raise LogCorrupted(f"entry {index} does not match its leaf hash in level-00.bin")
+            leaves.append(leaf)
+            if isinstance(entry.get("vault"), str):
+                vaults.setdefault(entry["vault"], []).append(index)
+        return leaves, vaults
+
+    def _verify_levels(self, leaves: list[bytes]) -> None:
+        """Recompute every stored node from the leaves and compare."""
+        below, level = leaves, 1
+        while len(below) >= 2:
+            above = [merkle.node_hash(below[j], below[j + 1]) for j in range(0, len(below) - 1, 2)]
+            stored = self._levels.read_many(level, len(above))
+            if stored != b"".join(above):
+                wrong = next(
+                    j for j, node in enumerate(above) if stored[j * HASH_SIZE :][:HASH_SIZE] != node
+                )
+                first = wrong << level
+                raise LogCorrupted(
+                    f"level-{level:02d}.bin: hash {wrong} (entries {first} to "
+                    f"{first + (1 << level) - 1}) is not the hash of its children"
+                )
+            below, level = above, level + 1
+
+    def _verify_index(self, size: int, vaults: Mapping[str, list[int]]) -> None:
+        for key in sorted(set(vaults) | set(self._index.keys())):
+            if self._indexed(key, size) != vaults.get(key, []):
+                raise LogCorrupted(
+                    f"the by-vault index of {key} does not list exactly the entries naming it; "
+                    "rebuild_index() repairs it"
+                )
+
+    def _open(self, name: str) -> int:
+        fd, created = open_file(self.directory / name)
+        self._fds.append(fd)
+        if created and self._sync:
+            sync_dir(self.directory)
+        return fd
+
+
+def _vault_of(entry: Mapping[str, Any]) -> str | None:
+    """The entry's vault pseudonym, checked, or None if it names no vault."""
+    vault = entry.get("vault")
+    return None if vault is None else check_key(vault)
+
+
+def _vaults_in(data: bytes) -> set[str]:
+    """The vault pseudonyms named by the complete lines in ``data`` (torn lines skipped)."""
+    found: set[str] = set()
+    for line in data.split(b"\n")[:-1]:
+        try:
+            entry = json.loads(line)
+            found.add(check_key(entry["vault"]))
+        except (ValueError, TypeError, KeyError):
+            continue
+    return found
+
+
+def _parse(index: int, line: bytes) -> dict[str, Any]:
+    try:
+        entry = json.loads(line)
+    except ValueError as exc:
+        raise LogCorrupted(f"entry {index} is not valid JSON") from exc
+    if not isinstance(entry, dict):
+        raise LogCorrupted(f"entry {index} is not a JSON object")
+    return entry
+
+
+def _check_format(path: Path, *, sync: bool) -> None:
+    """Record the layout's version on first use; refuse a log written in another."""
+    wanted = {"format": FORMAT}
+    try:
+        found = json.loads(path.read_bytes())
+    except FileNotFoundError:
+        replace_file(path, canonical_json(wanted), sync=sync)
+        return
+    except ValueError as exc:
+        raise LogCorrupted(f"{path} is not valid JSON") from exc
+    if found != wanted:
+        raise AuditError(f"{path} says {found}, but this code reads {wanted}")
