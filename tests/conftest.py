@@ -42,9 +42,14 @@ def data_dir(tmp_path: Path) -> Path:
     return tmp_path / "vrm-data"
 
 
+# The audit log's durability is tested in tests/audit; elsewhere fsync would only slow
+# tests down.
+FAST_AUDIT = {"AUDIT_SYNC": "none"}
+
+
 @pytest.fixture
 def config(data_dir: Path) -> dict[str, Any]:
-    return load_config({"DATA": str(data_dir), **FAST_ARGON2}, environ={})
+    return load_config({"DATA": str(data_dir), **FAST_ARGON2, **FAST_AUDIT}, environ={})
 
 
 @pytest.fixture

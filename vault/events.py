@@ -61,6 +61,18 @@ class EventSink(Protocol):
         ...
 
 
+class FanOut:
+    """Hands every event to several sinks in turn (the log, and a test's list)."""
+
+    def __init__(self, *sinks: EventSink) -> None:
+        self._sinks = sinks
+
+    def emit(self, event: Event) -> None:
+        """Give ``event`` to each sink."""
+        for sink in self._sinks:
+            sink.emit(event)
+
+
 class NullSink:
     """Discards events: for tools that record nothing (and for the moment before a log)."""
 

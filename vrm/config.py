@@ -24,6 +24,7 @@ DEFAULTS: dict[str, Any] = {
     "JURISDICTION": "EU",
     "REGISTRATION_TOKEN": "",
     "SESSION_MINUTES": 60,
+    "AUDIT_SYNC": "always",
     "ARGON2_MEMORY_KIB": 65536,
     "ARGON2_ITERATIONS": 3,
     "ARGON2_LANES": 4,

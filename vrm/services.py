@@ -14,7 +14,9 @@ from keys.files import ensure_private_dir
 from vault.access import VendorAccess
 from vault.accounts import LoginPolicy
 from vault.clock import Clock, system_clock
-from vault.events import EventSink, NullSink
+from vault.access_history import AccessHistory
+from vault.audit import AuditLog, AuditSink
+from vault.events import EventSink, FanOut
 from vault.grants import Consents, ConsentSettings
 from vault.passwords import PasswordHasher
 from vault.service import Vaults, VaultService
@@ -39,10 +41,13 @@ class Services:
     consents: Consents
     access: VendorAccess
     clock: Clock
+    audit: AuditLog
+    history: AccessHistory
 
     def close(self) -> None:
-        """Release the store."""
+        """Release the store and the log."""
         self.store.close()
+        self.audit.close()
 
 
 def build_services(
@@ -54,7 +59,10 @@ def build_services(
     if config["STORE"] == "memory":
         log.warning("STORE=memory keeps everything in memory and loses it on exit: tests only")
     store = open_store(config["STORE"], root=data_dir / "store")
-    sink = events if events is not None else NullSink()
+    audit = AuditLog(data_dir / "audit", sync=config["AUDIT_SYNC"])
+    for note in audit.recovered:
+        log.warning("audit log repaired on open: %s", note)
+    sink: EventSink = AuditSink(audit) if events is None else FanOut(AuditSink(audit), events)
     vaults = VaultService(
         Vaults(
             store=store,
@@ -94,7 +102,10 @@ def build_services(
         events=sink,
         clock=clock,
     )
-    return Services(config, data_dir, store, keys, sink, vaults, vendors, consents, access, clock)
+    history = AccessHistory(audit, keys.index_key)
+    return Services(
+        config, data_dir, store, keys, sink, vaults, vendors, consents, access, clock, audit, history
+    )
 
 
 def issuer_of(config: Mapping[str, Any]) -> str:
