@@ -37,6 +37,10 @@ bp = Blueprint("consent", __name__)
 def authorize() -> Response:
     """Validate the request, then ask the customer (or answer at once if nothing is new)."""
     server = oauth_server()
+    if not _printable(request.args.get("response_type", "")):
+        return error_response(
+            400, "unsupported_response_type", "only response_type=code is supported"
+        )
     try:
         grant = server.get_consent_grant(end_user=None)
     except OAuth2Error as error:
@@ -62,8 +66,8 @@ def _decide(
     if request.form.get("decision") != "allow":
         return _deny(server, grant, vault_id, vendor)
     chosen = [f for f in request.form.getlist("field") if f in new]
-    duration = request.form.get("duration", str(DEFAULT_DAYS))
-    days = int(duration) if duration.isdigit() and int(duration) in DURATION_DAYS else 0
+    offered = {str(d): d for d in DURATION_DAYS}
+    days = offered.get(request.form.get("duration", str(DEFAULT_DAYS)), 0)
     if not days:
         return error_response(400, "invalid_request", "choose one of the offered durations")
     if chosen:
@@ -145,6 +149,11 @@ def _refuse(error: OAuth2Error) -> Response:
     return error_response(400, error.error, error.get_error_description() or error.error)
 
 
+def _printable(text: str) -> bool:
+    """Whether a parameter can be echoed in an OAuth error (RFC 6749's character set)."""
+    return all(0x20 <= ord(c) <= 0x7E and c not in '"\\' for c in text)
+
+
 def _fields_of(scope: str | None) -> list[str]:
     return [
         s[len(PROFILE_SCOPE_PREFIX) :]
@@ -162,4 +171,3 @@ def _live(vault_id: str, vendor_id: str) -> Grant | None:
 def _held_fields(vault_id: str, vendor_id: str) -> set[str]:
     live = _live(vault_id, vendor_id)
     return set(live.fields) if live else set()
-

@@ -3,6 +3,7 @@ dynamic client registration (RFC 7591)."""
 
 from __future__ import annotations
 
+import base64
 import hmac
 from typing import Any, cast
 
@@ -13,6 +14,31 @@ from vendor_api.oauth import VaultServer
 from vrm.app_context import services
 
 bp = Blueprint("oauth", __name__, url_prefix="/oauth")
+
+
+@bp.before_request
+def _well_formed() -> Response | None:
+    """Refuse what Authlib would misread: a parameter sent twice (RFC 6749 section 3.2)
+    and Basic credentials that are not UTF-8."""
+    if request.path.endswith("/register"):
+        return None
+    repeated = [key for key, values in request.form.lists() if len(values) > 1]
+    if repeated:
+        return _error(400, "invalid_request", "a parameter was sent more than once")
+    if not _basic_credentials_decode():
+        return _error(401, "invalid_client", "the client credentials are not valid UTF-8")
+    return None
+
+
+def _basic_credentials_decode() -> bool:
+    scheme, _, value = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() != "basic":
+        return True
+    try:
+        base64.b64decode(value.strip(), validate=True).decode("utf-8")
+    except (ValueError, UnicodeDecodeError):
+        return False
+    return True
 
 
 def oauth_server() -> VaultServer:
@@ -46,7 +72,10 @@ def register() -> Response | tuple[Response, int]:
         return refused
     if not request.is_json:
         return _error(400, "invalid_client_metadata", "send the metadata as application/json")
-    metadata = request.get_json(silent=True)
+    try:
+        metadata = request.get_json(silent=True)
+    except RecursionError:
+        metadata = None
     if not isinstance(metadata, dict):
         return _error(400, "invalid_client_metadata", "the body must be one JSON object")
     try:

@@ -19,6 +19,7 @@ from authlib.oauth2.rfc6749.errors import (
     InvalidGrantError,
     InvalidRequestError,
     InvalidScopeError,
+    OAuth2Error,
 )
 from authlib.oauth2.rfc6749.util import scope_to_list
 from authlib.oauth2.rfc7009 import RevocationEndpoint
@@ -155,7 +156,13 @@ class VaultServer(AuthorizationServer):  # type: ignore[misc]
     def validate_requested_scope(self, scope: str | None) -> None:
         for item in scope_to_list(scope) or []:
             if not is_known_scope(item):
-                raise InvalidScopeError(f"unknown scope {item[:60]!r}")
+                raise InvalidScopeError("a requested scope is not one this server offers")
+
+    def handle_error_response(self, request: Any, error: OAuth2Error) -> Any:
+        """Every OAuth error answer says why, as DESIGN section 6 promises."""
+        if not error.description:
+            error.description = ERROR_DESCRIPTIONS.get(error.error, "the request was refused")
+        return super().handle_error_response(request, error)
 
     def _generate_token(
         self,
@@ -174,6 +181,19 @@ class VaultServer(AuthorizationServer):  # type: ignore[misc]
             refresh = self.access.start_refresh(principal, client.get_client_id(), scopes)
             response["refresh_token"] = refresh
         return response
+
+
+ERROR_DESCRIPTIONS = {
+    "invalid_request": "the request is missing a parameter or has a malformed one",
+    "invalid_client": "client authentication failed",
+    "invalid_grant": "the code or refresh token is invalid, expired, used or revoked",
+    "unauthorized_client": "this client is not registered for that grant type",
+    "unsupported_grant_type": "the grant type is not supported by this server",
+    "unsupported_response_type": "only response_type=code is supported",
+    "invalid_scope": "a requested scope is unknown or not registered for this client",
+    "access_denied": "the customer or the server refused the request",
+    "unsupported_token_type": "that token type cannot be revoked or introspected here",
+}
 
 
 def bearer(access_token: str, scopes: tuple[str, ...]) -> dict[str, Any]:
@@ -252,8 +272,8 @@ class RefreshGrant(grants.RefreshTokenGrant):  # type: ignore[misc]
             claims, granted = self._access.check_refresh(
                 refresh_token, self.request.client.get_client_id()
             )
-        except InvalidToken:
-            return None
+        except InvalidToken as error:
+            raise InvalidGrantError(str(error)) from None
         return RefreshCredential(claims, granted)
 
     def _validate_token_scope(self, token: RefreshCredential) -> None:
@@ -299,6 +319,13 @@ class VendorCredentials(grants.ClientCredentialsGrant):  # type: ignore[misc]
         return 200, token, self.TOKEN_RESPONSE_HEADER
 
 
+def check_token_param(request: Any) -> None:
+    """A token endpoint request must name its token; ``token_type_hint`` is only a hint
+    and is ignored (RFC 7009 section 2.1, RFC 7662 section 2.1): tokens name their kind."""
+    if not request.form.get("token"):
+        raise InvalidRequestError("send the token to act on in the 'token' parameter")
+
+
 class Revocation(RevocationEndpoint):  # type: ignore[misc]
     """RFC 7009 for every token the server issues; public clients identify by client_id."""
 
@@ -306,7 +333,7 @@ class Revocation(RevocationEndpoint):  # type: ignore[misc]
 
     def create_endpoint_response(self, request: Any) -> tuple[int, dict[str, Any], Any]:
         client = self.authenticate_endpoint_client(request)
-        self.check_params(request, client)
+        check_token_param(request)
         self.server.access.revoke(request.form["token"], client.get_client_id())
         return 200, {}, [("Content-Type", "application/json"), ("Cache-Control", "no-store")]
 
@@ -318,7 +345,7 @@ class Introspection(IntrospectionEndpoint):  # type: ignore[misc]
 
     def create_endpoint_response(self, request: Any) -> tuple[int, dict[str, Any], Any]:
         client = self.authenticate_endpoint_client(request)
-        self.check_params(request, client)
+        check_token_param(request)
         body = self.server.access.introspect(request.form["token"], client.get_client_id())
         return 200, body, [("Content-Type", "application/json"), ("Cache-Control", "no-store")]
 

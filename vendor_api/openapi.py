@@ -548,10 +548,9 @@ def _responses() -> dict[str, Any]:
             **basic,
         ),
         "ClientAuthFailedOrTokenType": _oauth_error(
-            "Client authentication failed (with a `WWW-Authenticate: Basic` challenge), or "
-            "`token_type_hint` is neither `access_token` nor `refresh_token` (Authlib "
-            "answers that with 401, where RFC 7009 would use 400).",
-            ["invalid_client", "unsupported_token_type"],
+            "Client authentication failed (with a `WWW-Authenticate: Basic` challenge). "
+            "`token_type_hint` is ignored: every token names its own kind.",
+            ["invalid_client"],
         ),
         "BearerMalformed": _bearer_error(
             "The Authorization header is not `Bearer <token>`.", ["invalid_request"]
@@ -670,11 +669,10 @@ def _error() -> dict[str, Any]:
     return {
         "type": "object",
         "description": (
-            "Every error. `error` is an OAuth error code where OAuth defines one. The "
-            "vault's own endpoints always send `error_description`; Authlib's answers on "
-            "the token, revocation and introspection endpoints sometimes omit it."
+            "Every error. `error` is an OAuth error code where OAuth defines one; "
+            "`error_description` says in words what went wrong."
         ),
-        "required": ["error"],
+        "required": ["error", "error_description"],
         "properties": {
             "error": {"type": "string", "pattern": "^[a-z_]+$"},
             "error_description": {"type": "string"},

@@ -60,6 +60,7 @@ def register_error_handlers(app: Flask) -> None:
     app.register_error_handler(VaultError, _vault_error)
     app.register_error_handler(KeyringError, _keyring_error)
     app.register_error_handler(HTTPException, _http_error)
+    app.register_error_handler(UnicodeError, _undecodable)
     app.register_error_handler(Exception, _unexpected)
 
 
@@ -83,7 +84,15 @@ def _http_error(error: HTTPException) -> Response:
         code = "not_found"
     elif status == 405:
         code = "method_not_allowed"
-    return error_response(status, code, error.description or "request failed")
+    response = error_response(status, code, error.description or "request failed")
+    for name, value in error.get_headers():
+        if name.lower() in ("allow", "retry-after", "www-authenticate"):
+            response.headers[name] = value
+    return response
+
+
+def _undecodable(error: UnicodeError) -> Response:
+    return error_response(400, "invalid_request", "the request is not valid UTF-8")
 
 
 def _unexpected(error: Exception) -> Response:

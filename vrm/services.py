@@ -12,10 +12,10 @@ from typing import Any
 from keys import KeySet, open_keys
 from keys.files import ensure_private_dir
 from vault.access import VendorAccess
-from vault.accounts import LoginPolicy
-from vault.clock import Clock, system_clock
 from vault.access_history import AccessHistory
+from vault.accounts import LoginPolicy
 from vault.audit import AuditLog, AuditSink
+from vault.clock import Clock, system_clock
 from vault.events import EventSink, FanOut
 from vault.grants import Consents, ConsentSettings
 from vault.passwords import PasswordHasher
@@ -103,9 +103,8 @@ def build_services(
         clock=clock,
     )
     history = AccessHistory(audit, keys.index_key)
-    return Services(
-        config, data_dir, store, keys, sink, vaults, vendors, consents, access, clock, audit, history
-    )
+    parts = (vaults, vendors, consents, access, clock, audit, history)
+    return Services(config, data_dir, store, keys, sink, *parts)
 
 
 def issuer_of(config: Mapping[str, Any]) -> str:

@@ -325,14 +325,6 @@ def test_access_token_is_not_a_refresh_token(app: Flask, shop: Vendor, vault_id:
     assert_invalid_grant(refresh(app.test_client(), shop, tokens["access_token"]))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "RefreshGrant.authenticate_refresh_token (vendor_api/oauth.py) turns every "
-        "InvalidToken into None, so Authlib raises a bare InvalidGrantError(): the body is "
-        '{"error": "invalid_grant"} without the error_description DESIGN.md section 6 requires'
-    ),
-)
 @pytest.mark.parametrize("reason", ["reused", "revoked", "another vendor's", "not a refresh"])
 def test_refused_refresh_token_says_why(
     app: Flask, client: FlaskClient, shop: Vendor, vault_id: str, reason: str
