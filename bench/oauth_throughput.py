@@ -296,7 +296,7 @@ def server_command(port: int, args: argparse.Namespace) -> list[str]:
 def server_environment(config: Mapping[str, Any]) -> dict[str, str]:
     """The environment the workers build their app from (``VRM_`` variables)."""
     env = {key: value for key, value in os.environ.items() if not key.startswith("VRM_")}
-    for key in ("DATA", "ISSUER", *FAST_ARGON2):
+    for key in ("DATA", "ISSUER", "AUDIT_SYNC", *FAST_ARGON2):
         env[f"VRM_{key}"] = str(config[key])
     return env
 
@@ -569,6 +569,12 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--refresh-pool", type=int, default=6000, help="refresh tokens to mint")
     parser.add_argument("--mint-processes", type=int, default=2)
     parser.add_argument("--workers", type=int, default=2, help="gunicorn workers")
+    parser.add_argument(
+        "--audit-sync",
+        choices=("always", "none"),
+        default="always",
+        help="the server's VRM_AUDIT_SYNC: fsync every audit append (the default) or not",
+    )
     parser.add_argument("--worker-class", default="gthread")
     parser.add_argument("--threads", type=int, default=4, help="threads per gunicorn worker")
     parser.add_argument("--connections", type=int, default=8, help="concurrent connections")
@@ -657,8 +663,10 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="vrm-bench-") as scratch_dir:
         scratch = Path(scratch_dir)
         overrides = {"DATA": str(scratch / "vrm-data"), "ISSUER": f"http://{HOST}:{port}"}
-        config = load_config({**overrides, **FAST_ARGON2}, environ={})
-        fixture = prepare(config, args.refresh_pool, args.mint_processes)
+        # Minting the fixtures is setup, not measurement: it never waits on fsync.
+        setup = load_config({**overrides, **FAST_ARGON2, "AUDIT_SYNC": "none"}, environ={})
+        fixture = prepare(setup, args.refresh_pool, args.mint_processes)
+        config = {**setup, "AUDIT_SYNC": args.audit_sync}
         command = server_command(port, args)
         print("server: " + " ".join(command), file=sys.stderr)
         with serving(command, server_environment(config), port) as server:

@@ -9,6 +9,8 @@ rotation, old backups of this table are unreadable too.
 from __future__ import annotations
 
 import os
+import threading
+from collections import OrderedDict
 
 from keys import DataKey, Keyring, WrappedKey
 from keys.envelope import RandomBytes
@@ -16,6 +18,7 @@ from vault.errors import NotFound
 from vault.storage.base import Document, Store
 
 TABLE = "deks"
+UNWRAPPED_CAPACITY = 4096
 
 
 class DataKeys:
@@ -25,6 +28,8 @@ class DataKeys:
         self._store = store
         self._keyring = keyring
         self._rng = rng
+        self._unwrapped: OrderedDict[tuple[str, int, str], DataKey] = OrderedDict()
+        self._lock = threading.Lock()
 
     def create(self, vault_id: str) -> DataKey:
         """Make and store a new data key for ``vault_id``."""
@@ -34,11 +39,29 @@ class DataKeys:
         return dek
 
     def open(self, vault_id: str) -> DataKey:
-        """Unwrap the data key of ``vault_id``; NotFound once it has been destroyed."""
+        """Unwrap the data key of ``vault_id``; NotFound once it has been destroyed.
+
+        Unwrapped keys are remembered by their wrapped form, which is read from the store
+        every time: once erasure deletes it, the remembered key is unreachable. Holding
+        them adds no exposure beyond the KEK, which is in memory anyway and opens them all.
+        """
         record = self._store.get(TABLE, vault_id)
         if record is None:
             raise NotFound("this vault has no data key (it was erased)")
-        return self._keyring.unwrap(WrappedKey.from_record(record), vault_id)
+        wrapped = WrappedKey.from_record(record)
+        cache_key = (vault_id, wrapped.kek_version, wrapped.blob)
+        with self._lock:
+            dek = self._unwrapped.get(cache_key)
+        if dek is None:
+            dek = self._keyring.unwrap(wrapped, vault_id)
+            self._remember(cache_key, dek)
+        return dek
+
+    def _remember(self, cache_key: tuple[str, int, str], dek: DataKey) -> None:
+        with self._lock:
+            self._unwrapped[cache_key] = dek
+            if len(self._unwrapped) > UNWRAPPED_CAPACITY:
+                self._unwrapped.popitem(last=False)
 
     def destroy(self, vault_id: str) -> bool:
         """Delete the wrapped data key: the crypto-shredding step of erasure."""

@@ -24,10 +24,12 @@ import fcntl
 import hashlib
 import json
 import os
+import threading
+from collections import OrderedDict
 from collections.abc import Collection, Iterator, Mapping
 from contextlib import ExitStack, contextmanager, suppress
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from tinydb import TinyDB
 from tinydb.storages import Storage
@@ -77,7 +79,7 @@ class TinyDBStore:
 
     def read_vault(self, vault_id: str) -> Document:
         """Return the vault's current document; raise NotFound if there is none."""
-        doc = _KeyedTable.at(self._vault_path(vault_id)).record(vault_id)
+        doc = _READS.record(self._vault_path(vault_id), vault_id)
         if doc is None:
             raise NotFound(f"no vault {vault_id}")
         return doc
@@ -125,7 +127,7 @@ class TinyDBStore:
 
     def get(self, table: str, key: str) -> Document | None:
         """Return the record at ``key`` in ``table``, or None."""
-        return _KeyedTable.at(self._shard_path(table, key)).record(key)
+        return _READS.record(self._shard_path(table, key), key)
 
     def insert(self, table: str, key: str, record: Document) -> None:
         """Store a record only if ``key`` is free; raise AlreadyExists otherwise."""
@@ -201,6 +203,66 @@ class TinyDBStore:
     def _shard_path(self, table: str, key: str) -> Path:
         shard = hashlib.sha256(check_key(key).encode()).digest()[0] % self._shards
         return self._root / "tables" / check_table(table) / f"{shard:02x}.json"
+
+
+class _ReadCache:
+    """What unlocked reads parsed recently, trusted only while the file is unchanged.
+
+    Every write replaces a file by renaming a new one over it, so a file whose inode,
+    size, modification and change times are all as they were still holds what was parsed,
+    whichever process wrote it last. A read therefore costs one ``stat`` unless the file
+    changed. Records are kept as JSON text and parsed per read, so callers always get a
+    fresh copy. Writers never use this: they read fresh under their lock.
+    """
+
+    def __init__(self, capacity: int = 4096) -> None:
+        self._capacity = capacity
+        self._files: OrderedDict[Path, tuple[tuple[int, ...], dict[str, str]]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def record(self, path: Path, key: str) -> Document | None:
+        """The record at ``key`` in the file at ``path``, or None."""
+        stamp = _stamp(path)
+        if stamp is None:
+            self._forget(path)
+            return None
+        with self._lock:
+            cached = self._files.get(path)
+        if cached is None or cached[0] != stamp:
+            cached = (stamp, _record_texts(path))
+            self._remember(path, cached)
+        text = cached[1].get(key)
+        return None if text is None else cast(Document, json.loads(text))
+
+    def _remember(self, path: Path, entry: tuple[tuple[int, ...], dict[str, str]]) -> None:
+        with self._lock:
+            self._files[path] = entry
+            self._files.move_to_end(path)
+            while len(self._files) > self._capacity:
+                self._files.popitem(last=False)
+
+    def _forget(self, path: Path) -> None:
+        with self._lock:
+            self._files.pop(path, None)
+
+
+def _stamp(path: Path) -> tuple[int, ...] | None:
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise StorageError(f"cannot read {path}: {exc}") from exc
+    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+
+
+def _record_texts(path: Path) -> dict[str, str]:
+    # The stat above came first, so what is read here is at least as new as its stamp:
+    # a file replaced in between only makes the next read parse again.
+    return {key: json.dumps(doc) for key, doc in _KeyedTable.at(path).records()}
+
+
+_READS = _ReadCache()
 
 
 class _FileStorage(Storage):
