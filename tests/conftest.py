@@ -9,8 +9,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from flask import Flask
 
 from vault.events import ListSink
+from vrm.app import create_app
 from vrm.config import load_config
 from vrm.services import Services, build_services
 
@@ -55,6 +57,14 @@ def config(data_dir: Path) -> dict[str, Any]:
 @pytest.fixture
 def events() -> ListSink:
     return ListSink()
+
+
+def make_app(config: dict[str, Any], clock: FakeClock, events: ListSink) -> Flask:
+    """The app over services with the test's clock and event list."""
+    built = build_services(config, clock=clock, events=events)
+    application = create_app(config, services=built)
+    application.config["TESTING"] = True
+    return application
 
 
 @pytest.fixture

@@ -11,15 +11,21 @@ import vendor_api
 import web
 from vrm.config import load_config
 from vrm.http_errors import register_error_handlers
-from vrm.services import build_services
+from vrm.services import Services, build_services
 
 MAX_REQUEST_BYTES = 1024 * 1024
 
 
-def create_app(config: Mapping[str, Any] | None = None) -> Flask:
-    """Build the Flask app from defaults, instance file, environment, then ``config``."""
+def create_app(
+    config: Mapping[str, Any] | None = None, *, services: Services | None = None
+) -> Flask:
+    """Build the Flask app from defaults, instance file, environment, then ``config``.
+
+    ``services`` lets a caller (tests, tools) bring services it built itself, with its own
+    clock or event sink; by default they are built from the settings.
+    """
     settings = load_config(config)
-    services = build_services(settings)
+    services = services or build_services(settings)
     app = Flask("vrm", instance_path=str(services.data_dir.resolve()), static_folder=None)
     app.config.from_mapping(settings)
     app.config.update(

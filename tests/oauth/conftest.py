@@ -16,8 +16,8 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from tests.conftest import PASSWORD, FakeClock
-from vrm.app import create_app
+from tests.conftest import PASSWORD, FakeClock, make_app
+from vault.events import ListSink
 from vrm.services import Services
 
 ISSUER = "https://vault.test"
@@ -41,18 +41,10 @@ class Vendor:
 
 
 @pytest.fixture
-def app(config: dict[str, Any], clock: FakeClock, events: Any) -> Iterator[Flask]:
-    from vrm.services import build_services
-
-    application = create_app({**config, "ISSUER": ISSUER})
-    application.extensions["vrm"].close()
-    built = build_services({**config, "ISSUER": ISSUER}, clock=clock, events=events)
-    application.extensions["vrm"] = built
-    application.extensions["vrm_oauth"].access = built.access
-    application.extensions["vrm_oauth"].vendors = built.vendors
-    application.config["TESTING"] = True
+def app(config: dict[str, Any], clock: FakeClock, events: ListSink) -> Iterator[Flask]:
+    application = make_app({**config, "ISSUER": ISSUER}, clock, events)
     yield application
-    built.close()
+    application.extensions["vrm"].close()
 
 
 @pytest.fixture

@@ -16,12 +16,12 @@ from flask.testing import FlaskClient
 from werkzeug.routing import Rule
 from werkzeug.test import TestResponse
 
-from tests.conftest import FAST_ARGON2, PASSWORD, FakeClock
+from tests.conftest import FAST_ARGON2, PASSWORD, FakeClock, make_app
 from vault.events import ListSink
 from vault.vendors import Vendor
 from vrm.app import create_app
 from vrm.config import load_config
-from vrm.services import Services, build_services
+from vrm.services import Services
 
 ISSUER = "https://vault.test"
 EMAIL = "ada@example.org"
@@ -35,16 +35,9 @@ SHOP_PURPOSES = {
 
 @pytest.fixture
 def app(config: dict[str, Any], clock: FakeClock, events: ListSink) -> Iterator[Flask]:
-    settings = {**config, "ISSUER": ISSUER}
-    application = create_app(settings)
-    application.extensions["vrm"].close()
-    built = build_services(settings, clock=clock, events=events)
-    application.extensions["vrm"] = built
-    application.extensions["vrm_oauth"].access = built.access
-    application.extensions["vrm_oauth"].vendors = built.vendors
-    application.config["TESTING"] = True
+    application = make_app({**config, "ISSUER": ISSUER}, clock, events)
     yield application
-    built.close()
+    application.extensions["vrm"].close()
 
 
 @pytest.fixture
