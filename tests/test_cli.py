@@ -127,6 +127,12 @@ def test_keys_rotate_reports_progress_and_versions(env: dict[str, str]) -> None:
     assert "rewrapping data keys: 3/3 (100%)" in result.output
     status = vrm("keys", "status").output
     assert "version 2 (current): 3 data keys" in status
+    from vault.audit import AuditLog
+
+    with AuditLog(Path(env["VRM_DATA"]) / "audit") as log:
+        rotated = [e for e in log.entries() if e["type"] == "keys.rotated"]
+    assert rotated[0]["detail"]["rewrapped"] == 3
+    assert rotated[0]["actor"] == "operator"
 
 
 @pytest.mark.parametrize(

@@ -19,6 +19,7 @@ import click
 
 from keys.errors import KeyringError
 from vault.errors import VaultError
+from vault.events import Event
 from vault.fields import parse_text_value
 from vault.rotation import key_usage, rotate
 from vrm.config import ConfigError, load_config
@@ -279,6 +280,12 @@ def keys_rotate(data: Path | None) -> None:
         reporter = ProgressReporter("rewrapping data keys")
         report = rotate(services.store, services.keys.keyring, progress=reporter.update)
         reporter.finish()
+        detail: dict[str, str | int | bool] = {
+            "current_version": report.current_version,
+            "rewrapped": report.rewrapped,
+            "retired": ",".join(map(str, report.retired)),
+        }
+        services.events.emit(Event("keys.rotated", services.clock(), "operator", detail=detail))
     if report.new_version is not None:
         click.echo(f"new key-encryption key version {report.new_version}")
     click.echo(f"rewrapped {report.rewrapped} data keys under version {report.current_version}")
