@@ -2,18 +2,17 @@
 
 The server is the app from ``create_app``, on a temporary data directory, served by
 werkzeug's threaded WSGI server on ``127.0.0.1`` with ``ISSUER`` set to exactly the address
-it listens on. The vendor is Authlib's ``OAuth2Session`` over ``requests``: it finds every
-endpoint in the RFC 8414 metadata, registers by RFC 7591, and runs the authorization code
-flow with S256 PKCE. The customer is a separate ``requests.Session`` that plays the browser:
-it follows redirects, keeps cookies, and fills in the login and consent forms it parses
-from the HTML. Nothing listens on the vendor's redirect URI; the browser stops at the
-redirect and hands its location to the vendor, as a real callback handler would.
+it listens on (``tests.live``). The vendor is Authlib's ``OAuth2Session`` over
+``requests``: it finds every endpoint in the RFC 8414 metadata, registers by RFC 7591, and
+runs the authorization code flow with S256 PKCE. The customer is a separate
+``requests.Session`` that plays the browser: it follows redirects, keeps cookies, and fills
+in the login and consent forms it parses from the HTML. Nothing listens on the vendor's
+redirect URI; the browser stops at the redirect and hands its location to the vendor, as a
+real callback handler would.
 """
 
 from __future__ import annotations
 
-import socket
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
@@ -26,12 +25,9 @@ import requests
 from authlib.common.security import generate_token
 from authlib.integrations.requests_client import OAuth2Session
 from authlib.oauth2.rfc8414 import AuthorizationServerMetadata
-from werkzeug.serving import BaseWSGIServer, make_server
 
-from tests.conftest import FAST_ARGON2, PASSWORD
-from vrm.app import create_app
-from vrm.config import load_config
-from vrm.services import Services
+from tests.conftest import FAST_ARGON2, FAST_AUDIT, PASSWORD
+from tests.live import LiveServer, serving
 
 EMAIL = "grace@example.org"
 REDIRECT = "http://127.0.0.1/vendor/callback"
@@ -48,34 +44,11 @@ TIMEOUT = 10
 # The server.
 
 
-@dataclass(frozen=True)
-class LiveServer:
-    """The running server: its issuer URL, and its services for the customer's side."""
-
-    issuer: str
-    services: Services
-
-
 @pytest.fixture
 def live_server(tmp_path: Path) -> Iterator[LiveServer]:
     """The app on a loopback port picked first, so ``ISSUER`` is exactly where it listens."""
-    with socket.create_server(("127.0.0.1", 0)) as listener:
-        issuer = f"http://127.0.0.1:{listener.getsockname()[1]}"
-        settings = {"DATA": str(tmp_path / "vrm-data"), "ISSUER": issuer, **FAST_ARGON2}
-        app = create_app(load_config(settings, environ={}))
-        # The server takes over a duplicate of the listening socket.
-        server: BaseWSGIServer = make_server(
-            "127.0.0.1", 0, app, threaded=True, fd=listener.fileno()
-        )
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
-    thread.start()
-    try:
-        yield LiveServer(issuer, app.extensions["vrm"])
-    finally:
-        server.shutdown()
-        thread.join(TIMEOUT)
-        server.server_close()
-        app.extensions["vrm"].close()
+    with serving(tmp_path / "vrm-data", {**FAST_ARGON2, **FAST_AUDIT}) as server:
+        yield server
 
 
 @pytest.fixture
