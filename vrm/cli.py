@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import os
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TextIO, TypeVar
@@ -18,13 +18,21 @@ from typing import Any, TextIO, TypeVar
 import click
 
 from keys.errors import KeyringError
+from vault.audit import (
+    CheckpointError,
+    export_log,
+    parse_verifier_key,
+    sign_checkpoint,
+    verifier_key,
+    verify_export,
+)
 from vault.errors import VaultError
 from vault.events import Event
 from vault.fields import parse_text_value
 from vault.rotation import key_usage, rotate
 from vrm.config import ConfigError, load_config
 from vrm.progress import ProgressReporter
-from vrm.services import Services, build_services
+from vrm.services import Services, build_services, issuer_of
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -346,6 +354,129 @@ def vendor_disable(data: Path | None, client_id: str) -> None:
         click.echo(f"vendor {client_id} ({after.client_name}) was already disabled")
     else:
         click.echo(f"disabled vendor {client_id} ({after.client_name})")
+
+
+@cli.group("audit")
+def audit_group() -> None:
+    """The tamper-evident audit log: signed checkpoints, export and offline verification.
+
+    \b
+    An auditor needs three things to check the log, and nothing else:
+      vrm audit key --out vrm.vkey          the verifier key (once)
+      vrm audit export --out audit.jsonl    the log with a signed checkpoint
+      vrm audit verify audit.jsonl --key vrm.vkey [--previous OLD_CHECKPOINT]
+    """
+
+
+def audit_origin(config: Mapping[str, Any]) -> str:
+    """The checkpoint origin (also the note key name): AUDIT_ORIGIN, else derived from the
+    issuer as ``<host[:port][/path]>/vrm-vault/audit``."""
+    origin = str(config.get("AUDIT_ORIGIN") or "").strip()
+    if origin:
+        return origin
+    issuer = issuer_of(config)
+    return f"{issuer.split('://', 1)[-1].rstrip('/')}/vrm-vault/audit"
+
+
+def _signed_checkpoint(services: Services) -> str:
+    audit = services.audit
+    origin = audit_origin(services.config)
+    size = audit.size()
+    return sign_checkpoint(origin, size, audit.root(size), services.keys.signing, origin)
+
+
+@audit_group.command("checkpoint")
+@data_option
+def audit_checkpoint(data: Path | None) -> None:
+    """Print a signed checkpoint (C2SP tlog-checkpoint) of the log as it is now."""
+    with opened(data) as services:
+        click.echo(_signed_checkpoint(services), nl=False)
+
+
+@audit_group.command("key")
+@data_option
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Also write the verifier key to this file.",
+)
+def audit_key(data: Path | None, out: Path | None) -> None:
+    """Print the verifier key (signed-note vkey) that checks the log's checkpoints."""
+    with opened(data) as services:
+        vkey = verifier_key(audit_origin(services.config), services.keys.signing.public_raw())
+    if out is not None:
+        out.write_text(vkey + "\n", encoding="utf-8")
+    click.echo(vkey)
+
+
+@audit_group.command("export")
+@data_option
+@click.option(
+    "--since",
+    type=click.IntRange(min=0),
+    default=0,
+    show_default=True,
+    help="First entry to export; earlier ones are summarised by their subtree hashes.",
+)
+@click.option(
+    "--out",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write the export here (JSON lines, mode 0600).",
+)
+def audit_export(data: Path | None, since: int, out: Path) -> None:
+    """Sign a checkpoint of the log and write the entries with it, for `vrm audit verify`."""
+    with opened(data) as services:
+        checkpoint = _signed_checkpoint(services)
+        size = services.audit.size()
+        if since > size:
+            raise click.BadParameter(f"the log holds {size} entries", param_hint="--since")
+        reporter = ProgressReporter("exporting the audit log")
+        count = export_log(services.audit, out, checkpoint, since, progress=reporter.update)
+        reporter.finish()
+    click.echo(f"exported entries {since} to {size - 1} ({count}) to {out}", err=True)
+
+
+@audit_group.command("verify")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option(
+    "--key",
+    "key_file",
+    required=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="File holding the verifier key (from `vrm audit key`).",
+)
+@click.option(
+    "--previous",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="An older signed checkpoint the log must extend.",
+)
+@click.pass_context
+def audit_verify(ctx: click.Context, file: Path, key_file: Path, previous: Path | None) -> None:
+    """Check an export against its signed checkpoint, offline. Exits 0 only when every
+    event is intact and in place; otherwise prints one line per problem, naming the entry
+    index where one can be named, and exits 1."""
+    try:
+        key_name, public_raw = parse_verifier_key(key_file.read_text(encoding="utf-8"))
+    except (CheckpointError, UnicodeDecodeError) as error:
+        raise click.ClickException(f"{key_file}: {error}") from None
+    previous_text = previous.read_text(encoding="utf-8") if previous else None
+    try:
+        report = verify_export(file, public_raw, key_name, previous_text)
+    except UnicodeDecodeError:
+        raise click.ClickException(f"{file}: not UTF-8 text") from None
+    for problem in report.problems:
+        click.echo(f"problem: {problem}", err=True)
+    if not report.ok:
+        click.echo(f"{file}: verification FAILED ({len(report.problems)} problems)", err=True)
+        ctx.exit(EXIT_FAILURE)
+    checkpoint = report.checkpoint
+    if checkpoint is None:  # never: a missing checkpoint is a problem above
+        raise click.ClickException(f"{file}: no checkpoint")
+    click.echo(
+        f"verified {report.entries} entries ({report.since} to {checkpoint.size - 1}) against "
+        f"the checkpoint of {checkpoint.origin} at size {checkpoint.size}"
+    )
 
 
 def _parse_assignment(item: str) -> tuple[str, Any]:

@@ -25,6 +25,8 @@ DEFAULTS: dict[str, Any] = {
     "REGISTRATION_TOKEN": "",
     "SESSION_MINUTES": 60,
     "AUDIT_SYNC": "always",
+    # The checkpoint origin and note key name; "" means "<issuer host>/vrm-vault/audit".
+    "AUDIT_ORIGIN": "",
     "ARGON2_MEMORY_KIB": 65536,
     "ARGON2_ITERATIONS": 3,
     "ARGON2_LANES": 4,

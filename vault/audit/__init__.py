@@ -7,7 +7,17 @@ nothing but hashes; :class:`AuditLog` stores the log and serves roots and proofs
 
 from __future__ import annotations
 
-from vault.audit.errors import AuditError, LogCorrupted, NotInLog, ProofError
+from vault.audit.checkpoint import (
+    Checkpoint,
+    note_key_id,
+    parse_checkpoint,
+    parse_verifier_key,
+    sign_checkpoint,
+    verifier_key,
+    verify_checkpoint,
+)
+from vault.audit.errors import AuditError, CheckpointError, LogCorrupted, NotInLog, ProofError
+from vault.audit.export import Problem, VerifyReport, export_log, verify_export
 from vault.audit.log import AuditLog
 from vault.audit.merkle import (
     EMPTY_ROOT,
@@ -30,16 +40,28 @@ __all__ = [
     "AuditError",
     "AuditLog",
     "AuditSink",
+    "Checkpoint",
+    "CheckpointError",
     "LogCorrupted",
     "NotInLog",
+    "Problem",
     "ProofError",
+    "VerifyReport",
     "canonical_json",
     "consistency_proof",
+    "export_log",
     "inclusion_proof",
     "leaf_hash",
     "node_hash",
+    "note_key_id",
+    "parse_checkpoint",
+    "parse_verifier_key",
     "root_from_leaves",
+    "sign_checkpoint",
     "subtree_hash_of",
+    "verifier_key",
+    "verify_checkpoint",
     "verify_consistency",
+    "verify_export",
     "verify_inclusion",
 ]

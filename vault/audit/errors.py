@@ -27,3 +27,7 @@ class LogCorrupted(AuditError):
     Recovery cuts torn tails; this is raised for damage before the tail (an edited entry,
     a wrong hash) and names the first entry found wrong.
     """
+
+
+class CheckpointError(AuditError):
+    """A signed checkpoint (or its verifier key) is malformed or its signature fails."""
