@@ -120,6 +120,9 @@ def _paths() -> dict[str, Any]:
         "/.well-known/oauth-authorization-server": {"get": _metadata_operation()},
         ENDPOINTS["jwks_uri"]: {"get": _jwks_operation()},
         "/healthz": {"get": _health_operation()},
+        "/audit/checkpoint": {"get": _checkpoint_operation()},
+        "/audit/proof/inclusion": {"get": _proof_operation("inclusion", ["index", "size"])},
+        "/audit/proof/consistency": {"get": _proof_operation("consistency", ["old", "new"])},
         "/openapi.json": {"get": _openapi_operation()},
         ENDPOINTS["authorization_endpoint"]: _authorize_path(),
         ENDPOINTS["token_endpoint"]: {"post": _token_operation()},
@@ -155,6 +158,59 @@ def _jwks_operation() -> dict[str, Any]:
         "security": [],
         "responses": {
             "200": _json_ok("The key set.", "JWKS"),
+            "5XX": _ref_response("ServerError"),
+        },
+    }
+
+
+def _checkpoint_operation() -> dict[str, Any]:
+    return {
+        "tags": ["audit"],
+        "operationId": "getCheckpoint",
+        "summary": "A signed C2SP tlog-checkpoint of the audit log as it is now",
+        "description": (
+            "Origin line, tree size, base64 root hash, a blank line, and an Ed25519 note "
+            "signature. Never inconsistent with a checkpoint signed before."
+        ),
+        "security": [],
+        "responses": {
+            "200": {
+                "description": "The signed note.",
+                "content": {"text/plain": {"schema": {"type": "string"}}},
+            },
+            "5XX": _ref_response("ServerError"),
+        },
+    }
+
+
+def _proof_operation(kind: str, names: list[str]) -> dict[str, Any]:
+    hashes = {"type": "array", "items": {"type": "string", "contentEncoding": "base64"}}
+    base64_hash = {"type": "string", "contentEncoding": "base64"}
+    fields = ["leaf_hash", "root"] if kind == "inclusion" else ["old_root", "new_root"]
+    schema = {
+        "type": "object",
+        "required": [*names, *fields, "proof"],
+        "properties": {
+            **{name: {"type": "integer", "minimum": 0} for name in names},
+            **dict.fromkeys(fields, base64_hash),
+            "proof": hashes,
+        },
+    }
+    return {
+        "tags": ["audit"],
+        "operationId": f"get{kind.title()}Proof",
+        "summary": f"An RFC 9162 {kind} proof in the audit log",
+        "security": [],
+        "parameters": [
+            {"name": n, "in": "query", "required": True, "schema": {"type": "integer"}}
+            for n in names
+        ],
+        "responses": {
+            "200": {"description": "The proof.", "content": {JSON: {"schema": schema}}},
+            "400": {
+                "description": "Sizes or index outside the log.",
+                "content": {JSON: {"schema": _schema_ref("Error")}},
+            },
             "5XX": _ref_response("ServerError"),
         },
     }

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import os
 import sys
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TextIO, TypeVar
@@ -22,7 +22,6 @@ from vault.audit import (
     CheckpointError,
     export_log,
     parse_verifier_key,
-    sign_checkpoint,
     verifier_key,
     verify_export,
 )
@@ -32,7 +31,7 @@ from vault.fields import parse_text_value
 from vault.rotation import key_usage, rotate
 from vrm.config import ConfigError, load_config
 from vrm.progress import ProgressReporter
-from vrm.services import Services, build_services, issuer_of
+from vrm.services import Services, audit_origin, build_services
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -368,21 +367,8 @@ def audit_group() -> None:
     """
 
 
-def audit_origin(config: Mapping[str, Any]) -> str:
-    """The checkpoint origin (also the note key name): AUDIT_ORIGIN, else derived from the
-    issuer as ``<host[:port][/path]>/vrm-vault/audit``."""
-    origin = str(config.get("AUDIT_ORIGIN") or "").strip()
-    if origin:
-        return origin
-    issuer = issuer_of(config)
-    return f"{issuer.split('://', 1)[-1].rstrip('/')}/vrm-vault/audit"
-
-
 def _signed_checkpoint(services: Services) -> str:
-    audit = services.audit
-    origin = audit_origin(services.config)
-    size = audit.size()
-    return sign_checkpoint(origin, size, audit.root(size), services.keys.signing, origin)
+    return services.checkpoints.sign()
 
 
 @audit_group.command("checkpoint")

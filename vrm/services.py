@@ -15,6 +15,7 @@ from vault.access import VendorAccess
 from vault.access_history import AccessHistory
 from vault.accounts import LoginPolicy
 from vault.audit import AuditLog, AuditSink
+from vault.audit.signer import CheckpointSigner
 from vault.clock import Clock, system_clock
 from vault.events import EventSink, FanOut
 from vault.grants import Consents, ConsentSettings
@@ -43,6 +44,7 @@ class Services:
     clock: Clock
     audit: AuditLog
     history: AccessHistory
+    checkpoints: CheckpointSigner
 
     def close(self) -> None:
         """Release the store and the log."""
@@ -103,8 +105,19 @@ def build_services(
         clock=clock,
     )
     history = AccessHistory(audit, keys.index_key)
-    parts = (vaults, vendors, consents, access, clock, audit, history)
+    origin = audit_origin(config)
+    checkpoints = CheckpointSigner(audit, keys.signing, origin)
+    parts = (vaults, vendors, consents, access, clock, audit, history, checkpoints)
     return Services(config, data_dir, store, keys, sink, *parts)
+
+
+def audit_origin(config: Mapping[str, Any]) -> str:
+    """The checkpoint origin (also the note key name): AUDIT_ORIGIN, else derived from the
+    issuer as ``<host[:port][/path]>/vrm-vault/audit``."""
+    origin = str(config.get("AUDIT_ORIGIN") or "").strip()
+    if origin:
+        return origin
+    return f"{issuer_of(config).split('://', 1)[-1].rstrip('/')}/vrm-vault/audit"
 
 
 def issuer_of(config: Mapping[str, Any]) -> str:

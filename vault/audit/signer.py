@@ -1,0 +1,68 @@
+"""Signing checkpoints without ever signing two that contradict each other.
+
+Before it signs a checkpoint, the signer proves that the last tree it signed is a prefix
+of the tree it is about to sign (an RFC 9162 consistency proof, checked, not assumed) and
+only then records the new one as the last. If the log was rewritten underneath it, it
+refuses, so an auditor holding any two of its checkpoints can always prove one extends
+the other.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+from pathlib import Path
+
+from keys import SigningKey
+from vault.audit.checkpoint import sign_checkpoint
+from vault.audit.errors import AuditError, ProofError
+from vault.audit.files import replace_file
+from vault.audit.log import AuditLog
+from vault.audit.merkle import verify_consistency
+
+
+class CheckpointSigner:
+    """Signs checkpoints of one log under one origin and key."""
+
+    def __init__(self, log: AuditLog, signing: SigningKey, origin: str) -> None:
+        self._log = log
+        self._signing = signing
+        self._origin = origin
+        self._last = log.directory / "checkpoint-last.json"
+
+    def sign(self) -> str:
+        """A signed note for the log as it is now, consistent with every earlier one."""
+        with _locked(self._log.directory / "checkpoint.lock"):
+            size = self._log.size()
+            root = self._log.root(size)
+            self._check_extends_last(size, root)
+            record = {"size": size, "root": root.hex()}
+            replace_file(self._last, json.dumps(record).encode(), sync=True)
+        return sign_checkpoint(self._origin, size, root, self._signing, self._origin)
+
+    def _check_extends_last(self, size: int, root: bytes) -> None:
+        if not self._last.exists():
+            return
+        last = json.loads(self._last.read_text())
+        old_size, old_root = int(last["size"]), bytes.fromhex(last["root"])
+        if size < old_size:
+            raise AuditError(f"the log shrank from {old_size} to {size} entries: not signing")
+        try:
+            proof = self._log.consistency_proof(old_size, size) if old_size else []
+            verify_consistency(old_size, size, old_root, root, proof)
+        except ProofError as error:
+            raise AuditError(f"the log no longer extends the last checkpoint: {error}") from None
+
+
+class _locked:
+    def __init__(self, path: Path) -> None:
+        self._path = path
+        self._fd = -1
+
+    def __enter__(self) -> None:
+        self._fd = os.open(self._path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        fcntl.flock(self._fd, fcntl.LOCK_EX)
+
+    def __exit__(self, *exc: object) -> None:
+        os.close(self._fd)
