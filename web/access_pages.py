@@ -87,6 +87,7 @@ def access() -> tuple[str, int]:
         vendors=sorted(((v, vendor_name(v)) for v in seen), key=lambda pair: pair[1].casefold()),
         period=period,
         vendor_name=vendor_name,
+        log_size=services().audit.size(),
     )
 
 
