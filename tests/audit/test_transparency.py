@@ -82,6 +82,16 @@ def test_consistency_proof_links_an_old_checkpoint_to_a_new_one(
     verify_consistency(old.size, new.size, old.root, new.root, [_b(h) for h in body["proof"]])
 
 
+def test_an_unchanged_log_gets_the_same_checkpoint_without_a_write(
+    app: Flask, vault: Services
+) -> None:
+    first = vault.checkpoints.sign()
+    record = vault.audit.directory / "checkpoint-last.json"
+    written = record.stat().st_mtime_ns
+    assert vault.checkpoints.sign() == first
+    assert record.stat().st_mtime_ns == written
+
+
 @pytest.mark.parametrize(
     "query",
     ["index=0&size=999999", "index=5&size=5", "index=-1&size=2", "index=x&size=2", "index=1"],
@@ -96,6 +106,7 @@ def test_server_refuses_to_sign_a_checkpoint_after_the_log_was_rewritten(
     app: Flask, vault: Services
 ) -> None:
     vault.checkpoints.sign()
+    vault.vaults.sign_up("one-more@example.org", PASSWORD)
     # The signer keeps the last tree it signed; a log whose history differs from it (as
     # after a rewrite) cannot produce a consistency proof to it.
     last = vault.audit.directory / "checkpoint-last.json"

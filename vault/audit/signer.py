@@ -32,20 +32,35 @@ class CheckpointSigner:
         self._last = log.directory / "checkpoint-last.json"
 
     def sign(self) -> str:
-        """A signed note for the log as it is now, consistent with every earlier one."""
+        """A signed note for the log as it is now, consistent with every earlier one.
+
+        While the log has not grown, the last note is returned again, so asking for
+        checkpoints costs no disk writes.
+        """
         with _locked(self._log.directory / "checkpoint.lock"):
             size = self._log.size()
+            last = self._read_last()
+            if last and last["size"] == size and last.get("origin") == self._origin:
+                return str(last["note"])
             root = self._log.root(size)
-            self._check_extends_last(size, root)
-            record = {"size": size, "root": root.hex()}
+            self._check_extends_last(last, size, root)
+            note = sign_checkpoint(self._origin, size, root, self._signing, self._origin)
+            record = {"size": size, "root": root.hex(), "origin": self._origin, "note": note}
             replace_file(self._last, json.dumps(record).encode(), sync=True)
-        return sign_checkpoint(self._origin, size, root, self._signing, self._origin)
+        return note
 
-    def _check_extends_last(self, size: int, root: bytes) -> None:
+    def _read_last(self) -> dict[str, object] | None:
         if not self._last.exists():
+            return None
+        record: dict[str, object] = json.loads(self._last.read_text())
+        return record
+
+    def _check_extends_last(
+        self, last: dict[str, object] | None, size: int, root: bytes
+    ) -> None:
+        if last is None:
             return
-        last = json.loads(self._last.read_text())
-        old_size, old_root = int(last["size"]), bytes.fromhex(last["root"])
+        old_size, old_root = int(str(last["size"])), bytes.fromhex(str(last["root"]))
         if size < old_size:
             raise AuditError(f"the log shrank from {old_size} to {size} entries: not signing")
         try:
