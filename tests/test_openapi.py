@@ -26,9 +26,9 @@ ISSUER = "http://vault.test"
 DOCUMENT_URI = "urn:vrm-vault:openapi"
 # Pages for people, not JSON endpoints: every route of the people-facing blueprint (web/:
 # /, /login, /logout, the customer's pages and forms) and the authorization endpoint, which
-# the document mentions only as the browser endpoint. A JSON route anywhere else must be in
-# the document.
-PAGE_BLUEPRINTS = {"web"}
+# the document mentions only as the browser endpoint; and the auditor's pages (auditor/).
+# A JSON route anywhere else must be in the document.
+PAGE_BLUEPRINTS = {"web", "auditor"}
 BROWSER_ENDPOINTS = {"consent.authorize"}
 IMPLICIT_METHODS = {"HEAD", "OPTIONS"}
 PROFILE_SCOPE = "profile:email profile:given_name"

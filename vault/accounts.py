@@ -11,7 +11,7 @@ from __future__ import annotations
 import secrets
 import unicodedata
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from keys.digests import keyed_digest
 from vault.clock import Clock, isoformat, parse_iso
@@ -111,7 +111,7 @@ class Accounts:
         self.authenticate(email, old)
         check_password_rules(new)
         new_hash = self._hasher.hash(new)
-        self._store.update(TABLE, self.digest(email), _with(password=new_hash))
+        self._store.update(TABLE, self.digest(email), with_changes(password=new_hash))
 
     def remove(self, digest: str) -> None:
         """Delete the account record: from now on the login fails."""
@@ -119,37 +119,53 @@ class Accounts:
             raise NotFound("no such account")
 
     def _check_not_throttled(self, record: Document) -> None:
-        if record.get("retry_at"):
-            wait = (parse_iso(record["retry_at"]) - self._clock()).total_seconds()
-            if wait > 0:
-                raise LoginThrottled(wait)
+        check_not_throttled(record, self._clock())
 
     def _record_failure(self, digest: str) -> None:
-        now = self._clock()
-
-        def change(record: Document | None) -> Document | None:
-            if record is None:
-                return None
-            failed = int(record.get("failed", 0)) + 1
-            delay = self._policy.delay_after(failed)
-            retry_at = isoformat(now + timedelta(seconds=delay)) if delay else None
-            return {**record, "failed": failed, "retry_at": retry_at}
-
-        self._store.update(TABLE, digest, change)
+        self._store.update(TABLE, digest, failure_change(self._policy, self._clock()))
 
     def _record_success(self, digest: str, password: str, record: Document) -> None:
-        changes: dict[str, object] = {}
-        if record.get("failed") or record.get("retry_at"):
-            changes.update(failed=0, retry_at=None)
-        if self._hasher.needs_rehash(record["password"]):
-            changes["password"] = self._hasher.hash(password)
+        changes = success_changes(self._hasher, password, record)
         if changes:
-            self._store.update(TABLE, digest, _with(**changes))
+            self._store.update(TABLE, digest, with_changes(**changes))
 
 
-def _with(**changes: object) -> RecordChange:
+def check_not_throttled(record: Document, now: datetime) -> None:
+    """Raise LoginThrottled while the delay from a record's earlier failures runs."""
+    if record.get("retry_at"):
+        wait = (parse_iso(record["retry_at"]) - now).total_seconds()
+        if wait > 0:
+            raise LoginThrottled(wait)
+
+
+def failure_change(policy: LoginPolicy, now: datetime) -> RecordChange:
+    """The change that counts one more failed login and sets the next allowed attempt."""
+
+    def change(record: Document | None) -> Document | None:
+        if record is None:
+            return None
+        failed = int(record.get("failed", 0)) + 1
+        delay = policy.delay_after(failed)
+        retry_at = isoformat(now + timedelta(seconds=delay)) if delay else None
+        return {**record, "failed": failed, "retry_at": retry_at}
+
+    return change
+
+
+def success_changes(hasher: PasswordHasher, password: str, record: Document) -> dict[str, object]:
+    """What a successful login changes: the failure count reset, an outdated hash renewed."""
+    changes: dict[str, object] = {}
+    if record.get("failed") or record.get("retry_at"):
+        changes.update(failed=0, retry_at=None)
+    if hasher.needs_rehash(record["password"]):
+        changes["password"] = hasher.hash(password)
+    return changes
+
+
+def with_changes(**changes: object) -> RecordChange:
+    """The change that sets ``changes`` on an existing record."""
+
     def change(record: Document | None) -> Document | None:
         return None if record is None else {**record, **changes}
 
     return change
-

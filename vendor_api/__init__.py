@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Flask
 
-from vendor_api import consent, discovery, endpoints, openapi, resources, transparency
+from vendor_api import auditor_api, consent, discovery, endpoints, openapi, resources, transparency
 from vendor_api.oauth import build_server
 from vrm.services import Services, issuer_of
 
@@ -15,6 +15,6 @@ def init_app(app: Flask) -> None:
     app.extensions["vrm_oauth"] = build_server(
         app, vendors=services.vendors, access=services.access, issuer=issuer_of(services.config)
     )
-    blueprints = (discovery.bp, endpoints.bp, consent.bp, resources.bp, openapi.bp, transparency.bp)
-    for blueprint in blueprints:
+    blueprints = (discovery.bp, endpoints.bp, consent.bp, resources.bp, openapi.bp)
+    for blueprint in (*blueprints, transparency.bp, auditor_api.bp):
         app.register_blueprint(blueprint)

@@ -109,6 +109,7 @@ def _tags() -> list[dict[str, str]]:
         {"name": "registration", "description": "RFC 7591 dynamic client registration."},
         {"name": "api", "description": "The vendor's view of one customer's grant."},
         {"name": "browser", "description": "Pages a customer's browser is sent to."},
+        {"name": "auditor", "description": "The auditor's read-only view of the log."},
     ]
 
 
@@ -132,6 +133,8 @@ def _paths() -> dict[str, Any]:
         f"/api/{API_VERSION}/profile": {"get": _profile_operation()},
         f"/api/{API_VERSION}/grant": {"get": _grant_operation()},
         f"/api/{API_VERSION}/grant/receipt": {"get": _receipt_operation()},
+        f"/api/{API_VERSION}/audit/log": {"get": _auditor_log_operation()},
+        f"/api/{API_VERSION}/audit/vendors": {"get": _auditor_vendors_operation()},
     }
 
 
@@ -530,6 +533,83 @@ def _api_operation(
     }
 
 
+def _auditor_operation(
+    operation_id: str, summary: str, description: str, schema: dict[str, Any]
+) -> dict[str, Any]:
+    error = {"content": {JSON: {"schema": _schema_ref("Error")}}}
+    return {
+        "tags": ["auditor"],
+        "operationId": operation_id,
+        "summary": summary,
+        "description": description + " Read-only; needs an auditor API token "
+        "(`vrm auditor token`), which works on no other endpoint. Every call is logged as "
+        "an `auditor.access` event.",
+        "security": [{"auditorToken": []}],
+        "responses": {
+            "200": {"description": "The answer.", "content": {JSON: {"schema": schema}}},
+            "400": {"description": "A parameter is out of range.", **error},
+            "401": {"description": "No valid auditor token (`invalid_token`).", **error},
+            "5XX": _ref_response("ServerError"),
+        },
+    }
+
+
+def _auditor_log_operation() -> dict[str, Any]:
+    whole = {"type": "integer", "minimum": 0}
+    entry = {
+        "type": "object",
+        "required": ["index", "entry"],
+        "properties": {"index": whole, "entry": {"type": "object"}},
+    }
+    schema = {
+        "type": "object",
+        "required": ["size", "start", "end", "entries"],
+        "properties": {
+            "size": whole,
+            "start": whole,
+            "end": whole,
+            "entries": {"type": "array", "items": entry},
+        },
+    }
+    operation = _auditor_operation(
+        "getAuditLog",
+        "Audit log entries with their indexes",
+        "Entries from `start` (default 0) up to `end` (default the log's size), at most "
+        "1000 per call.",
+        schema,
+    )
+    operation["parameters"] = [
+        {"name": name, "in": "query", "required": False, "schema": whole}
+        for name in ("start", "end")
+    ]
+    return operation
+
+
+def _auditor_vendors_operation() -> dict[str, Any]:
+    count = {"type": "integer", "minimum": 0}
+    vendor = {
+        "type": "object",
+        "required": ["grants", "reads", "refused"],
+        "properties": {
+            "grants": {"type": "object", "additionalProperties": count},
+            "reads": {"type": "object", "additionalProperties": count},
+            "refused": count,
+        },
+    }
+    schema = {
+        "type": "object",
+        "required": ["vendors"],
+        "properties": {"vendors": {"type": "object", "additionalProperties": vendor}},
+    }
+    return _auditor_operation(
+        "getAuditVendorSummary",
+        "Per-vendor summary computed from the log",
+        "For each vendor: grants given, extended, narrowed, revoked and expired; reads per "
+        "field; refused requests.",
+        schema,
+    )
+
+
 # Response building blocks.
 
 
@@ -666,6 +746,11 @@ def _security_schemes(issuer: str) -> dict[str, Any]:
                 "(RFC 6749 section 2.3.1). `client_secret_post` sends them in the form body "
                 "instead."
             ),
+        },
+        "auditorToken": {
+            "type": "http",
+            "scheme": "bearer",
+            "description": "An auditor's read-only API token from `vrm auditor token`.",
         },
         "initialAccessToken": {
             "type": "http",

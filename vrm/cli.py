@@ -123,6 +123,33 @@ def customer_create(data: Path | None, email: str) -> None:
 
 
 @cli.group()
+def auditor() -> None:
+    """Auditor accounts: read-only access to the log and the receipts."""
+
+
+@auditor.command("create")
+@data_option
+@click.option("--email", required=True, help="The auditor's login email.")
+def auditor_create(data: Path | None, email: str) -> None:
+    """Create an auditor account (asks for a password)."""
+    password = read_password(confirm=True)
+    with opened(data) as services:
+        services.auditors.create(email, password)
+    click.echo(f"created the auditor {email}")
+
+
+@auditor.command("token")
+@data_option
+@click.option("--email", required=True, help="The auditor's login email.")
+def auditor_token(data: Path | None, email: str) -> None:
+    """Print a new read-only API token for the auditor (asks for their password)."""
+    password = read_password()
+    with opened(data) as services:
+        auditor_id = services.auditors.authenticate(email, password)
+        click.echo(services.auditors.issue_api_token(auditor_id))
+
+
+@cli.group()
 def profile() -> None:
     """Read and change a customer's profile."""
 

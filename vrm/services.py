@@ -16,6 +16,7 @@ from vault.access_history import AccessHistory
 from vault.accounts import LoginPolicy
 from vault.audit import AuditLog, AuditSink
 from vault.audit.signer import CheckpointSigner
+from vault.auditors import Auditors
 from vault.clock import Clock, system_clock
 from vault.events import EventSink, FanOut
 from vault.grants import Consents, ConsentSettings
@@ -45,6 +46,7 @@ class Services:
     audit: AuditLog
     history: AccessHistory
     checkpoints: CheckpointSigner
+    auditors: Auditors
 
     def close(self) -> None:
         """Release the store and the log."""
@@ -65,23 +67,25 @@ def build_services(
     for note in audit.recovered:
         log.warning("audit log repaired on open: %s", note)
     sink: EventSink = AuditSink(audit) if events is None else FanOut(AuditSink(audit), events)
+    hasher = PasswordHasher(
+        memory_kib=config["ARGON2_MEMORY_KIB"],
+        iterations=config["ARGON2_ITERATIONS"],
+        lanes=config["ARGON2_LANES"],
+    )
+    policy = LoginPolicy(
+        free_attempts=config["LOGIN_FREE_ATTEMPTS"],
+        base_delay=config["LOGIN_BASE_DELAY"],
+        max_delay=config["LOGIN_MAX_DELAY"],
+    )
     vaults = VaultService(
         Vaults(
             store=store,
             keyring=keys.keyring,
             index_key=keys.index_key,
-            hasher=PasswordHasher(
-                memory_kib=config["ARGON2_MEMORY_KIB"],
-                iterations=config["ARGON2_ITERATIONS"],
-                lanes=config["ARGON2_LANES"],
-            ),
+            hasher=hasher,
             events=sink,
             clock=clock,
-            login_policy=LoginPolicy(
-                free_attempts=config["LOGIN_FREE_ATTEMPTS"],
-                base_delay=config["LOGIN_BASE_DELAY"],
-                max_delay=config["LOGIN_MAX_DELAY"],
-            ),
+            login_policy=policy,
         )
     )
     vendors = VendorRegistry(store, clock=clock, events=sink)
@@ -107,7 +111,8 @@ def build_services(
     history = AccessHistory(audit, keys.index_key)
     origin = audit_origin(config)
     checkpoints = CheckpointSigner(audit, keys.signing, origin)
-    parts = (vaults, vendors, consents, access, clock, audit, history, checkpoints)
+    auditors = Auditors(store, index_key=keys.index_key, hasher=hasher, clock=clock, policy=policy)
+    parts = (vaults, vendors, consents, access, clock, audit, history, checkpoints, auditors)
     return Services(config, data_dir, store, keys, sink, *parts)
 
 

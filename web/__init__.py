@@ -8,6 +8,8 @@ from flask import Flask, Response
 from web import (
     access_pages,
     account,
+    auditor_pages,
+    auditor_session,
     csrf,
     customer_session,
     display,
@@ -53,6 +55,8 @@ def add_security_headers(response: Response) -> Response:
 def init_app(app: Flask) -> None:
     """Register the pages, CSRF checks, sessions and headers on ``app``."""
     app.register_blueprint(bp)
+    app.register_blueprint(auditor_pages.bp)
+    app.jinja_env.globals["auditor_signed_in"] = auditor_session.signed_in_auditor
     csrf.init_app(app)
     customer_session.init_app(app)
     app.after_request(add_security_headers)

@@ -35,7 +35,7 @@ def check_csrf() -> None:
         abort(400, description="the form expired or came from another site; please try again")
 
 
-PROTECTED_BLUEPRINTS = {"web", "consent"}
+PROTECTED_BLUEPRINTS = {"web", "consent", "auditor"}
 
 
 def init_app(app: Flask) -> None:

@@ -1,0 +1,91 @@
+"""What an auditor reads from the log: filtered pages of entries, newest first, and a
+per-vendor summary of grants, reads and refusals. Both are computed from the events alone."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+GRANT_EVENTS = ("given", "extended", "narrowed", "revoked", "expired")
+REFUSED = "request.refused"
+READ = "data.read"
+PAGE_SIZE = 100
+
+
+@dataclass(frozen=True)
+class LogFilter:
+    """Which entries to show: by vendor, event type, and ``at`` dates (YYYY-MM-DD, inclusive)."""
+
+    vendor: str = ""
+    type: str = ""
+    since: str = ""
+    until: str = ""
+
+    def matches(self, entry: Mapping[str, Any]) -> bool:
+        """Whether ``entry`` passes every filter that is set."""
+        day = str(entry.get("at", ""))[:10]
+        return (
+            (not self.vendor or entry.get("vendor") == self.vendor)
+            and (not self.type or entry.get("type") == self.type)
+            and (not self.since or day >= self.since)
+            and (not self.until or day <= self.until)
+        )
+
+
+@dataclass(frozen=True)
+class LogPage:
+    """One page of matching entries, newest first, each with its index in the log."""
+
+    entries: list[tuple[int, dict[str, Any]]]
+    page: int
+    pages: int
+    total: int
+
+
+def log_page(
+    entries: Iterable[dict[str, Any]], chosen: LogFilter, page: int, size: int = PAGE_SIZE
+) -> LogPage:
+    """Page ``page`` (from 1) of the entries ``chosen`` lets through, newest first."""
+    matching = [(i, e) for i, e in enumerate(entries) if chosen.matches(e)]
+    matching.reverse()
+    pages = max(1, -(-len(matching) // size))
+    page = min(max(page, 1), pages)
+    start = (page - 1) * size
+    return LogPage(matching[start : start + size], page, pages, len(matching))
+
+
+@dataclass
+class VendorSummary:
+    """One vendor's grants by kind, reads by field, and refused requests."""
+
+    grants: Counter[str] = field(default_factory=Counter)
+    reads: Counter[str] = field(default_factory=Counter)
+    refused: int = 0
+
+    def to_json(self) -> dict[str, Any]:
+        """The summary as JSON: every grant kind present, reads sorted by field."""
+        return {
+            "grants": {kind: self.grants[kind] for kind in GRANT_EVENTS},
+            "reads": dict(sorted(self.reads.items())),
+            "refused": self.refused,
+        }
+
+
+def vendor_summary(entries: Iterable[Mapping[str, Any]]) -> dict[str, VendorSummary]:
+    """Every vendor named in the log, sorted by id, with what the log says they did."""
+    found: dict[str, VendorSummary] = {}
+    for entry in entries:
+        vendor, kind = entry.get("vendor"), str(entry.get("type", ""))
+        if not isinstance(vendor, str):
+            continue
+        summary = found.setdefault(vendor, VendorSummary())
+        group, _, name = kind.partition(".")
+        if group == "grant" and name in GRANT_EVENTS:
+            summary.grants[name] += 1
+        elif kind == READ:
+            summary.reads.update(entry.get("fields", ()))
+        elif kind == REFUSED:
+            summary.refused += 1
+    return dict(sorted(found.items()))

@@ -1,0 +1,64 @@
+"""The auditor's read-only JSON API: the log's entries and the per-vendor summary, for a
+bearer holding an auditor API token (``vrm auditor token``). Vendor tokens do not work
+here, and auditor tokens work nowhere else."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, Response, request
+
+from vault.audit.summary import vendor_summary
+from vault.errors import AuthenticationFailed
+from vrm.app_context import services
+from vrm.http_errors import error_response
+from web.auditor_session import record_access
+
+bp = Blueprint("auditor_api", __name__, url_prefix="/api/v1/audit")
+MAX_ENTRIES = 1000
+
+
+@bp.before_request
+def require_auditor_token() -> Response | None:
+    """Refuse any request without a valid auditor token; log every accepted one."""
+    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    try:
+        if scheme.lower() != "bearer" or not token.strip():
+            raise AuthenticationFailed()
+        services().auditors.check_api_token(token.strip())
+    except AuthenticationFailed:
+        response = error_response(401, "invalid_token", "an auditor API token is required")
+        response.headers["WWW-Authenticate"] = 'Bearer realm="vrm-vault", error="invalid_token"'
+        return response
+    record_access(request.path)
+    return None
+
+
+@bp.get("/log")
+def log() -> Response | dict[str, Any]:
+    """Entries ``start`` (default 0) up to ``end`` (default the log's size), with indexes;
+    at most 1000 at a time."""
+    audit = services().audit
+    size = audit.size()
+    start, end = _number("start", 0), _number("end", size)
+    if start is None or end is None or not 0 <= start <= end <= size:
+        return error_response(400, "invalid_request", "need 0 <= start <= end <= log size")
+    end = min(end, start + MAX_ENTRIES)
+    entries = [{"index": start + i, "entry": e} for i, e in enumerate(audit.entries(start, end))]
+    return {"size": size, "start": start, "end": end, "entries": entries}
+
+
+@bp.get("/vendors")
+def vendors() -> dict[str, Any]:
+    """For each vendor in the log: grants by kind, reads per field, refused requests."""
+    summary = vendor_summary(services().audit.entries())
+    return {"vendors": {vendor: counts.to_json() for vendor, counts in summary.items()}}
+
+
+def _number(name: str, default: int) -> int | None:
+    text = request.args.get(name, "")
+    if not text:
+        return default
+    if not text.isascii() or not text.isdigit() or len(text) > 18:
+        return None
+    return int(text)

@@ -1,0 +1,64 @@
+"""Who is logged in as an auditor: the auditor's id under a session key of its own, so a
+customer's session never counts as an auditor's, nor the other way round."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import ParamSpec, TypeVar
+
+from flask import g, redirect, request, session, url_for
+from werkzeug.wrappers import Response
+
+from vault.errors import VaultError
+from vault.events import Event
+from vrm.app_context import services
+
+_AUDITOR = "auditor_id"
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def log_in_auditor(auditor_id: str) -> None:
+    """Start a fresh session for the auditor (ending any customer's session in it)."""
+    session.clear()
+    session.permanent = True
+    session[_AUDITOR] = auditor_id
+
+
+def current_auditor() -> str | None:
+    """The logged-in auditor's id, or None (also when the auditor was removed)."""
+    auditor_id = session.get(_AUDITOR)
+    if not isinstance(auditor_id, str) or not services().auditors.exists(auditor_id):
+        return None
+    return auditor_id
+
+
+def signed_in_auditor() -> bool:
+    """Whether an auditor is logged in, for the page header."""
+    try:
+        return current_auditor() is not None
+    except VaultError:
+        return False
+
+
+def record_access(page: str) -> None:
+    """Append the ``auditor.access`` event: the one thing an auditor changes."""
+    event = Event("auditor.access", services().clock(), "auditor", detail={"page": page})
+    services().events.emit(event)
+
+
+def auditor_required(view: Callable[P, R]) -> Callable[P, R | Response]:
+    """Run ``view`` only for a logged-in auditor, logging the access; send anyone else
+    (a customer too) to the auditor login page."""
+
+    @functools.wraps(view)
+    def wrapped(*args: P.args, **kwargs: P.kwargs) -> R | Response:
+        auditor_id = current_auditor()
+        if auditor_id is None:
+            return redirect(url_for("auditor.login_form"), code=303)
+        g.auditor_id = auditor_id
+        record_access(request.path)
+        return view(*args, **kwargs)
+
+    return wrapped
