@@ -1,4 +1,5 @@
-"""Customer accounts: sign-up, login with a growing delay after failures, password change.
+"""Password logins (customers', and through vault.auditors, auditors'): sign-up, login with
+a growing delay after failures, password change.
 
 Accounts are found by a keyed digest of the normalised email (the ``accounts`` table), so
 no plaintext email exists outside the encrypted profile. The record holds the vault id,
@@ -10,8 +11,10 @@ from __future__ import annotations
 
 import secrets
 import unicodedata
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import ClassVar
 
 from keys.digests import keyed_digest
 from vault.clock import Clock, isoformat, parse_iso
@@ -47,8 +50,17 @@ def normalise_email(email: str) -> str:
     return unicodedata.normalize("NFKC", email).strip().casefold()
 
 
-class Accounts:
-    """The login index and password checks."""
+class PasswordLogins:
+    """People who log in with an email and a password, filed by a keyed digest of the email.
+
+    Customers and auditors are both this, each in a table of their own under a digest
+    domain of their own, so one person's two roles never share a key. Records hold the
+    Argon2id hash and the failed-login state, shared by every server process.
+    """
+
+    TABLE: ClassVar[str]
+    DOMAIN: ClassVar[str]
+    WHAT: ClassVar[str]
 
     def __init__(
         self,
@@ -68,66 +80,78 @@ class Accounts:
         self._dummy_hash = hasher.hash(secrets.token_urlsafe(16))
 
     def digest(self, email: str) -> str:
-        """The keyed digest an account is filed under."""
-        return keyed_digest(self._index_key, "login-email", normalise_email(email))
+        """The keyed digest a login is filed under."""
+        return keyed_digest(self._index_key, self.DOMAIN, normalise_email(email))
 
-    def register(self, email: str, password: str, vault_id: str) -> str:
-        """File a new account; return its digest. AlreadyExists if the email is taken."""
+    def _file(self, email: str, password: str, extra: Mapping[str, object]) -> str:
+        """Store a new login; return its digest. AlreadyExists if the email is taken."""
         check_password_rules(password)
         digest = self.digest(email)
         record = {
-            "vault_id": vault_id,
+            **extra,
             "password": self._hasher.hash(password),
             "failed": 0,
             "retry_at": None,
             "created_at": isoformat(self._clock()),
         }
         try:
-            self._store.insert(TABLE, digest, record)
+            self._store.insert(self.TABLE, digest, record)
         except AlreadyExists:
-            raise AlreadyExists("an account with that email exists already") from None
+            raise AlreadyExists(f"{self.WHAT} with that email exists already") from None
         return digest
 
-    def authenticate(self, email: str, password: str) -> str:
-        """Return the vault id of the account, or raise AuthenticationFailed.
+    def _check(self, email: str, password: str) -> tuple[str, Document]:
+        """The digest and record of a correct email and password.
 
-        Raises LoginThrottled, without checking the password, while a delay from earlier
-        failures runs. An unknown email costs the same hashing time as a known one.
+        Raises AuthenticationFailed, or LoginThrottled (without checking the password)
+        while a delay from earlier failures runs. An unknown email costs the same hashing
+        time as a known one.
         """
         digest = self.digest(email)
-        record = self._store.get(TABLE, digest)
+        record = self._store.get(self.TABLE, digest)
         if record is None:
             self._hasher.verify(password, self._dummy_hash)
             raise AuthenticationFailed()
-        self._check_not_throttled(record)
+        check_not_throttled(record, self._clock())
         if not self._hasher.verify(password, record["password"]):
-            self._record_failure(digest)
+            self._store.update(self.TABLE, digest, failure_change(self._policy, self._clock()))
             raise AuthenticationFailed()
-        self._record_success(digest, password, record)
+        changes = success_changes(self._hasher, password, record)
+        if changes:
+            self._store.update(self.TABLE, digest, with_changes(**changes))
+        return digest, record
+
+    def _set_password(self, email: str, new: str) -> None:
+        check_password_rules(new)
+        new_hash = self._hasher.hash(new)
+        self._store.update(self.TABLE, self.digest(email), with_changes(password=new_hash))
+
+
+class Accounts(PasswordLogins):
+    """Customers' logins: each leads to one vault."""
+
+    TABLE = TABLE
+    DOMAIN = "login-email"
+    WHAT = "an account"
+
+    def register(self, email: str, password: str, vault_id: str) -> str:
+        """File a new account; return its digest. AlreadyExists if the email is taken."""
+        return self._file(email, password, {"vault_id": vault_id})
+
+    def authenticate(self, email: str, password: str) -> str:
+        """Return the vault id of the account, or raise AuthenticationFailed (see _check)."""
+        _, record = self._check(email, password)
         return str(record["vault_id"])
 
     def change_password(self, email: str, old: str, new: str) -> None:
         """Replace the password after checking the old one."""
-        self.authenticate(email, old)
-        check_password_rules(new)
-        new_hash = self._hasher.hash(new)
-        self._store.update(TABLE, self.digest(email), with_changes(password=new_hash))
+        self._check(email, old)
+        self._set_password(email, new)
 
     def remove(self, digest: str) -> None:
         """Delete the account record: from now on the login fails."""
         if not self._store.delete(TABLE, digest):
             raise NotFound("no such account")
-
-    def _check_not_throttled(self, record: Document) -> None:
-        check_not_throttled(record, self._clock())
-
-    def _record_failure(self, digest: str) -> None:
-        self._store.update(TABLE, digest, failure_change(self._policy, self._clock()))
-
-    def _record_success(self, digest: str, password: str, record: Document) -> None:
-        changes = success_changes(self._hasher, password, record)
-        if changes:
-            self._store.update(TABLE, digest, with_changes(**changes))
 
 
 def check_not_throttled(record: Document, now: datetime) -> None:

@@ -14,19 +14,9 @@ import hashlib
 import hmac
 import secrets
 
-from keys.digests import keyed_digest
-from vault.accounts import (
-    LoginPolicy,
-    check_not_throttled,
-    failure_change,
-    normalise_email,
-    success_changes,
-    with_changes,
-)
-from vault.clock import Clock, isoformat
-from vault.errors import AlreadyExists, AuthenticationFailed, NotFound
-from vault.passwords import PasswordHasher, check_password_rules
-from vault.storage.base import Store
+from vault.accounts import PasswordLogins
+from vault.clock import isoformat
+from vault.errors import AuthenticationFailed, NotFound
 
 TABLE = "auditors"
 TOKENS = "auditor_tokens"
@@ -34,59 +24,20 @@ EMAIL_DOMAIN = "auditor-login-email"
 TOKEN_BYTES = 32
 
 
-class Auditors:
-    """Auditor logins and their read-only API tokens."""
+class Auditors(PasswordLogins):
+    """Auditor logins and their read-only API tokens. An auditor's id is their digest."""
 
-    def __init__(
-        self,
-        store: Store,
-        *,
-        index_key: bytes,
-        hasher: PasswordHasher,
-        clock: Clock,
-        policy: LoginPolicy | None = None,
-    ) -> None:
-        self._store = store
-        self._index_key = index_key
-        self._hasher = hasher
-        self._clock = clock
-        self._policy = policy or LoginPolicy()
-        self._dummy_hash = hasher.hash(secrets.token_urlsafe(16))
-
-    def digest(self, email: str) -> str:
-        """The keyed digest an auditor is filed under, which is also their id."""
-        return keyed_digest(self._index_key, EMAIL_DOMAIN, normalise_email(email))
+    TABLE = TABLE
+    DOMAIN = EMAIL_DOMAIN
+    WHAT = "an auditor"
 
     def create(self, email: str, password: str) -> str:
         """File a new auditor; return their id. AlreadyExists if the email is taken."""
-        check_password_rules(password)
-        auditor_id = self.digest(email)
-        record = {
-            "password": self._hasher.hash(password),
-            "failed": 0,
-            "retry_at": None,
-            "created_at": isoformat(self._clock()),
-        }
-        try:
-            self._store.insert(TABLE, auditor_id, record)
-        except AlreadyExists:
-            raise AlreadyExists("an auditor with that email exists already") from None
-        return auditor_id
+        return self._file(email, password, {})
 
     def authenticate(self, email: str, password: str) -> str:
         """The auditor's id, or AuthenticationFailed; LoginThrottled while a delay runs."""
-        auditor_id = self.digest(email)
-        record = self._store.get(TABLE, auditor_id)
-        if record is None:
-            self._hasher.verify(password, self._dummy_hash)
-            raise AuthenticationFailed()
-        check_not_throttled(record, self._clock())
-        if not self._hasher.verify(password, record["password"]):
-            self._store.update(TABLE, auditor_id, failure_change(self._policy, self._clock()))
-            raise AuthenticationFailed()
-        changes = success_changes(self._hasher, password, record)
-        if changes:
-            self._store.update(TABLE, auditor_id, with_changes(**changes))
+        auditor_id, _ = self._check(email, password)
         return auditor_id
 
     def exists(self, auditor_id: str) -> bool:
