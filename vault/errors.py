@@ -67,3 +67,7 @@ class InvalidClientMetadata(VaultError):
 
 class VendorDisabled(VaultError):
     """The operator disabled this vendor: none of its requests or tokens are honoured."""
+
+
+class QuotaExceeded(VaultError):
+    """A vendor used up a quota (such as its daily segment queries); try again later."""

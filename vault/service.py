@@ -11,7 +11,7 @@ import json
 import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from keys import Keyring
 from keys.envelope import RandomBytes
@@ -24,12 +24,35 @@ from vault.fields import JSONValue, spec_for, validate_field
 from vault.grants import Grant
 from vault.passwords import PasswordHasher, check_password_rules
 from vault.profile import FieldVersion, ProfileCipher, new_document
+from vault.segment_query import SEGMENTABLE_FIELDS
 from vault.storage.base import Document, Store
 from vault.terms import known_terms
 
 EXPORT_FORMAT = "vrm-vault-export/1"
 LOGIN_EMAIL = "account:login_email"
 TERMS_LABEL = "account:terms"
+
+
+SEGMENTABLE = "segmentable"
+"""A change name observers see when the customer changes which fields are countable."""
+
+
+class VaultObserver(Protocol):
+    """Keeps something derived from vaults (the segment index, offer mailboxes) in step."""
+
+    def vault_changed(
+        self,
+        vault_id: str,
+        doc: Document,
+        profile: Mapping[str, JSONValue],
+        changed: frozenset[str],
+    ) -> None:
+        """``changed`` fields (or SEGMENTABLE) of the vault were just written."""
+        ...
+
+    def vault_erasing(self, vault_id: str) -> None:
+        """The vault is about to be erased: forget everything derived from it."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -44,6 +67,7 @@ class Vaults:
     clock: Clock = system_clock
     rng: RandomBytes = os.urandom
     login_policy: LoginPolicy | None = None
+    observers: tuple[VaultObserver, ...] = ()
 
 
 class VaultService:
@@ -55,6 +79,7 @@ class VaultService:
         self._events = deps.events
         self._clock = deps.clock
         self._rng = deps.rng
+        self._observers = deps.observers
         self.datakeys = DataKeys(deps.store, deps.keyring, deps.rng)
         self.accounts = Accounts(
             deps.store,
@@ -134,6 +159,29 @@ class VaultService:
         """Every version of every field, oldest first."""
         return self._cipher(vault_id).history(self._store.read_vault(vault_id))
 
+    # Segments.
+
+    def set_segmentable(self, vault_id: str, fields: Iterable[str]) -> tuple[str, ...]:
+        """Choose which fields vendors may count this vault by (none until chosen); the
+        change counts from the very next query."""
+        chosen = tuple(dict.fromkeys(fields))
+        for name in chosen:
+            if name not in SEGMENTABLE_FIELDS:
+                raise ValidationError(name, "cannot be made segmentable")
+        kept = tuple(name for name in SEGMENTABLE_FIELDS if name in chosen)
+
+        def change(doc: Document) -> Document:
+            return {**doc, SEGMENTABLE: list(kept)}
+
+        doc = self._store.update_vault(vault_id, change)
+        self._notify(vault_id, doc, frozenset({SEGMENTABLE}))
+        self._emit("segments.changed", "customer", vault_id, detail={"fields": " ".join(kept)})
+        return kept
+
+    def segmentable(self, vault_id: str) -> tuple[str, ...]:
+        """The fields vendors may count this vault by."""
+        return tuple(self._store.read_vault(vault_id).get(SEGMENTABLE, ()))
+
     # Personal terms.
 
     def set_terms(self, vault_id: str, term_ids: Iterable[str]) -> tuple[str, ...]:
@@ -189,6 +237,8 @@ class VaultService:
         doc = self._store.read_vault(vault_id)
         with contextlib.suppress(NotFound):
             self.accounts.remove(doc["login_digest"])
+        for observer in self._observers:
+            observer.vault_erasing(vault_id)
         self._discard(vault_id)
         self._emit("vault.erased", "customer", vault_id)
 
@@ -200,7 +250,9 @@ class VaultService:
         cipher = self._cipher(vault_id)
         now = self._clock()
         doc = self._store.update_vault(vault_id, lambda d: cipher.apply(d, changes, now))
-        return cipher.current(doc)
+        profile = cipher.current(doc)
+        self._notify(vault_id, doc, frozenset(changes), profile)
+        return profile
 
     def _cipher(self, vault_id: str) -> ProfileCipher:
         return ProfileCipher(vault_id, self.datakeys.open(vault_id), self._rng)
@@ -210,9 +262,24 @@ class VaultService:
         with contextlib.suppress(NotFound):
             self._store.delete_vault(vault_id)
 
-    def _emit(self, kind: str, actor: str, vault_id: str) -> None:
-        event = Event(kind, self._clock(), actor, vault=self.pseudonym(vault_id))
-        self._events.emit(event)
+    def _notify(
+        self,
+        vault_id: str,
+        doc: Document,
+        changed: frozenset[str],
+        profile: Mapping[str, JSONValue] | None = None,
+    ) -> None:
+        if not self._observers:
+            return
+        current = self._cipher(vault_id).current(doc) if profile is None else profile
+        for observer in self._observers:
+            observer.vault_changed(vault_id, doc, current, changed)
+
+    def _emit(
+        self, kind: str, actor: str, vault_id: str, detail: Mapping[str, str] | None = None
+    ) -> None:
+        vault = self.pseudonym(vault_id)
+        self._events.emit(Event(kind, self._clock(), actor, vault=vault, detail=detail or {}))
 
 
 

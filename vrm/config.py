@@ -33,6 +33,13 @@ DEFAULTS: dict[str, Any] = {
     "LOGIN_FREE_ATTEMPTS": 5,
     "LOGIN_BASE_DELAY": 1.0,
     "LOGIN_MAX_DELAY": 900.0,
+    "SEGMENT_K": 10,
+    "SEGMENT_NOISE": 2.0,
+    "SEGMENT_DAILY_QUERIES": 1000,
+    "OFFER_CAP_DEFAULT": 4,
+    # Webhooks to loopback or private addresses: "" means allowed only when the issuer
+    # itself is on loopback (a developer's machine).
+    "WEBHOOK_ALLOW_PRIVATE": "",
 }
 
 _KIND = {bool: "true or false", int: "a whole number", float: "a number", str: "text"}

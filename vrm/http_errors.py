@@ -18,6 +18,7 @@ from vault.errors import (
     AuthenticationFailed,
     LoginThrottled,
     NotFound,
+    QuotaExceeded,
     StorageError,
     ValidationError,
     VaultError,
@@ -27,6 +28,7 @@ log = logging.getLogger(__name__)
 
 _STATUS: list[tuple[type[Exception], int, str]] = [
     (LoginThrottled, 429, "slow_down"),
+    (QuotaExceeded, 429, "too_many_requests"),
     (AuthenticationFailed, 401, "access_denied"),
     (ValidationError, 400, "invalid_request"),
     (NotFound, 404, "not_found"),

@@ -21,6 +21,8 @@ from vault.clock import Clock, system_clock
 from vault.events import EventSink, FanOut
 from vault.grants import Consents, ConsentSettings
 from vault.passwords import PasswordHasher
+from vault.segment_counts import CountPolicy, SegmentCounts
+from vault.segments import SegmentIndex, SegmentUpdater
 from vault.service import Vaults, VaultService
 from vault.storage import Store, open_store
 from vault.tokens import TokenSealer
@@ -47,6 +49,8 @@ class Services:
     history: AccessHistory
     checkpoints: CheckpointSigner
     auditors: Auditors
+    segments: SegmentCounts
+    segment_index: SegmentIndex
 
     def close(self) -> None:
         """Release the store and the log."""
@@ -77,6 +81,7 @@ def build_services(
         base_delay=config["LOGIN_BASE_DELAY"],
         max_delay=config["LOGIN_MAX_DELAY"],
     )
+    segment_index = SegmentIndex(store, key=keys.index_key)
     vaults = VaultService(
         Vaults(
             store=store,
@@ -86,6 +91,7 @@ def build_services(
             events=sink,
             clock=clock,
             login_policy=policy,
+            observers=(SegmentUpdater(segment_index, key=keys.index_key),),
         )
     )
     vendors = VendorRegistry(store, clock=clock, events=sink)
@@ -112,8 +118,20 @@ def build_services(
     origin = audit_origin(config)
     checkpoints = CheckpointSigner(audit, keys.signing, origin)
     auditors = Auditors(store, index_key=keys.index_key, hasher=hasher, clock=clock, policy=policy)
+    segments = SegmentCounts(
+        index=segment_index,
+        store=store,
+        key=keys.index_key,
+        policy=CountPolicy(
+            k=config["SEGMENT_K"],
+            noise=config["SEGMENT_NOISE"],
+            daily_queries=config["SEGMENT_DAILY_QUERIES"],
+        ),
+        events=sink,
+        clock=clock,
+    )
     parts = (vaults, vendors, consents, access, clock, audit, history, checkpoints, auditors)
-    return Services(config, data_dir, store, keys, sink, *parts)
+    return Services(config, data_dir, store, keys, sink, *parts, segments, segment_index)
 
 
 def audit_origin(config: Mapping[str, Any]) -> str:

@@ -426,3 +426,51 @@ def test_open_store_passes_options_to_the_backend(tmp_path: Path) -> None:
         open_store("memory", root=tmp_path, colour="blue")
     with pytest.raises(ValueError, match="shards"):
         open_store("tinydb", root=tmp_path, shards=1000)
+
+
+# Partitions: how readers that keep a table in memory notice what changed.
+
+
+def _partitioned(store: Store, table: str) -> dict[str, Document]:
+    return {
+        key: record
+        for partition in store.partitions(table)
+        for key, record in store.scan_partition(table, partition)
+    }
+
+
+def test_partitions_together_hold_the_whole_table(store: Store) -> None:
+    for n in range(40):
+        store.insert(TABLE, f"k{n}", {"n": n})
+
+    assert _partitioned(store, TABLE) == dict(store.scan(TABLE))
+
+
+def test_a_write_changes_the_stamp_of_its_partition_only(store: Store) -> None:
+    for n in range(40):
+        store.insert(TABLE, f"k{n}", {"n": n})
+    before = store.partitions(TABLE)
+
+    store.update(TABLE, "k7", lambda record: {"n": -7})
+
+    after = store.partitions(TABLE)
+    changed = [p for p in after if after[p] != before.get(p)]
+    assert len(changed) == 1
+    assert ("k7", {"n": -7}) in list(store.scan_partition(TABLE, changed[0]))
+
+
+def test_deleting_changes_a_stamp_and_the_record_leaves_its_partition(store: Store) -> None:
+    store.insert(TABLE, "gone", {"n": 1})
+    before = store.partitions(TABLE)
+
+    store.delete(TABLE, "gone")
+
+    assert store.partitions(TABLE) != before
+    assert "gone" not in _partitioned(store, TABLE)
+
+
+def test_unknown_partition_yields_nothing(store: Store) -> None:
+    store.insert(TABLE, "k", {"n": 1})
+
+    assert list(store.scan_partition(TABLE, "../../vaults")) == []
+    assert list(store.scan_partition(TABLE, "zz")) == []

@@ -119,6 +119,22 @@ class Store(Protocol):
         """
         ...
 
+    def partitions(self, table: str) -> dict[str, str]:
+        """Map each partition of a table to a stamp that changes whenever it is written.
+
+        A table is split into partitions (shard files, or one for the whole table); a
+        reader that keeps a table in memory, such as the segment index, re-reads only the
+        partitions whose stamp changed since it last looked. Cheap: no record is read.
+        """
+        ...
+
+    def scan_partition(self, table: str, partition: str) -> Iterator[tuple[str, Document]]:
+        """Yield every ``(key, record)`` of one partition named by :meth:`partitions`.
+
+        An unknown or vanished partition yields nothing.
+        """
+        ...
+
     def close(self) -> None:
         """Release connections and file handles."""
         ...

@@ -34,6 +34,7 @@ class MemoryStore:
         self._lock = threading.Lock()
         self._vaults: dict[str, Document] = {}
         self._tables: dict[str, dict[str, Document]] = {}
+        self._writes: dict[str, int] = {}
 
     # Vault documents.
 
@@ -96,6 +97,7 @@ class MemoryStore:
             if key in records:
                 raise AlreadyExists(f"{table} has a record at {key} already")
             records[key] = stored
+            self._touch(table)
 
     def update(self, table: str, key: str, change: RecordChange) -> Document | None:
         """Replace the record with ``change(copy of current or None)``; None deletes it."""
@@ -104,6 +106,7 @@ class MemoryStore:
         with self._lock:
             current = records.get(key)
             new = change(None if current is None else json_document(current))
+            self._touch(table)
             if new is None:
                 records.pop(key, None)
                 return None
@@ -117,6 +120,7 @@ class MemoryStore:
         with self._lock:
             current = {key: json_document(records[key]) for key in wanted if key in records}
             new = checked_changes(wanted, change(current))
+            self._touch(table)
             for key, value in new.items():
                 if value is None:
                     records.pop(key, None)
@@ -128,6 +132,7 @@ class MemoryStore:
         records = self._records(table)
         check_key(key)
         with self._lock:
+            self._touch(table)
             return records.pop(key, None) is not None
 
     def scan(self, table: str) -> Iterator[tuple[str, Document]]:
@@ -136,8 +141,21 @@ class MemoryStore:
         with self._lock:
             return iter([(key, json_document(record)) for key, record in records.items()])
 
+    def partitions(self, table: str) -> dict[str, str]:
+        """One partition for the whole table, stamped with its count of writes."""
+        self._records(table)
+        with self._lock:
+            return {"all": str(self._writes.get(table, 0))}
+
+    def scan_partition(self, table: str, partition: str) -> Iterator[tuple[str, Document]]:
+        """The whole table for its one partition, nothing for any other name."""
+        return self.scan(table) if partition == "all" else iter(())
+
     def close(self) -> None:
         """Do nothing: there is nothing to release."""
+
+    def _touch(self, table: str) -> None:
+        self._writes[table] = self._writes.get(table, 0) + 1
 
     def _current_vault(self, vault_id: str) -> Document:
         try:

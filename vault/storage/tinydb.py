@@ -24,6 +24,7 @@ import fcntl
 import hashlib
 import json
 import os
+import re
 import threading
 from collections import OrderedDict
 from collections.abc import Collection, Iterator, Mapping
@@ -193,6 +194,23 @@ class TinyDBStore:
         """Yield every ``(key, record)`` of a table, reading only the shard files that exist."""
         return _scan(self._root / "tables" / check_table(table))
 
+    def partitions(self, table: str) -> dict[str, str]:
+        """Each shard file of the table, stamped by its inode, size and times: every write
+        renames a new file into place, so any write changes the stamp."""
+        found: dict[str, str] = {}
+        for path in (self._root / "tables" / check_table(table)).glob("*.json"):
+            stamp = _stamp(path)
+            if stamp is not None:
+                found[path.stem] = ".".join(map(str, stamp))
+        return found
+
+    def scan_partition(self, table: str, partition: str) -> Iterator[tuple[str, Document]]:
+        """The records of one shard file (nothing if it is gone or the name is not one)."""
+        if not _SHARD_NAME.fullmatch(partition):
+            return iter(())
+        path = self._root / "tables" / check_table(table) / f"{partition}.json"
+        return _KeyedTable.at(path).records() if path.exists() else iter(())
+
     def close(self) -> None:
         """Do nothing: no file stays open between operations."""
 
@@ -203,6 +221,9 @@ class TinyDBStore:
     def _shard_path(self, table: str, key: str) -> Path:
         shard = hashlib.sha256(check_key(key).encode()).digest()[0] % self._shards
         return self._root / "tables" / check_table(table) / f"{shard:02x}.json"
+
+
+_SHARD_NAME = re.compile(r"[0-9a-f]{2}")
 
 
 class _ReadCache:
