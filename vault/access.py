@@ -8,7 +8,8 @@ revocation, expiry, erasure and a disabled vendor take effect on the very next r
 
 Refresh tokens rotate on use. Presenting a rotated one again means two parties hold the
 chain, so every token of that grant is revoked (RFC 9700 section 4.14); a reused code does
-the same (RFC 6749 section 4.1.2).
+the same (RFC 6749 section 4.1.2), expired or not, for as long as the grant remembers it
+(see ``VendorAccess.claim_code``).
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ from vault.vendors import PROFILE_SCOPE_PREFIX, VendorRegistry
 
 ACCESS_TTL = 900
 CODE_TTL = 60
+CODE_MEMORY = 600
 LAST_ACCESS_EVERY = timedelta(minutes=1)
 REVOKED_TABLE = "revoked_tokens"
 
@@ -130,7 +132,7 @@ class VendorAccess:
         def change(doc: Document) -> Document:
             new = copy.deepcopy(doc)
             record = _live_record(new, principal.grant_id, now)
-            record["codes"] = _unexpired(record["codes"], now)
+            record["codes"] = _remembered(record["codes"], now)
             record["codes"][claims.token_id] = entry
             return new
 
@@ -138,8 +140,25 @@ class VendorAccess:
         return self._sealer.seal(claims)
 
     def claim_code(self, code: str, client_id: str) -> CodeUse:
-        """Use a code once. A second use revokes every token the first one led to."""
-        claims = self._open(code, CODE, client_id)
+        """Use a code once. A second use revokes every token the first one led to.
+
+        Reuse is checked before expiry: a code replayed after its 60 seconds is still a
+        sign that someone else holds it, so the tokens it gave are revoked all the same.
+        The grant remembers a used code for CODE_MEMORY seconds (10 minutes) after it
+        expires, and forgets it then; a replay after that cannot be told from a late first
+        use and is refused as expired, revoking nothing. Keeping used codes until the
+        grant's token epoch changes instead would grow the customer's vault file with every
+        authorization of a long-lived grant, since epochs rarely change; a stolen code is
+        replayed within seconds or minutes, not hours.
+
+        Tokens a code gave carry the grant's epoch at the code's issue, so a reuse ends
+        that epoch only if it is still the grant's: if it has moved on, those tokens are
+        dead already, and the vendor's later tokens did not come from this code.
+        """
+        claims = self._sealer.open(code, CODE)
+        if claims.client_id != client_id:
+            raise InvalidToken("the code was issued to another client")
+        self._check_vendor(claims)
         vault_id = principal_of(claims).vault_id
         now = self._clock()
         outcome: dict[str, Any] = {}
@@ -148,18 +167,25 @@ class VendorAccess:
             new = copy.deepcopy(doc)
             record = _live_record(new, claims.grant_id or "", now)
             entry = record["codes"].get(claims.token_id)
-            if entry is None or entry["used"]:
-                record["epoch"] += 1
-                record["refresh"] = None
-                outcome["reused"] = True
+            if entry is not None and entry["used"]:
+                outcome["reused"] = "tokens already revoked"
+                if record["epoch"] == claims.epoch:
+                    record["epoch"] += 1
+                    record["refresh"] = None
+                    outcome["reused"] = "grant tokens revoked"
                 return new
+            if _ts(now) >= claims.expires_at:
+                raise InvalidToken("the code expired")
+            if entry is None:
+                raise InvalidToken("the code is not known to its grant")
             entry["used"] = True
             outcome["entry"] = dict(entry)
+            record["codes"] = _remembered(record["codes"], now)
             return new
 
         self._update_or_invalid(vault_id, change)
-        if outcome.get("reused"):
-            self._emit("token.code_reused", claims, detail={"action": "grant tokens revoked"})
+        if "reused" in outcome:
+            self._emit("token.code_reused", claims, detail={"action": outcome["reused"]})
             raise InvalidToken("the code was already used; its tokens are revoked")
         entry = outcome["entry"]
         return CodeUse(claims, entry["redirect_uri"], entry["challenge"], entry["method"])
@@ -296,10 +322,14 @@ class VendorAccess:
         self._emit("token.revoked", claims, detail={"kind": claims.kind})
 
     def introspect(self, token: str, client_id: str) -> dict[str, Any]:
-        """RFC 7662 answer for a vendor's own token; ``{"active": false}`` for anything else."""
+        """RFC 7662 answer for a vendor's own access or refresh token; ``{"active": false}``
+        for anything else, authorization codes included: a code is not a token a vendor
+        holds for API use, only something to exchange for one."""
         kind = self._sealer.kind_of(token)
+        if kind not in (ACCESS, REFRESH):
+            return {"active": False}
         try:
-            claims = self._open(token, kind or ACCESS, client_id)
+            claims = self._open(token, kind, client_id)
             scopes = self._live_scopes(claims)
         except (InvalidToken, InsufficientScope, NotFound):
             return {"active": False}
@@ -350,6 +380,9 @@ class VendorAccess:
     def _check_live_token(self, claims: TokenClaims) -> None:
         if claims.expires_at and _ts(self._clock()) >= claims.expires_at:
             raise InvalidToken("the token expired")
+        self._check_vendor(claims)
+
+    def _check_vendor(self, claims: TokenClaims) -> None:
         try:
             self._vendors.require_active(claims.client_id)
         except VaultError:
@@ -374,6 +407,8 @@ class VendorAccess:
         return doc, record
 
     def _live_scopes(self, claims: TokenClaims) -> tuple[str, ...]:
+        if claims.kind not in (ACCESS, REFRESH):
+            raise InvalidToken("only access and refresh tokens carry scopes for API use")
         if claims.vault_id is None:
             if self._store.get(REVOKED_TABLE, claims.token_id) is not None:
                 raise InvalidToken("the token was revoked")
@@ -484,8 +519,12 @@ def _still_granted(scopes: tuple[str, ...], record: dict[str, Any]) -> tuple[str
     return tuple(s for s in scopes if _is_profile(s) and s[len(PROFILE_SCOPE_PREFIX) :] in granted)
 
 
-def _unexpired(codes: dict[str, Any], now: datetime) -> dict[str, Any]:
-    return {k: v for k, v in codes.items() if v["exp"] > _ts(now)}
+def _remembered(codes: dict[str, Any], now: datetime) -> dict[str, Any]:
+    """The codes still worth keeping: unexpired ones, and used ones for CODE_MEMORY more
+    seconds so that a replay is recognised (see ``VendorAccess.claim_code``)."""
+    return {
+        k: v for k, v in codes.items() if v["exp"] + (CODE_MEMORY if v["used"] else 0) > _ts(now)
+    }
 
 
 def _is_profile(scope: str) -> bool:

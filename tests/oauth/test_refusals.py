@@ -277,6 +277,82 @@ def test_expired_code_is_invalid_grant(
     assert_oauth_error(exchange(app.test_client(), shop, code, verifier), 400, "invalid_grant")
 
 
+def test_reused_code_revokes_the_first_tokens_even_after_it_expired(
+    app: Flask, shop: Vendor, vault_id: str, clock: FakeClock
+) -> None:
+    code, verifier = code_for(app, shop)
+    client = app.test_client()
+    first = exchange(client, shop, code, verifier).get_json()
+    clock.advance(MINUTE + 1)
+
+    assert_oauth_error(exchange(client, shop, code, verifier), 400, "invalid_grant")
+
+    assert_invalid_token(read_profile(client, first["access_token"]))
+    assert_invalid_grant(refresh(client, shop, first["refresh_token"]))
+
+
+def test_reused_code_is_still_recognised_after_later_codes_for_the_grant(
+    app: Flask, shop: Vendor, vault_id: str, clock: FakeClock
+) -> None:
+    """Issuing a code prunes expired ones; a used code is remembered for ten minutes more."""
+    code, verifier = code_for(app, shop)
+    client = app.test_client()
+    first = exchange(client, shop, code, verifier).get_json()
+    clock.advance(9 * MINUTE)
+    code_for(app, shop)
+
+    assert_oauth_error(exchange(client, shop, code, verifier), 400, "invalid_grant")
+
+    assert_invalid_grant(refresh(client, shop, first["refresh_token"]))
+
+
+def test_code_replayed_after_it_is_forgotten_is_refused_and_revokes_nothing(
+    app: Flask, shop: Vendor, vault_id: str, clock: FakeClock
+) -> None:
+    old_code, old_verifier = code_for(app, shop)
+    client = app.test_client()
+    exchange(client, shop, old_code, old_verifier)
+    clock.advance(MINUTE + 10 * MINUTE + 1)
+    code, verifier = code_for(app, shop)
+    current = exchange(client, shop, code, verifier).get_json()
+
+    assert_oauth_error(exchange(client, shop, old_code, old_verifier), 400, "invalid_grant")
+
+    assert read_profile(client, current["access_token"]).status_code == 200
+    assert refresh(client, shop, current["refresh_token"]).status_code == 200
+
+
+def test_expired_unused_code_is_refused_and_revokes_nothing(
+    app: Flask, shop: Vendor, vault_id: str, clock: FakeClock
+) -> None:
+    tokens = tokens_for(app, shop, ALL)
+    code, verifier = code_for(app, shop)
+    client = app.test_client()
+    clock.advance(MINUTE + 1)
+
+    assert_oauth_error(exchange(client, shop, code, verifier), 400, "invalid_grant")
+
+    assert read_profile(client, tokens["access_token"]).status_code == 200
+    assert refresh(client, shop, tokens["refresh_token"]).status_code == 200
+
+
+def test_reused_code_spares_tokens_issued_after_an_earlier_revocation(
+    app: Flask, shop: Vendor, vault_id: str
+) -> None:
+    """A code's tokens carry the grant's epoch at issue; once that epoch has ended they are
+    dead already, and a replay must not take the vendor's later tokens with it."""
+    code, verifier = code_for(app, shop)
+    client = app.test_client()
+    first = exchange(client, shop, code, verifier).get_json()
+    client.post("/oauth/revoke", data={"token": first["refresh_token"]}, auth=shop.auth)
+    later = tokens_for(app, shop, ALL)
+
+    assert_oauth_error(exchange(client, shop, code, verifier), 400, "invalid_grant")
+
+    assert read_profile(client, later["access_token"]).status_code == 200
+    assert refresh(client, shop, later["refresh_token"]).status_code == 200
+
+
 def test_another_vendors_code_is_invalid_grant_and_stays_usable_by_its_owner(
     app: Flask, client: FlaskClient, shop: Vendor, vault_id: str
 ) -> None:
@@ -356,6 +432,19 @@ def test_vendor_b_introspecting_vendor_as_token_sees_it_inactive(
         assert response.get_json() == {"active": False}
         mine = client.post("/oauth/introspect", data={"token": tokens[kind]}, auth=shop.auth)
         assert mine.get_json()["active"] is True
+
+
+@pytest.mark.parametrize("used", [False, True], ids=["unused", "used"])
+def test_an_authorization_code_introspects_as_inactive(
+    app: Flask, client: FlaskClient, shop: Vendor, vault_id: str, used: bool
+) -> None:
+    """A code is not a token a vendor holds for API use (RFC 7662 answers only for those)."""
+    code, verifier = code_for(app, shop)
+    if used:
+        assert exchange(client, shop, code, verifier).status_code == 200
+    response = client.post("/oauth/introspect", data={"token": code}, auth=shop.auth)
+    assert response.status_code == 200
+    assert response.get_json() == {"active": False}
 
 
 def test_vendor_b_revoking_vendor_as_tokens_has_no_effect(
