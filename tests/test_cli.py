@@ -106,6 +106,22 @@ def test_customer_sets_shows_exports_and_erases_their_vault(
     assert main(["profile", "show", "--email", EMAIL]) == 1
 
 
+def test_export_holds_the_access_history(env: dict[str, str], tmp_path: Path) -> None:
+    from tests.test_erasure_and_export import record_vendor_requests
+    from vrm.config import load_config
+    from vrm.services import build_services
+
+    vrm("customer", "create", "--email", EMAIL)
+    services = build_services(load_config())
+    try:
+        expected = record_vendor_requests(services, services.vaults.authenticate(EMAIL, PASSWORD))
+    finally:
+        services.close()
+    out = tmp_path / "export.json"
+    assert vrm("vault", "export", "--email", EMAIL, "--out", str(out)).exit_code == 0
+    assert json.loads(out.read_text())["access_history"] == expected
+
+
 def test_profile_unset_and_history(env: dict[str, str]) -> None:
     vrm("customer", "create", "--email", EMAIL)
     vrm("profile", "set", "--email", EMAIL, "phone=+44 7700 900123")

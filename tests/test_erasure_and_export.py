@@ -13,11 +13,14 @@ from keys.envelope import Context
 from keys.errors import DecryptionError
 from tests.conftest import PASSWORD
 from tests.test_profile import EVERY_FIELD
+from vault.access_export import full_export
+from vault.clock import isoformat
 from vault.errors import AuthenticationFailed, NotFound
-from vault.events import ListSink
+from vault.events import Event, ListSink
 from vrm.services import Services
 
 EMAIL = "ada@example.org"
+SHOP = "vnd_" + "5" * 24
 
 
 def _leaves(value: Any) -> list[str]:
@@ -68,6 +71,48 @@ def test_export_holds_the_profile_history_and_login(services: Services, events: 
     assert exported["profile"] == {**EVERY_FIELD, "given_name": "Augusta"}
     assert [v["value"] for v in exported["history"]["given_name"]] == ["Ada", "Augusta"]
     assert "vault.exported" in events.types()
+
+
+def record_vendor_requests(services: Services, vault_id: str) -> list[dict[str, Any]]:
+    """A vendor reads two fields of the vault, is refused once, and reads another vault;
+    return the vault's access history as every export must give it, oldest first."""
+    pseudonym = services.vaults.pseudonym(vault_id)
+    at = services.clock()
+    size = services.audit.size()
+    requests = [
+        Event("data.read", at, "vendor", vault=pseudonym, vendor=SHOP, fields=("email", "phone")),
+        Event(
+            "request.refused",
+            at,
+            "vendor",
+            vault=pseudonym,
+            vendor=SHOP,
+            detail={"reason": "the grant was revoked", "path": "/api/v1/profile"},
+        ),
+        Event("data.read", at, "vendor", vault="0" * 32, vendor=SHOP, fields=("email",)),
+    ]
+    for event in requests:
+        services.events.emit(event)
+    when = isoformat(at)
+    read = {"at": when, "vendor": SHOP, "kind": "read", "fields": ["email", "phone"]}
+    refused = {"at": when, "vendor": SHOP, "kind": "refused", "fields": []}
+    return [
+        {**read, "reason": None, "log_index": size},
+        {**refused, "reason": "the grant was revoked", "log_index": size + 1},
+    ]
+
+
+def test_export_holds_every_vendor_read_and_refusal_from_the_log(services: Services) -> None:
+    vault_id = services.vaults.sign_up(EMAIL, PASSWORD)
+    expected = record_vendor_requests(services, vault_id)
+    exported = full_export(services.vaults, services.history, vault_id)
+    assert exported["access_history"] == expected
+    assert expected[0]["at"] == "2026-11-25T09:00:00.000000Z"
+    assert exported["profile"] == {"email": EMAIL}
+    for entry in expected:
+        assert services.audit.entry(entry["log_index"])["vault"] == services.vaults.pseudonym(
+            vault_id
+        )
 
 
 def test_after_erasure_nothing_of_the_vault_can_be_read_or_found(services: Services) -> None:

@@ -18,6 +18,7 @@ from typing import Any, TextIO, TypeVar
 import click
 
 from keys.errors import KeyringError
+from vault.access_export import full_export
 from vault.audit import (
     CheckpointError,
     export_log,
@@ -217,11 +218,12 @@ def vault() -> None:
     help="Write to this file (mode 0600) instead of standard output.",
 )
 def vault_export(data: Path | None, email: str, out: Path | None) -> None:
-    """Write everything the vault holds, decrypted, as one JSON document."""
+    """Write everything the vault holds, decrypted, and every vendor read and refused
+    request (the access history), as one JSON document."""
     password = read_password()
     with opened(data) as services:
         vault_id = services.vaults.authenticate(email, password)
-        document = services.vaults.export(vault_id)
+        document = full_export(services.vaults, services.history, vault_id)
     if out is None:
         print_json(document)
         return

@@ -6,6 +6,7 @@ import json
 
 from flask import Response, render_template
 
+from vault.access_export import full_export
 from vrm.app_context import services
 from web.customer_session import login_required, signed_in_vault
 from web.pages import bp
@@ -26,7 +27,8 @@ def export_download() -> Response:
     A form post (with its CSRF token) rather than a link, because making an export is
     recorded in the log: another site must not be able to cause one.
     """
-    document = services().vaults.export(signed_in_vault())
+    wired = services()
+    document = full_export(wired.vaults, wired.history, signed_in_vault())
     day = str(document["exported_at"])[:10]
     body = json.dumps(document, ensure_ascii=False, indent=2) + "\n"
     response = Response(body, mimetype="application/json")

@@ -7,7 +7,9 @@ import json
 from flask.testing import FlaskClient
 
 from tests.conftest import PASSWORD
+from tests.test_erasure_and_export import record_vendor_requests
 from tests.web.conftest import EMAIL, HTML, error_next_to, follow, page, submit, token
+from vault.access_export import full_export
 from vault.events import ListSink
 from vault.vendors import Vendor
 from vrm.services import Services
@@ -31,10 +33,21 @@ def test_export_downloads_the_whole_vault_as_json(
         assert disposition == 'attachment; filename="vrm-vault-export-2026-11-25.json"'
         assert response.headers["Cache-Control"] == "no-store"
         document = json.loads(response.get_data(as_text=True))
-    assert document == vault.vaults.export(vault_id) | {"exported_at": document["exported_at"]}
+    assert document == full_export(vault.vaults, vault.history, vault_id) | {
+        "exported_at": document["exported_at"]
+    }
     assert document["account"]["email"] == EMAIL
     assert document["profile"]["given_name"] == "Ada"
     assert document["grants"][0]["fields"] == {"email": "send your order confirmations"}
+
+
+def test_export_holds_the_access_history(
+    customer: FlaskClient, vault: Services, vault_id: str
+) -> None:
+    expected = record_vendor_requests(vault, vault_id)
+    with customer.post("/export", data={"csrf_token": token(customer)}) as response:
+        document = json.loads(response.get_data(as_text=True))
+    assert document["access_history"] == expected
 
 
 def test_export_is_recorded(customer: FlaskClient, events: ListSink) -> None:
