@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import click
 import pytest
 from click.testing import CliRunner, Result
 
@@ -15,30 +16,18 @@ from tests.conftest import FAST_ARGON2, PASSWORD
 from vrm.cli import cli, main
 
 EMAIL = "ada@example.org"
-COMMANDS = [
-    [],
-    ["serve"],
-    ["customer"],
-    ["customer", "create"],
-    ["profile"],
-    ["profile", "set"],
-    ["profile", "unset"],
-    ["profile", "show"],
-    ["vault"],
-    ["vault", "export"],
-    ["vault", "erase"],
-    ["keys"],
-    ["keys", "rotate"],
-    ["keys", "status"],
-    ["audit"],
-    ["audit", "checkpoint"],
-    ["audit", "key"],
-    ["audit", "export"],
-    ["audit", "verify"],
-    ["grant"],
-    ["grant", "list"],
-    ["grant", "revoke"],
-]
+GROUPS = ["serve", "customer", "profile", "vault", "keys", "audit", "grant", "vendor", "auditor"]
+SUBCOMMANDS = {
+    "customer": ["create"],
+    "profile": ["set", "unset", "show"],
+    "vault": ["export", "erase"],
+    "keys": ["rotate", "status"],
+    "audit": ["checkpoint", "key", "export", "verify"],
+    "grant": ["list", "revoke"],
+    "vendor": ["list", "disable"],
+    "auditor": ["create", "token"],
+}
+COMMANDS = [[], *([g] for g in GROUPS), *([g, c] for g, cs in SUBCOMMANDS.items() for c in cs)]
 
 
 @pytest.fixture
@@ -73,10 +62,33 @@ def test_every_command_explains_itself(command: list[str]) -> None:
     assert len(result.output.splitlines()) > 3
 
 
+def listed_commands(help_text: str) -> list[str]:
+    """The names in the ``Commands:`` section of a help text."""
+    section = help_text.split("\nCommands:\n", 1)[1]
+    return [line.split()[0] for line in section.splitlines() if line.startswith("  ")]
+
+
+def every_command(group: click.Group, path: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
+    """The path of every group and command under ``group``."""
+    found = []
+    for name, command in group.commands.items():
+        found.append((*path, name))
+        if isinstance(command, click.Group):
+            found.extend(every_command(command, (*path, name)))
+    return found
+
+
 def test_top_level_help_lists_every_command() -> None:
-    output = vrm("--help").output
-    for name in ["serve", "customer", "profile", "vault", "keys"]:
-        assert name in output
+    assert sorted(listed_commands(vrm("--help").output)) == sorted(GROUPS)
+
+
+@pytest.mark.parametrize("group", SUBCOMMANDS)
+def test_group_help_lists_every_subcommand(group: str) -> None:
+    assert sorted(listed_commands(vrm(group, "--help").output)) == sorted(SUBCOMMANDS[group])
+
+
+def test_every_command_that_exists_has_its_help_tested() -> None:
+    assert sorted(every_command(cli)) == sorted(tuple(c) for c in COMMANDS if c)
 
 
 def test_customer_sets_shows_exports_and_erases_their_vault(

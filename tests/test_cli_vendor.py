@@ -16,20 +16,6 @@ def register(services: Services, metadata: dict[str, object]) -> Vendor:
     return services.vendors.register(metadata)[0]
 
 
-@pytest.mark.parametrize(
-    "command", [["vendor"], ["vendor", "list"], ["vendor", "disable"]], ids=" ".join
-)
-def test_vendor_commands_explain_themselves(command: list[str]) -> None:
-    result = vrm(*command, "--help")
-    assert result.exit_code == 0
-    assert "Usage:" in result.output
-    assert len(result.output.splitlines()) > 3
-
-
-def test_top_level_help_lists_the_vendor_group() -> None:
-    assert "vendor" in vrm("--help").output
-
-
 def test_list_shows_one_line_per_vendor_oldest_first(
     env: dict[str, str], services: Services, clock: FakeClock
 ) -> None:
