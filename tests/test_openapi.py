@@ -362,3 +362,19 @@ def test_introspection_and_revocation_answers_conform(
     anonymous = client.post("/oauth/introspect", data={"token": access})
     assert anonymous.status_code == 401
     conforms(document, "/oauth/introspect", "post", anonymous)
+
+
+def test_audit_proof_answers_conform(
+    app: Flask, client: FlaskClient, document: dict[str, Any]
+) -> None:
+    services = app.extensions["vrm"]
+    for i in range(3):
+        services.vaults.sign_up(f"c{i}@example.org", PASSWORD)
+    signed = client.get("/audit/proof/inclusion?index=1")
+    assert "checkpoint" in signed.get_json()
+    conforms(document, "/audit/proof/inclusion", "get", signed)
+    at_size = client.get("/audit/proof/inclusion?index=0&size=2")
+    conforms(document, "/audit/proof/inclusion", "get", at_size)
+    conforms(document, "/audit/proof/inclusion", "get", client.get("/audit/proof/inclusion"))
+    consistency = client.get("/audit/proof/consistency?old=1&new=3")
+    conforms(document, "/audit/proof/consistency", "get", consistency)

@@ -122,7 +122,7 @@ def _paths() -> dict[str, Any]:
         ENDPOINTS["jwks_uri"]: {"get": _jwks_operation()},
         "/healthz": {"get": _health_operation()},
         "/audit/checkpoint": {"get": _checkpoint_operation()},
-        "/audit/proof/inclusion": {"get": _proof_operation("inclusion", ["index", "size"])},
+        "/audit/proof/inclusion": {"get": _inclusion_operation()},
         "/audit/proof/consistency": {"get": _proof_operation("consistency", ["old", "new"])},
         "/openapi.json": {"get": _openapi_operation()},
         ENDPOINTS["authorization_endpoint"]: _authorize_path(),
@@ -217,6 +217,23 @@ def _proof_operation(kind: str, names: list[str]) -> dict[str, Any]:
             "5XX": _ref_response("ServerError"),
         },
     }
+
+
+def _inclusion_operation() -> dict[str, Any]:
+    operation = _proof_operation("inclusion", ["index", "size"])
+    operation["description"] = (
+        "Without `size`, the proof is in the tree of the latest signed checkpoint (one is "
+        "signed first if none covers the entry yet), and the answer carries that checkpoint: "
+        "check its signature, then the proof against its root."
+    )
+    operation["parameters"][1]["required"] = False
+    schema = operation["responses"]["200"]["content"][JSON]["schema"]
+    schema["properties"]["checkpoint"] = {
+        "type": "string",
+        "description": "The signed checkpoint (a C2SP signed note) of the tree of `size` "
+        "entries: always there without `size`; with it, only if that is the latest one.",
+    }
+    return operation
 
 
 def _health_operation() -> dict[str, Any]:

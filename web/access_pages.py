@@ -1,5 +1,6 @@
 """The access history page: every time a vendor read from the vault or was refused,
-filtered by vendor and period.
+filtered by vendor and period, each with the log entry it comes from and a link to the
+proof that this entry is in the log under the latest signed checkpoint.
 
 It reads ``services().history``, the access history kept in the tamper-evident log. The
 page is typed against the small interface below, so it does not depend on how the log is
@@ -8,6 +9,7 @@ built; while a server has no history the page says so instead of failing.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
@@ -87,8 +89,23 @@ def access() -> tuple[str, int]:
         vendors=sorted(((v, vendor_name(v)) for v in seen), key=lambda pair: pair[1].casefold()),
         period=period,
         vendor_name=vendor_name,
-        log_size=services().audit.size(),
+        logged=_logged_lines(vault_id, entries),
     )
+
+
+def _logged_lines(vault_id: str, entries: Sequence[AccessEntry]) -> dict[int, str]:
+    """The log entry behind each shown entry, exactly as its leaf hash covers it, so the
+    customer can check an inclusion proof; only entries naming this vault are shown."""
+    log = services().audit
+    mine = services().consents.pseudonym(vault_id)
+    lines: dict[int, str] = {}
+    for entry in entries:
+        if entry.log_index is None or not 0 <= entry.log_index < log.size():
+            continue
+        line = log.line(entry.log_index)
+        if json.loads(line).get("vault") == mine:
+            lines[entry.log_index] = line.decode("utf-8")
+    return lines
 
 
 def access_history() -> AccessHistory | None:

@@ -17,6 +17,7 @@ from vault.audit import (
     AuditError,
     canonical_json,
     leaf_hash,
+    parse_checkpoint,
     verify_consistency,
     verify_inclusion,
 )
@@ -71,6 +72,58 @@ def test_served_checkpoint_and_inclusion_proof_verify(app: Flask, vault: Service
         )
 
 
+def _verified_by_its_checkpoint(vault: Services, body: dict[str, Any]) -> Any:
+    """Check an inclusion proof answer against the signed checkpoint it carries."""
+    key = vault.keys.signing.public_raw()
+    checkpoint = verify_checkpoint(body["checkpoint"], key, audit_origin(vault.config))
+    assert body["size"] == checkpoint.size
+    leaf = leaf_hash(canonical_json(vault.audit.entry(body["index"])))
+    assert _b(body["leaf_hash"]) == leaf
+    verify_inclusion(
+        body["index"], checkpoint.size, leaf, [_b(h) for h in body["proof"]], checkpoint.root
+    )
+    return checkpoint
+
+
+def test_proof_without_a_size_is_against_the_latest_signed_checkpoint(
+    app: Flask, vault: Services
+) -> None:
+    client = app.test_client()
+    signed = vault.checkpoints.sign()
+    record = vault.audit.directory / "checkpoint-last.json"
+    written = record.stat().st_mtime_ns
+    vault.vaults.sign_up("late@example.org", PASSWORD)
+    covered = client.get("/audit/proof/inclusion?index=2").get_json()
+    assert covered["checkpoint"] == signed
+    assert _verified_by_its_checkpoint(vault, covered).size < vault.audit.size()
+    assert record.stat().st_mtime_ns == written  # nothing signed: the latest covers entry 2
+
+
+def test_proof_of_an_entry_no_checkpoint_covers_yet_signs_one(app: Flask, vault: Services) -> None:
+    client = app.test_client()
+    old = verify_checkpoint(
+        vault.checkpoints.sign(), vault.keys.signing.public_raw(), audit_origin(vault.config)
+    )
+    vault.vaults.sign_up("late@example.org", PASSWORD)
+    newest = vault.audit.size() - 1
+    body = client.get(f"/audit/proof/inclusion?index={newest}").get_json()
+    checkpoint = _verified_by_its_checkpoint(vault, body)
+    assert checkpoint.size == newest + 1 > old.size
+    assert vault.checkpoints.latest() == body["checkpoint"]
+
+
+def test_proof_at_a_size_carries_the_checkpoint_only_if_it_is_the_latest(
+    app: Flask, vault: Services
+) -> None:
+    client = app.test_client()
+    latest = parse_checkpoint(vault.checkpoints.sign())
+    at_latest = client.get(f"/audit/proof/inclusion?index=0&size={latest.size}").get_json()
+    _verified_by_its_checkpoint(vault, at_latest)
+    smaller = client.get("/audit/proof/inclusion?index=0&size=2").get_json()
+    assert "checkpoint" not in smaller
+    assert _b(smaller["root"]) == vault.audit.root(2)
+
+
 def test_consistency_proof_links_an_old_checkpoint_to_a_new_one(
     app: Flask, vault: Services
 ) -> None:
@@ -94,7 +147,15 @@ def test_an_unchanged_log_gets_the_same_checkpoint_without_a_write(
 
 @pytest.mark.parametrize(
     "query",
-    ["index=0&size=999999", "index=5&size=5", "index=-1&size=2", "index=x&size=2", "index=1"],
+    [
+        "index=0&size=999999",
+        "index=5&size=5",
+        "index=-1&size=2",
+        "index=x&size=2",
+        "index=1&size=",
+        "index=999",
+        "size=3",
+    ],
 )
 def test_bad_proof_requests_are_4xx_json(app: Flask, vault: Services, query: str) -> None:
     response = app.test_client().get(f"/audit/proof/inclusion?{query}")

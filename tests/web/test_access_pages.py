@@ -8,7 +8,10 @@ services offer a ``history``.
 
 from __future__ import annotations
 
+import base64
 import dataclasses
+import html as html_module
+import json
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -20,9 +23,10 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from tests.web.conftest import HTML, page, register_vendor
+from vault.audit import ProofError, leaf_hash, verify_checkpoint, verify_inclusion
 from vault.vendors import Vendor
 from vrm.app import create_app
-from vrm.services import Services
+from vrm.services import Services, audit_origin
 from web import access_pages
 
 
@@ -181,7 +185,6 @@ def test_without_a_history_the_page_says_it_is_not_available(
     assert "not available on this server yet" in page(customer, "/access")
 
 
-
 @pytest.fixture
 def wired_app(config: dict[str, Any]) -> Iterator[Flask]:
     """The app as ``vrm serve`` wires it: real clock, real event log."""
@@ -191,10 +194,13 @@ def wired_app(config: dict[str, Any]) -> Iterator[Flask]:
     application.extensions["vrm"].close()
 
 
-def test_a_vendor_read_appears_in_the_access_history(wired_app: Flask) -> None:
+def test_a_vendor_read_appears_with_a_proof_that_checks_against_a_signed_checkpoint(
+    wired_app: Flask,
+) -> None:
     from tests.oauth.conftest import EMAIL, PASSWORD, bearer, log_in, register, tokens_for
 
-    wired_app.extensions["vrm"].vaults.sign_up(EMAIL, PASSWORD)
+    services: Services = wired_app.extensions["vrm"]
+    services.vaults.sign_up(EMAIL, PASSWORD)
     shop = register(wired_app.test_client())
     token = tokens_for(wired_app, shop, "profile:email")
     read = wired_app.test_client().get("/api/v1/profile", headers=bearer(token["access_token"]))
@@ -204,8 +210,41 @@ def test_a_vendor_read_appears_in_the_access_history(wired_app: Flask) -> None:
     html = page(customer, "/access")
     assert "Example Shop" in html
     assert "Read Email address." in " ".join(html.split())
+    services.vaults.sign_up("someone-else@example.org", PASSWORD)  # the log grows meanwhile
+
+    shown = re.search(r'<pre class="claims">([^<]+)</pre>', html)
     link = re.search(r'href="(/audit/proof/inclusion\?[^"]+)"', html)
+    assert shown is not None
     assert link is not None
-    proof = customer.get(link.group(1).replace("&amp;", "&"))
-    assert proof.status_code == 200
-    assert proof.get_json()["proof"] is not None
+    entry = html_module.unescape(shown.group(1)).encode()
+    assert json.loads(entry)["type"] == "data.read"
+    assert "size=" not in link.group(1)
+    answer = customer.get(html_module.unescape(link.group(1)))
+    assert answer.status_code == 200
+    body = answer.get_json()
+
+    checkpoint = verify_checkpoint(
+        body["checkpoint"], services.keys.signing.public_raw(), audit_origin(services.config)
+    )
+    assert body["size"] == checkpoint.size
+    leaf = leaf_hash(entry)
+    assert base64.b64decode(body["leaf_hash"]) == leaf
+    proof = [base64.b64decode(h) for h in body["proof"]]
+    verify_inclusion(body["index"], checkpoint.size, leaf, proof, checkpoint.root)
+    with pytest.raises(ProofError):
+        verify_inclusion(
+            body["index"], checkpoint.size, leaf_hash(entry + b" "), proof, checkpoint.root
+        )
+
+
+def test_the_page_shows_no_log_entry_of_another_vault(
+    customer: FlaskClient, history: StandInHistory, vault: Services
+) -> None:
+    """Log indexes come from the history; the page still shows an entry's bytes only if
+    the entry names this vault."""
+    for i in range(5):
+        vault.vaults.sign_up(f"other{i}@example.org", "another long password")
+    assert vault.audit.size() > 7
+    html = page(customer, "/access")
+    assert "Log entry 7" in html
+    assert '<pre class="claims">' not in html

@@ -186,6 +186,11 @@ class AuditLog:
         self._check_index(index, self.size())
         return _parse(index, self._line(index))
 
+    def line(self, index: int) -> bytes:
+        """Entry ``index`` exactly as stored: the bytes its leaf hash is computed over."""
+        self._check_index(index, self.size())
+        return self._line(index)
+
     def entries(self, start: int = 0, end: int | None = None) -> Iterator[dict[str, Any]]:
         """Entries ``start`` to ``end - 1`` (to the current end by default), in order."""
         end = self._checked_size(end)
@@ -202,6 +207,17 @@ class AuditLog:
         """The Merkle tree hash of the first ``size`` entries (all of them by default)."""
         size = self._checked_size(size)
         return self._levels.subtree_hash(0, size) if size else EMPTY_ROOT
+
+    def root_from_entries(self, size: int | None = None) -> bytes:
+        """The tree hash of the first ``size`` entries, recomputed from entries.jsonl alone.
+
+        The stored tree is not read, so this is what the entries hash to now, whatever the
+        level files say; compare it with a signed checkpoint to learn whether the log still
+        holds what was signed. O(size).
+        """
+        size = self._checked_size(size)
+        leaves = [merkle.leaf_hash(line) for _, line in self._lines(0, size)]
+        return merkle.root_from_leaves(leaves)
 
     def inclusion_proof(self, index: int, size: int | None = None) -> list[bytes]:
         """The RFC 9162 inclusion proof of entry ``index`` in the tree of ``size`` entries."""

@@ -15,7 +15,7 @@ import os
 from pathlib import Path
 
 from keys import SigningKey
-from vault.audit.checkpoint import sign_checkpoint
+from vault.audit.checkpoint import parse_checkpoint, sign_checkpoint
 from vault.audit.errors import AuditError, ProofError
 from vault.audit.files import replace_file
 from vault.audit.log import AuditLog
@@ -49,15 +49,28 @@ class CheckpointSigner:
             replace_file(self._last, json.dumps(record).encode(), sync=True)
         return note
 
+    def latest(self) -> str | None:
+        """The last note signed under this origin, or None if there is none; never signs."""
+        last = self._read_last()
+        if last is None or last.get("origin") != self._origin:
+            return None
+        return str(last["note"])
+
+    def covering(self, size: int) -> str:
+        """The latest signed note if its tree holds the first ``size`` entries, else a new
+        one (which does, as long as the log holds them)."""
+        note = self.latest()
+        if note is not None and parse_checkpoint(note).size >= size:
+            return note
+        return self.sign()
+
     def _read_last(self) -> dict[str, object] | None:
         if not self._last.exists():
             return None
         record: dict[str, object] = json.loads(self._last.read_text())
         return record
 
-    def _check_extends_last(
-        self, last: dict[str, object] | None, size: int, root: bytes
-    ) -> None:
+    def _check_extends_last(self, last: dict[str, object] | None, size: int, root: bytes) -> None:
         if last is None:
             return
         old_size, old_root = int(str(last["size"])), bytes.fromhex(str(last["root"]))
