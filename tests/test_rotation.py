@@ -1,15 +1,28 @@
-"""KEK rotation rewraps every data key; an interrupted rotation finishes when run again."""
+"""KEK rotation rewraps every data key; an interrupted rotation, even a killed one,
+finishes when run again; a data key stored mid-rotation is never left under a destroyed
+version."""
 
 from __future__ import annotations
 
 import base64
 import os
-from typing import Any
+import queue
+import signal
+import subprocess
+import sys
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import IO, Any
 
 import pytest
 
+from keys import DataKey, Keyring
+from keys.keyring import FileKekSource
 from tests.conftest import PASSWORD, FakeClock
+from vault.datakeys import TABLE
 from vault.rotation import key_usage, rotate
+from vault.storage.base import Document
 from vrm.services import Services, build_services
 
 
@@ -58,6 +71,106 @@ def test_interrupted_rotation_finishes_when_run_again(services: Services) -> Non
     assert key_usage(services.store) == {2: 10}
 
 
+def _child_env(data_dir: Path) -> dict[str, str]:
+    plain = {k: v for k, v in os.environ.items() if not k.startswith("VRM_")}
+    return {**plain, "VRM_DATA": str(data_dir), "VRM_AUDIT_SYNC": "none"}
+
+
+def _lines(stream: IO[str]) -> queue.Queue[str]:
+    """Every line ``stream`` gives, then "" at its end, read on a thread of its own."""
+    found: queue.Queue[str] = queue.Queue()
+
+    def pump() -> None:
+        for line in stream:
+            found.put(line)
+        found.put("")
+
+    threading.Thread(target=pump, daemon=True).start()
+    return found
+
+
+class HeldRecord:
+    """Holds a data key record's lock, as a concurrent writer would, until released."""
+
+    def __init__(self, services: Services, vault_id: str) -> None:
+        self._held = threading.Event()
+        self._release = threading.Event()
+        self._thread = threading.Thread(
+            target=services.store.update, args=(TABLE, vault_id, self._hold)
+        )
+
+    def _hold(self, record: Document | None) -> Document | None:
+        self._held.set()
+        self._release.wait()
+        return record
+
+    def __enter__(self) -> HeldRecord:
+        self._thread.start()
+        self._held.wait()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._release.set()
+        self._thread.join()
+
+
+@pytest.mark.slow
+def test_killed_rotation_command_finishes_when_run_again(
+    services: Services, config: dict[str, Any], clock: FakeClock, data_dir: Path
+) -> None:
+    """``vrm keys rotate`` killed with SIGKILL part-way, then run again.
+
+    The rotation rewraps data keys in the order the store lists them. The last one's
+    record is held locked, as a server writing it would, so the command reports progress
+    on the keys before it and then waits: the kill always lands part-way, whatever the
+    machine's speed.
+    """
+    names = _customers(services, 50)
+    last = [vault_id for vault_id, _ in services.store.scan(TABLE)][-1]
+    command = [sys.executable, "-m", "vrm.cli", "keys", "rotate"]
+    with HeldRecord(services, last):
+        with subprocess.Popen(
+            command,
+            stderr=subprocess.PIPE,
+            stdout=subprocess.DEVNULL,
+            text=True,
+            env=_child_env(data_dir),
+        ) as child:
+            assert child.stderr is not None
+            lines = _lines(child.stderr)
+            try:
+                progress = lines.get(timeout=120)
+            finally:
+                os.kill(child.pid, signal.SIGKILL)
+                while lines.get(timeout=120):
+                    pass
+        assert child.returncode == -signal.SIGKILL
+    assert progress.startswith("rewrapping data keys: 1/50 ")
+    usage = key_usage(services.store)
+    assert set(usage) == {1, 2}, usage
+
+    again = subprocess.run(
+        command,
+        capture_output=True,
+        text=True,
+        env=_child_env(data_dir),
+        timeout=120,
+        check=False,
+    )
+    assert again.returncode == 0, again.stderr
+    assert f"rewrapped {usage[1]} data keys under version 2" in again.stdout
+    assert "retired version 1" in again.stdout
+    assert key_usage(services.store) == {2: 50}
+    kek_dir = data_dir / "keys" / "kek"
+    assert sorted(p.name for p in kek_dir.iterdir()) == ["v2.key"]
+    fresh = build_services(config, clock=clock)
+    try:
+        for vault_id, name in names.items():
+            assert fresh.vaults.profile(vault_id)["given_name"] == name
+    finally:
+        fresh.close()
+
+
 def test_a_finished_rotation_is_followed_by_a_new_one(services: Services) -> None:
     _customers(services, 2)
     rotate(services.store, services.keys.keyring)
@@ -101,3 +214,57 @@ def test_rotation_with_env_keys_rewraps_and_names_what_to_remove(
     assert only_new.vaults.authenticate("ada@example.org", PASSWORD) == vault_id
     assert only_new.vaults.profile(vault_id)["email"] == "ada@example.org"
     only_new.close()
+
+
+class RetireWatcher:
+    """A KEK source that calls ``before_destroying(version)`` as a version is retired."""
+
+    def __init__(self, inner: FileKekSource, before_destroying: Callable[[int], None]) -> None:
+        self._inner = inner
+        self._before_destroying = before_destroying
+
+    def versions(self) -> list[int]:
+        return self._inner.versions()
+
+    def load(self, version: int) -> bytes:
+        return self._inner.load(version)
+
+    def add_version(self) -> int:
+        return self._inner.add_version()
+
+    def retire(self, version: int) -> bool:
+        self._before_destroying(version)
+        return self._inner.retire(version)
+
+    def describe(self) -> str:
+        return self._inner.describe()
+
+
+def test_a_data_key_stored_under_the_old_version_after_the_last_scan_survives_rotation(
+    services: Services, config: dict[str, Any], clock: FakeClock
+) -> None:
+    """A running server looks up the current version, wraps a new vault's data key under
+    it, and stores it a moment later. If it looked just before the rotation added a version
+    and stores just after the rotation's final usage scan, the key is under a version the
+    rotation believes unused, which it then destroys."""
+    _customers(services, 3)
+    late_vault = "ab" * 16
+    dek = DataKey.generate()
+    wrapped = services.keys.keyring.wrap(dek, late_vault)
+    assert wrapped.kek_version == 1
+
+    def server_stores_its_key(version: int) -> None:
+        services.store.insert(TABLE, late_vault, wrapped.to_record())
+
+    kek_dir = services.data_dir / "keys" / "kek"
+    rotation_keyring = Keyring(RetireWatcher(FileKekSource(kek_dir), server_stores_its_key))
+    report = rotate(services.store, rotation_keyring)
+
+    assert report.retired == [1]
+    assert sorted(p.name for p in kek_dir.iterdir()) == ["v2.key"]
+    assert key_usage(services.store) == {2: 4}
+    fresh = build_services(config, clock=clock)
+    try:
+        assert fresh.vaults.datakeys.open(late_vault).raw == dek.raw
+    finally:
+        fresh.close()

@@ -8,10 +8,11 @@ Profile data is never re-encrypted; only the wrapped data keys change.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
-from keys import Keyring
+from keys import Keyring, KeyringError
+from keys.errors import UnknownKeyVersion
 from vault.datakeys import TABLE, DataKeys
 from vault.storage.base import Store
 
@@ -62,11 +63,64 @@ def _nothing_in_progress(store: Store, keyring: Keyring) -> bool:
 
 
 def _retire_unused(store: Store, keyring: Keyring, report: RotationReport) -> None:
+    """Retire every older version no data key uses, then rewrap any key stored under one
+    of them after the usage scan.
+
+    Why the second look: a running server wraps a new vault's data key under the version
+    that is current when it looks (``Keyring.wrap`` reads the version list each time) and
+    stores it a moment later. If it looked before this run added the new version and
+    stored after the usage scan below, its key is under a version the scan found unused.
+    So the retired versions' keys are read into memory before any is destroyed, and once
+    they are retired the table is scanned again: a key found under one of them is rewrapped
+    under the current version from memory. Every key stored before that re-scan is found
+    by it. A key is lost only if its server read the version list before this run began
+    and stored the key after the re-scan, that is, stalled between looking up the version
+    and storing for the whole of the rotation; closing that gap needs the creator itself to
+    check, after storing, that the version it used is still current.
+
+    Versions above the current one (added by another run meanwhile) are never retired.
+    """
+    current = report.current_version
     in_use = set(key_usage(store))
-    for version in keyring.source.versions():
-        if version == report.current_version or version in in_use:
-            continue
+    unused = [v for v in keyring.source.versions() if v < current and v not in in_use]
+    if not unused:
+        return
+    remembered = Keyring(_InMemoryKeks({v: keyring.source.load(v) for v in [*unused, current]}))
+    for version in unused:
         if keyring.source.retire(version):
             report.retired.append(version)
         else:
             report.unused_but_kept.append(version)
+    report.rewrapped += _rewrap_stragglers(store, remembered, set(unused))
+
+
+def _rewrap_stragglers(store: Store, keyring: Keyring, versions: set[int]) -> int:
+    """Rewrap, under ``keyring``'s current version, every data key still under ``versions``."""
+    stragglers = [vid for vid, rec in store.scan(TABLE) if int(rec["kek_version"]) in versions]
+    datakeys = DataKeys(store, keyring)
+    return sum(1 for vault_id in stragglers if datakeys.rewrap(vault_id))
+
+
+class _InMemoryKeks:
+    """KEK versions held in memory, for rewrapping after their files are destroyed."""
+
+    def __init__(self, keys: Mapping[int, bytes]) -> None:
+        self._keys = dict(keys)
+
+    def versions(self) -> list[int]:
+        return sorted(self._keys)
+
+    def load(self, version: int) -> bytes:
+        try:
+            return self._keys[version]
+        except KeyError:
+            raise UnknownKeyVersion(version) from None
+
+    def add_version(self) -> int:
+        raise KeyringError("keys held in memory for a rotation take no new version")
+
+    def retire(self, version: int) -> bool:
+        return False
+
+    def describe(self) -> str:
+        return "the keys a rotation holds in memory"
