@@ -25,7 +25,7 @@ from vault.datakeys import DataKeys
 from vault.errors import NotFound, VaultError
 from vault.events import Event, EventSink
 from vault.fields import JSONValue
-from vault.grants import Consents, is_live
+from vault.grants import Consents, Grant, is_live
 from vault.profile import ProfileCipher
 from vault.storage.base import Document, Store
 from vault.tokens import (
@@ -41,6 +41,8 @@ from vault.vendors import PROFILE_SCOPE_PREFIX, VendorRegistry
 
 ACCESS_TTL = 900
 CODE_TTL = 60
+OFFER_CODE_METHOD = "offer-acceptance"
+"""The PKCE method slot of a code issued for an accepted offer: it has no challenge."""
 CODE_MEMORY = 600
 LAST_ACCESS_EVERY = timedelta(minutes=1)
 REVOKED_TABLE = "revoked_tokens"
@@ -117,10 +119,12 @@ class VendorAccess:
         redirect_uri: str,
         challenge: str,
         method: str,
+        ttl: int = CODE_TTL,
     ) -> str:
-        """A single-use code for a grant the customer just gave; lives CODE_TTL seconds."""
+        """A single-use code for a grant the customer just gave; lives ``ttl`` seconds
+        (CODE_TTL for the authorization code flow)."""
         now = self._clock()
-        claims = self._claims(CODE, client_id, scopes, now, CODE_TTL, principal)
+        claims = self._claims(CODE, client_id, scopes, now, ttl, principal)
         entry = {
             "exp": claims.expires_at,
             "redirect_uri": redirect_uri,
@@ -138,6 +142,23 @@ class VendorAccess:
 
         self._store.update_vault(principal.vault_id, change)
         return self._sealer.seal(claims)
+
+    def acceptance_code(
+        self, vault_id: str, grant: Grant, client_id: str, scopes: tuple[str, ...], ttl: int
+    ) -> str:
+        """The code a vendor exchanges for tokens of a grant the customer gave by accepting
+        an offer (the offer-acceptance grant type): single-use like an authorization code,
+        but with no redirect and no PKCE, since the vendor never sent the customer here; it
+        is redeemed only with the vendor's client authentication."""
+        return self.issue_code(
+            Principal(vault_id, grant.grant_id, grant.epoch),
+            client_id,
+            scopes=scopes,
+            redirect_uri="",
+            challenge="",
+            method=OFFER_CODE_METHOD,
+            ttl=ttl,
+        )
 
     def claim_code(self, code: str, client_id: str) -> CodeUse:
         """Use a code once. A second use revokes every token the first one led to.

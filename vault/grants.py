@@ -9,12 +9,13 @@ event to the log. Withdrawing is as easy as giving: one call per grant, one per 
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 from keys import SigningKey
 from keys.digests import keyed_digest
@@ -116,6 +117,19 @@ def is_live(record: Mapping[str, Any], now: datetime) -> bool:
     return bool(record["status"] == LIVE and now < parse_iso(record["expires_at"]))
 
 
+def pairwise_subject(index_key: bytes, vault_id: str, vendor_id: str) -> str:
+    """The id a vendor knows a vault by: stable for one vendor, unlinkable between them."""
+    return keyed_digest(index_key, "pairwise-sub", f"{vendor_id}\x00{vault_id}")[:32]
+
+
+class GrantObserver(Protocol):
+    """Told of every change that takes something away from a vendor (to tell the vendor)."""
+
+    def grant_withdrawn(self, vault_id: str, grant: Grant, event: str) -> None:
+        """``grant`` was just narrowed, revoked or expired (``event``)."""
+        ...
+
+
 @dataclass(frozen=True)
 class ConsentSettings:
     """Where receipts say they come from."""
@@ -138,7 +152,9 @@ class Consents:
         events: EventSink,
         clock: Clock,
         rng: RandomBytes,
+        observers: tuple[GrantObserver, ...] = (),
     ) -> None:
+        self._observers = observers
         self._store = store
         self._vendors = vendors
         self._signing = signing
@@ -151,7 +167,7 @@ class Consents:
     def subject(self, vault_id: str, vendor_id: str) -> str:
         """The pairwise id a vendor knows this vault by: stable for one vendor, unlinkable
         between vendors."""
-        return keyed_digest(self._index_key, "pairwise-sub", f"{vendor_id}\x00{vault_id}")[:32]
+        return pairwise_subject(self._index_key, vault_id, vendor_id)
 
     def pseudonym(self, vault_id: str) -> str:
         """The vault's pseudonym in events (the same as the vault service uses)."""
@@ -166,10 +182,16 @@ class Consents:
         days: int = DEFAULT_DAYS,
         terms: Sequence[str] = (),
         method: str = "OAuth 2.0 consent page",
+        purposes: Mapping[str, str] | None = None,
     ) -> Grant:
-        """Grant ``fields`` to the vendor for ``days``, extending its live grant if any."""
+        """Grant ``fields`` to the vendor for ``days``, extending its live grant if any.
+
+        Each field's purpose is the one the vendor registered, unless ``purposes`` (an
+        offer's own, which the customer saw) names another.
+        """
         vendor = self._vendors.require_active(vendor_id)
         _check_request(vendor, fields, days)
+        stated = dict(purposes or {})
         now = self._clock()
         receipt_id = str(uuid.UUID(bytes=self._rng(16), version=4))
         new_id = self._rng(12).hex()
@@ -181,9 +203,8 @@ class Consents:
             event = "extended" if record else "given"
             record = record or _new_record(new_id, vendor_id, now, method)
             for name in fields:
-                record["fields"].setdefault(
-                    name, {"purpose": vendor.purpose_for(name), "at": isoformat(now)}
-                )
+                purpose = stated.get(name) or vendor.purpose_for(name)
+                record["fields"].setdefault(name, {"purpose": purpose, "at": isoformat(now)})
             record["expires_at"] = isoformat(now + timedelta(days=days))
             record["terms"] = sorted(set(record["terms"]) | set(terms))
             self._add_receipt(record, vault_id, vendor, event, receipt_id, now, ())
@@ -214,17 +235,34 @@ class Consents:
         return sorted(views, key=lambda g: (g.status != LIVE, -g.given_at.timestamp()))
 
     def expire_due(self, vault_id: str) -> list[str]:
-        """Mark grants past their end as expired, with receipts; return their ids."""
+        """Mark grants past their end as expired, with receipts; return their ids.
+
+        The receipt, the event and the grant's end all carry the moment the grant ended,
+        not the moment this noticed it.
+        """
         now = self._clock()
         doc = self._store.read_vault(vault_id)
         due = [
-            gid
+            (gid, parse_iso(r["expires_at"]))
             for gid, r in doc.get("grants", {}).items()
             if r["status"] == LIVE and now >= parse_iso(r["expires_at"])
         ]
-        for grant_id in due:
-            self._finish(vault_id, grant_id, EXPIRED, now)
-        return due
+        for grant_id, ended in due:
+            self._finish(vault_id, grant_id, EXPIRED, ended)
+        return [grant_id for grant_id, _ in due]
+
+    def expire_all(self, progress: Callable[[int, int], None] | None = None) -> int:
+        """Expire every grant past its end in every vault (the server runs this on a
+        schedule, so an unused grant's end is recorded and its vendor told); return how
+        many ended."""
+        vault_ids = list(self._store.vault_ids())
+        ended = 0
+        for done, vault_id in enumerate(vault_ids, start=1):
+            with contextlib.suppress(NotFound):  # Erased meanwhile.
+                ended += len(self.expire_due(vault_id))
+            if progress is not None:
+                progress(done, len(vault_ids))
+        return ended
 
     def _end(self, vault_id: str, grant_id: str, fields: tuple[str, ...] | None) -> Grant:
         now = self._clock()
@@ -256,16 +294,20 @@ class Consents:
 
         doc = self._store.update_vault(vault_id, change)
         self._emit("grant.narrowed", vault_id, vendor.client_id, fields, actor="customer")
-        return Grant.from_record(doc["grants"][grant_id])
+        view = Grant.from_record(doc["grants"][grant_id])
+        self._tell(vault_id, view, "narrowed")
+        return view
 
     def _finish(self, vault_id: str, grant_id: str, status: str, now: datetime) -> Grant:
         vendor = self._vendor_record(vault_id, grant_id)
         receipt_id = str(uuid.UUID(bytes=self._rng(16), version=4))
+        ended_here = [False]
 
         def change(doc: Document) -> Document:
             new = copy.deepcopy(doc)
             record = new["grants"][grant_id]
-            if record["status"] != LIVE:
+            ended_here[0] = record["status"] == LIVE
+            if not ended_here[0]:
                 return new
             withdrawn = tuple(record["fields"])
             record.update(status=status, ended_at=isoformat(now), codes={}, refresh=None)
@@ -275,9 +317,18 @@ class Consents:
 
         doc = self._store.update_vault(vault_id, change)
         record = doc["grants"][grant_id]
+        view = Grant.from_record(record)
+        if not ended_here[0]:
+            return view  # Another request ended it first, and told everyone.
         actor = "customer" if status == REVOKED else "system"
-        self._emit(f"grant.{status}", vault_id, vendor.client_id, tuple(record["fields"]), actor)
-        return Grant.from_record(record)
+        fields = tuple(record["fields"])
+        self._emit(f"grant.{status}", vault_id, vendor.client_id, fields, actor, at=now)
+        self._tell(vault_id, view, status)
+        return view
+
+    def _tell(self, vault_id: str, grant: Grant, event: str) -> None:
+        for observer in self._observers:
+            observer.grant_withdrawn(vault_id, grant, event)
 
     def _vendor_record(self, vault_id: str, grant_id: str) -> Vendor:
         record = self._store.read_vault(vault_id).get("grants", {}).get(grant_id)
@@ -329,11 +380,17 @@ class Consents:
         )
 
     def _emit(
-        self, kind: str, vault_id: str, vendor_id: str, fields: tuple[str, ...], actor: str
+        self,
+        kind: str,
+        vault_id: str,
+        vendor_id: str,
+        fields: tuple[str, ...],
+        actor: str,
+        at: datetime | None = None,
     ) -> None:
         event = Event(
             kind,
-            self._clock(),
+            at or self._clock(),
             actor,
             vault=self.pseudonym(vault_id),
             vendor=vendor_id,

@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from keys import KeySet, open_keys
 from keys.files import ensure_private_dir
@@ -18,8 +19,11 @@ from vault.audit import AuditLog, AuditSink
 from vault.audit.signer import CheckpointSigner
 from vault.auditors import Auditors
 from vault.clock import Clock, system_clock
+from vault.datakeys import DataKeys
 from vault.events import EventSink, FanOut
 from vault.grants import Consents, ConsentSettings
+from vault.intents import IntentBoard
+from vault.offers import Offers
 from vault.passwords import PasswordHasher
 from vault.segment_counts import CountPolicy, SegmentCounts
 from vault.segments import SegmentIndex, SegmentUpdater
@@ -27,6 +31,7 @@ from vault.service import Vaults, VaultService
 from vault.storage import Store, open_store
 from vault.tokens import TokenSealer
 from vault.vendors import VendorRegistry
+from vault.webhooks import HttpTransport, Transport, Webhooks
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +56,9 @@ class Services:
     auditors: Auditors
     segments: SegmentCounts
     segment_index: SegmentIndex
+    webhooks: Webhooks
+    intents: IntentBoard
+    offers: Offers
 
     def close(self) -> None:
         """Release the store and the log."""
@@ -59,7 +67,11 @@ class Services:
 
 
 def build_services(
-    config: Mapping[str, Any], *, clock: Clock = system_clock, events: EventSink | None = None
+    config: Mapping[str, Any],
+    *,
+    clock: Clock = system_clock,
+    events: EventSink | None = None,
+    transport: Transport | None = None,
 ) -> Services:
     """Open keys and storage under the configured data directory (created on first run)."""
     data_dir = ensure_private_dir(Path(config["DATA"]).expanduser())
@@ -81,20 +93,17 @@ def build_services(
         base_delay=config["LOGIN_BASE_DELAY"],
         max_delay=config["LOGIN_MAX_DELAY"],
     )
-    segment_index = SegmentIndex(store, key=keys.index_key)
-    vaults = VaultService(
-        Vaults(
-            store=store,
-            keyring=keys.keyring,
-            index_key=keys.index_key,
-            hasher=hasher,
-            events=sink,
-            clock=clock,
-            login_policy=policy,
-            observers=(SegmentUpdater(segment_index, key=keys.index_key),),
-        )
-    )
     vendors = VendorRegistry(store, clock=clock, events=sink)
+    webhooks = Webhooks(
+        store=store,
+        vendors=vendors,
+        signing=keys.signing,
+        issuer=issuer_of(config),
+        index_key=keys.index_key,
+        transport=transport or HttpTransport(allow_private=webhooks_may_reach_private(config)),
+        events=sink,
+        clock=clock,
+    )
     consents = Consents(
         store=store,
         vendors=vendors,
@@ -104,20 +113,19 @@ def build_services(
         events=sink,
         clock=clock,
         rng=os.urandom,
+        observers=(webhooks,),
     )
+    datakeys = DataKeys(store, keys.keyring)
     access = VendorAccess(
         store=store,
         vendors=vendors,
         consents=consents,
-        datakeys=vaults.datakeys,
+        datakeys=datakeys,
         sealer=TokenSealer(keys.token_key),
         events=sink,
         clock=clock,
     )
-    history = AccessHistory(audit, keys.index_key)
-    origin = audit_origin(config)
-    checkpoints = CheckpointSigner(audit, keys.signing, origin)
-    auditors = Auditors(store, index_key=keys.index_key, hasher=hasher, clock=clock, policy=policy)
+    segment_index = SegmentIndex(store, key=keys.index_key)
     segments = SegmentCounts(
         index=segment_index,
         store=store,
@@ -130,8 +138,43 @@ def build_services(
         events=sink,
         clock=clock,
     )
+    intents = IntentBoard(
+        store=store, datakeys=datakeys, index_key=keys.index_key, events=sink, clock=clock
+    )
+    offers = Offers(
+        store=store,
+        vendors=vendors,
+        index=segment_index,
+        counts=segments,
+        consents=consents,
+        codes=access,
+        intents=intents,
+        datakeys=datakeys,
+        webhooks=webhooks,
+        index_key=keys.index_key,
+        events=sink,
+        clock=clock,
+        cap_default=config["OFFER_CAP_DEFAULT"],
+    )
+    vaults = VaultService(
+        Vaults(
+            store=store,
+            keyring=keys.keyring,
+            index_key=keys.index_key,
+            hasher=hasher,
+            events=sink,
+            clock=clock,
+            login_policy=policy,
+            observers=(SegmentUpdater(segment_index, key=keys.index_key), offers, intents),
+        )
+    )
+    history = AccessHistory(audit, keys.index_key)
+    origin = audit_origin(config)
+    checkpoints = CheckpointSigner(audit, keys.signing, origin)
+    auditors = Auditors(store, index_key=keys.index_key, hasher=hasher, clock=clock, policy=policy)
     parts = (vaults, vendors, consents, access, clock, audit, history, checkpoints, auditors)
-    return Services(config, data_dir, store, keys, sink, *parts, segments, segment_index)
+    extra = (segments, segment_index, webhooks, intents, offers)
+    return Services(config, data_dir, store, keys, sink, *parts, *extra)
 
 
 def audit_origin(config: Mapping[str, Any]) -> str:
@@ -147,3 +190,13 @@ def issuer_of(config: Mapping[str, Any]) -> str:
     """The server's issuer URL: ``ISSUER`` if set, else where ``vrm serve`` listens."""
     issuer = str(config["ISSUER"]).rstrip("/")
     return issuer or f"http://{config['HOST']}:{config['PORT']}"
+
+
+def webhooks_may_reach_private(config: Mapping[str, Any]) -> bool:
+    """Whether webhooks may go to loopback and private addresses: WEBHOOK_ALLOW_PRIVATE if
+    set, else only when the server itself runs on loopback (a developer's machine)."""
+    setting = str(config.get("WEBHOOK_ALLOW_PRIVATE") or "").strip().lower()
+    if setting:
+        return setting in ("1", "true", "yes", "on")
+    host = urlsplit(issuer_of(config)).hostname or ""
+    return host in ("127.0.0.1", "::1", "localhost")

@@ -1,0 +1,321 @@
+"""Telling vendors what changed: signed webhooks, queued and retried with backoff.
+
+A vendor that registered ``vrm_webhook_uri`` is told when a customer accepts one of its
+offers, and when one of its grants is narrowed, revoked or expires, so a withdrawal
+reaches it without waiting for its next request to fail. Each message is a Security Event
+Token (RFC 8417): a JWT signed with the server's Ed25519 key (the one at ``jwks_uri``),
+POSTed as ``application/secevent+jwt`` (RFC 8935). The vendor verifies it against the
+JWKS and checks ``aud`` is its client id; ``jti`` is unique, so a retried delivery can be
+recognised.
+
+Messages wait in the shared ``webhooks`` table and a delivery pass (the server runs one
+every few seconds; ``vrm webhooks deliver`` runs one by hand) posts those that are due.
+A failure (no connection, a timeout, any status but 2xx) is tried again after 30 s, then
+1, 2, 4 ... minutes, up to an hour apart, and given up after 10 attempts. A delivery is
+leased before it is sent, so two server processes never post the same message at once.
+
+Only public addresses are posted to: a name that resolves to a loopback, private,
+link-local or otherwise special address is refused (the server must not be a way into
+its own network), unless the operator allows it; the connection goes to the address that
+was checked, so a second DNS answer cannot change it.
+"""
+
+from __future__ import annotations
+
+import http.client
+import ipaddress
+import json
+import os
+import socket
+import ssl
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, Protocol
+from urllib.parse import urlsplit
+
+from joserfc import jws
+
+from keys.envelope import RandomBytes
+from keys.signing import JWS_ALG, SigningKey
+from vault.clock import Clock, isoformat, parse_iso
+from vault.errors import VaultError
+from vault.events import Event, EventSink
+from vault.grants import Grant, pairwise_subject
+from vault.storage.base import Document, Store
+from vault.vendors import PROFILE_SCOPE_PREFIX, VendorRegistry
+
+TABLE = "webhooks"
+RECORD_FORMAT = 1
+SET_TYPE = "secevent+jwt"
+CONTENT_TYPE = "application/secevent+jwt"
+EVENT_PREFIX = "urn:vrm-vault:event:"
+MAX_ATTEMPTS = 10
+FIRST_RETRY = timedelta(seconds=30)
+LONGEST_WAIT = timedelta(hours=1)
+LEASE = timedelta(seconds=60)
+KEEP_DONE = timedelta(days=7)
+TIMEOUT_SECONDS = 5.0
+PENDING, DELIVERED, FAILED = "pending", "delivered", "failed"
+
+
+class WebhookRefused(VaultError):
+    """The webhook could not be delivered this time; says why (never a secret)."""
+
+
+class Transport(Protocol):
+    """Posts one message; returns the HTTP status or raises WebhookRefused."""
+
+    def post(self, url: str, body: bytes, headers: Mapping[str, str]) -> int:
+        """Send ``body`` to ``url``."""
+        ...
+
+
+@dataclass(frozen=True)
+class DeliveryReport:
+    """What one delivery pass did."""
+
+    delivered: int = 0
+    retrying: int = 0
+    failed: int = 0
+
+
+class Webhooks:
+    """Queues signed messages for vendors and delivers them."""
+
+    def __init__(
+        self,
+        *,
+        store: Store,
+        vendors: VendorRegistry,
+        signing: SigningKey,
+        issuer: str,
+        index_key: bytes,
+        transport: Transport,
+        events: EventSink,
+        clock: Clock,
+        rng: RandomBytes = os.urandom,
+    ) -> None:
+        self._store = store
+        self._vendors = vendors
+        self._signing = signing
+        self._issuer = issuer
+        self._index_key = index_key
+        self._transport = transport
+        self._events = events
+        self._clock = clock
+        self._rng = rng
+
+    def notify(self, vendor_id: str, event: str, data: Mapping[str, Any]) -> str | None:
+        """Queue ``event`` for the vendor; return the message id (None: no webhook)."""
+        vendor = self._vendors.get(vendor_id)
+        if vendor is None or vendor.disabled or not vendor.webhook_uri:
+            return None
+        now = self._clock()
+        message_id = "wh_" + self._rng(12).hex()
+        claims = {
+            "iss": self._issuer,
+            "aud": vendor_id,
+            "iat": int(now.timestamp()),
+            "jti": message_id,
+            "events": {EVENT_PREFIX + event: dict(data)},
+        }
+        header = {"alg": JWS_ALG, "kid": self._signing.kid, "typ": SET_TYPE}
+        body = jws.serialize_compact(
+            header, json.dumps(claims, sort_keys=True), self._signing.jwk, algorithms=[JWS_ALG]
+        )
+        record = {
+            "format": RECORD_FORMAT,
+            "vendor": vendor_id,
+            "url": vendor.webhook_uri,
+            "event": event,
+            "body": body,
+            "status": PENDING,
+            "attempts": 0,
+            "created_at": isoformat(now),
+            "next_at": isoformat(now),
+            "lease_until": None,
+            "last_error": None,
+        }
+        self._store.insert(TABLE, message_id, record)
+        return message_id
+
+    def grant_withdrawn(self, vault_id: str, grant: Grant, event: str) -> None:
+        """Tell the vendor its grant was narrowed, revoked or expired (GrantObserver)."""
+        self.notify(
+            grant.vendor_id,
+            f"grant.{event}",
+            {
+                "sub": pairwise_subject(self._index_key, vault_id, grant.vendor_id),
+                "status": grant.status,
+                "scope": " ".join(PROFILE_SCOPE_PREFIX + f for f in grant.fields),
+                "withdrawn": [f for f, _ in grant.removed] if event == "narrowed" else [],
+                "expires_at": int(grant.expires_at.timestamp()),
+            },
+        )
+
+    def deliver_due(self, limit: int = 100) -> DeliveryReport:
+        """Post the messages that are due, at most ``limit``; reschedule failures."""
+        now = self._clock()
+        due = [
+            key
+            for key, record in self._store.scan(TABLE)
+            if record["status"] == PENDING and parse_iso(record["next_at"]) <= now
+        ]
+        delivered = retrying = failed = 0
+        for key in sorted(due)[:limit]:
+            record = self._lease(key, now)
+            if record is None:
+                continue
+            outcome = self._attempt(key, record, now)
+            delivered += outcome == DELIVERED
+            failed += outcome == FAILED
+            retrying += outcome == PENDING
+        self._prune(now)
+        return DeliveryReport(delivered, retrying, failed)
+
+    def pending(self) -> list[tuple[str, Document]]:
+        """Every message not yet delivered or given up (for the operator and tests)."""
+        return [(k, r) for k, r in self._store.scan(TABLE) if r["status"] == PENDING]
+
+    def message(self, message_id: str) -> Document | None:
+        """One message's record."""
+        return self._store.get(TABLE, message_id)
+
+    def _lease(self, key: str, now: datetime) -> Document | None:
+        leased: list[Document] = []
+
+        def change(record: Document | None) -> Document | None:
+            leased.clear()
+            if record is None or record["status"] != PENDING:
+                return record
+            held = record.get("lease_until")
+            if held and parse_iso(held) > now:
+                return record
+            new = {**record, "lease_until": isoformat(now + LEASE)}
+            leased.append(new)
+            return new
+
+        self._store.update(TABLE, key, change)
+        return leased[0] if leased else None
+
+    def _attempt(self, key: str, record: Document, now: datetime) -> str:
+        headers = {"Content-Type": CONTENT_TYPE, "Accept": "application/json"}
+        try:
+            status = self._transport.post(record["url"], record["body"].encode(), headers)
+            error = None if 200 <= status < 300 else f"answered HTTP {status}"
+        except WebhookRefused as refused:
+            error = str(refused)
+        attempts = record["attempts"] + 1
+        if error is None:
+            outcome = DELIVERED
+        elif attempts >= MAX_ATTEMPTS:
+            outcome = FAILED
+        else:
+            outcome = PENDING
+        wait = min(FIRST_RETRY * 2 ** (attempts - 1), LONGEST_WAIT)
+        update = {
+            "status": outcome,
+            "attempts": attempts,
+            "next_at": isoformat(now + wait),
+            "lease_until": None,
+            "last_error": error,
+            "done_at": isoformat(now) if outcome != PENDING else None,
+        }
+        self._store.update(TABLE, key, lambda current: {**(current or record), **update})
+        self._events.emit(
+            Event(
+                "webhook.delivered" if outcome == DELIVERED else "webhook.failed",
+                now,
+                "system",
+                vendor=record["vendor"],
+                detail={"event": record["event"], "attempt": attempts, "error": error or ""},
+            )
+        )
+        return outcome
+
+    def _prune(self, now: datetime) -> None:
+        for key, record in self._store.scan(TABLE):
+            done = record.get("done_at")
+            if record["status"] != PENDING and done and parse_iso(done) < now - KEEP_DONE:
+                self._store.delete(TABLE, key)
+
+
+class HttpTransport:
+    """Posts over HTTP(S) to public addresses only (see the module's note)."""
+
+    def __init__(self, *, allow_private: bool = False, timeout: float = TIMEOUT_SECONDS) -> None:
+        self._allow_private = allow_private
+        self._timeout = timeout
+        self._tls = ssl.create_default_context()
+
+    def post(self, url: str, body: bytes, headers: Mapping[str, str]) -> int:
+        """POST ``body``; the status code, or WebhookRefused."""
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise WebhookRefused("the webhook URI is not an http(s) URL")
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+        address = resolve(parts.hostname, port, allow_private=self._allow_private)
+        path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+        connection = self._connection(parts.scheme, parts.hostname, port, address)
+        try:
+            connection.request("POST", path, body=body, headers=dict(headers))
+            status = connection.getresponse().status
+        except (OSError, http.client.HTTPException) as error:
+            raise WebhookRefused(f"could not deliver: {type(error).__name__}") from None
+        finally:
+            connection.close()
+        return status
+
+    def _connection(
+        self, scheme: str, host: str, port: int, address: str
+    ) -> http.client.HTTPConnection:
+        if scheme == "https":
+            return _PinnedHTTPS(host, port, address, self._timeout, self._tls)
+        return _PinnedHTTP(host, port, address, self._timeout)
+
+
+def resolve(host: str, port: int, *, allow_private: bool) -> str:
+    """The address to connect to for ``host``; WebhookRefused if any answer is not a
+    public address (unless ``allow_private``) or the name does not resolve."""
+    try:
+        answers = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except (OSError, UnicodeError):
+        raise WebhookRefused("the webhook host does not resolve") from None
+    addresses = [str(answer[4][0]) for answer in answers]
+    for address in addresses:
+        check_address(address, allow_private=allow_private)
+    if not addresses:
+        raise WebhookRefused("the webhook host does not resolve")
+    return addresses[0]
+
+
+def check_address(address: str, *, allow_private: bool) -> None:
+    """Refuse an address that is not globally routable, unless ``allow_private``."""
+    ip = ipaddress.ip_address(address.split("%", 1)[0])
+    if ip.is_multicast or ip.is_unspecified or ip.is_reserved:
+        raise WebhookRefused("the webhook host resolves to an address that cannot be used")
+    if not ip.is_global and not allow_private:
+        raise WebhookRefused("the webhook host resolves to a private or loopback address")
+
+
+class _PinnedHTTP(http.client.HTTPConnection):
+    def __init__(self, host: str, port: int, address: str, timeout: float) -> None:
+        super().__init__(host, port, timeout=timeout)
+        self._address = address
+
+    def connect(self) -> None:
+        self.sock = socket.create_connection((self._address, self.port), self.timeout)
+
+
+class _PinnedHTTPS(http.client.HTTPSConnection):
+    def __init__(
+        self, host: str, port: int, address: str, timeout: float, tls: ssl.SSLContext
+    ) -> None:
+        super().__init__(host, port, timeout=timeout, context=tls)
+        self._address = address
+        self._tls = tls
+
+    def connect(self) -> None:
+        raw = socket.create_connection((self._address, self.port), self.timeout)
+        self.sock = self._tls.wrap_socket(raw, server_hostname=self.host)
