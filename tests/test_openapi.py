@@ -378,3 +378,25 @@ def test_audit_proof_answers_conform(
     conforms(document, "/audit/proof/inclusion", "get", client.get("/audit/proof/inclusion"))
     consistency = client.get("/audit/proof/consistency?old=1&new=3")
     conforms(document, "/audit/proof/consistency", "get", consistency)
+
+
+def test_auditor_api_answers_conform(
+    app: Flask, client: FlaskClient, document: dict[str, Any], customer: str
+) -> None:
+    services = app.extensions["vrm"]
+    shop = register(client)
+    tokens_for(app, shop, PROFILE_SCOPE)
+    receipt_id = services.consents.grants(customer)[0].receipts[0].receipt_id
+    auditor = services.auditors.create("audit@example.org", PASSWORD)
+    auth = {"Authorization": f"Bearer {services.auditors.issue_api_token(auditor)}"}
+    prefix = "/api/v1/audit"
+    for path, query in (
+        ("/log", "?start=0&end=3"),
+        ("/log", "?start=9&end=1"),
+        ("/vendors", ""),
+        ("/receipts", f"?id={receipt_id}"),
+        ("/receipts", "?id=nothing"),
+        ("/receipts", ""),
+    ):
+        conforms(document, prefix + path, "get", client.get(prefix + path + query, headers=auth))
+        conforms(document, prefix + path, "get", client.get(prefix + path + query))

@@ -135,6 +135,7 @@ def _paths() -> dict[str, Any]:
         f"/api/{API_VERSION}/grant/receipt": {"get": _receipt_operation()},
         f"/api/{API_VERSION}/audit/log": {"get": _auditor_log_operation()},
         f"/api/{API_VERSION}/audit/vendors": {"get": _auditor_vendors_operation()},
+        f"/api/{API_VERSION}/audit/receipts": {"get": _auditor_receipt_operation()},
     }
 
 
@@ -604,11 +605,23 @@ def _auditor_log_operation() -> dict[str, Any]:
 
 def _auditor_vendors_operation() -> dict[str, Any]:
     count = {"type": "integer", "minimum": 0}
+    states = ["active", "revoked", "expired", "erased"]
+    events = ["given", "extended", "narrowed", "revoked", "expired"]
     vendor = {
         "type": "object",
-        "required": ["grants", "reads", "refused"],
+        "required": ["grants", "grant_events", "reads", "refused"],
         "properties": {
-            "grants": {"type": "object", "additionalProperties": count},
+            "grants": {
+                "type": "object",
+                "required": states,
+                "properties": dict.fromkeys(states, count),
+                "description": "Grants as they stand: active now, or how each ended.",
+            },
+            "grant_events": {
+                "type": "object",
+                "required": events,
+                "properties": dict.fromkeys(events, count),
+            },
             "reads": {"type": "object", "additionalProperties": count},
             "refused": count,
         },
@@ -621,10 +634,55 @@ def _auditor_vendors_operation() -> dict[str, Any]:
     return _auditor_operation(
         "getAuditVendorSummary",
         "Per-vendor summary computed from the log",
-        "For each vendor: grants given, extended, narrowed, revoked and expired; reads per "
-        "field; refused requests.",
+        "For each vendor: its grants as they stand (active, or ended by revocation, expiry "
+        "or erasure of the vault), derived from the grant events; the grant events by kind; "
+        "reads per field; refused requests.",
         schema,
     )
+
+
+def _auditor_receipt_operation() -> dict[str, Any]:
+    text = {"type": "string"}
+    schema = {
+        "type": "object",
+        "required": ["receipt_id", "event", "at", "verifies", "claims"],
+        "properties": {
+            "receipt_id": text,
+            "event": {"enum": ["given", "extended", "narrowed", "revoked", "expired"]},
+            "at": {"type": "string", "format": "date-time"},
+            "verifies": {
+                "type": "boolean",
+                "description": "Whether the JWS verifies with the keys at `/jwks.json`.",
+            },
+            "claims": {
+                "type": "object",
+                "description": "The receipt's claims (empty when it does not verify).",
+            },
+            "problem": {"type": "string", "description": "Why it does not verify."},
+        },
+    }
+    operation = _auditor_operation(
+        "getAuditReceipt",
+        "A consent receipt by its id",
+        "The receipt's event, time and claims (Kantara Consent Receipt fields: pseudonyms, "
+        "the vendor, purposes and field names, never a profile value), and whether its "
+        "signature verifies.",
+        schema,
+    )
+    operation["parameters"] = [
+        {
+            "name": "id",
+            "in": "query",
+            "required": True,
+            "schema": {"type": "string", "minLength": 1, "maxLength": 64},
+            "description": "The receipt id: its `consentReceiptID` (a UUID).",
+        }
+    ]
+    operation["responses"]["404"] = {
+        "description": "No receipt has that id (`not_found`).",
+        "content": {JSON: {"schema": _schema_ref("Error")}},
+    }
+    return operation
 
 
 # Response building blocks.

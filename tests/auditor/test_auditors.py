@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from flask.testing import FlaskClient
 
 from tests.conftest import PASSWORD, FakeClock
 from tests.test_cli import vrm
 from tests.web.conftest import HTML, page, register_vendor, submit
+from vault.audit.summary import vendor_summary
 from vault.errors import AuthenticationFailed, LoginThrottled
 from vault.events import ListSink
 from vrm.services import Services
@@ -88,12 +91,60 @@ def test_log_page_filters_and_logs_access(
     assert all(e.actor == "auditor" for e in events.events if e.type == "auditor.access")
 
 
-def test_summary_counts(desk: FlaskClient, activity: str, vault: Services) -> None:
+def test_summary_counts_grants_as_they_stand(
+    desk: FlaskClient, activity: str, vault: Services, vault_id: str
+) -> None:
     html = page(desk, "/auditor/vendors")
     assert activity in html
-    assert 'data-count="grant-given">1<' in html
-    assert 'data-count="grant-narrowed">1<' in html
-    assert 'data-count="grant-revoked">0<' in html
+    assert 'data-count="grants-active">1<' in html
+    assert 'data-count="grants-revoked">0<' in html
+    assert 'data-count="event-given">1<' in html
+    assert 'data-count="event-narrowed">1<' in html
+    grant = vault.consents.grants(vault_id)[0]
+    vault.consents.revoke(vault_id, grant.grant_id)
+    vault.consents.give(vault_id, activity, ["email"])
+    vault.consents.give(vault_id, activity, ["given_name"])
+    html = page(desk, "/auditor/vendors")
+    assert 'data-count="grants-active">1<' in html
+    assert 'data-count="grants-revoked">1<' in html
+    assert 'data-count="event-given">2<' in html
+    assert 'data-count="event-extended">1<' in html
+
+
+def test_summary_follows_each_grant_to_its_end() -> None:
+    def grant(event: str, vault: str, vendor: str = "shop") -> dict[str, str]:
+        return {"type": f"grant.{event}", "vault": vault, "vendor": vendor}
+
+    entries = [
+        grant("given", "v1"),
+        grant("extended", "v1"),
+        grant("narrowed", "v1"),
+        grant("given", "v2"),
+        grant("revoked", "v2"),
+        grant("given", "v3"),
+        grant("expired", "v3"),
+        grant("given", "v4"),
+        grant("given", "v4", vendor="club"),
+        {"type": "vault.erased", "vault": "v4", "actor": "customer"},
+        grant("given", "v5"),
+        grant("revoked", "v5"),
+        grant("given", "v5"),
+        {"type": "data.read", "vault": "v1", "vendor": "shop", "fields": ["email"]},
+        {"type": "request.refused", "vault": "v2", "vendor": "shop"},
+    ]
+    summary = vendor_summary(entries)
+    assert summary["shop"].to_json() == {
+        "grants": {"active": 2, "revoked": 2, "expired": 1, "erased": 1},
+        "grant_events": {"given": 6, "extended": 1, "narrowed": 1, "revoked": 2, "expired": 1},
+        "reads": {"email": 1},
+        "refused": 1,
+    }
+    assert summary["club"].to_json()["grants"] == {
+        "active": 0,
+        "revoked": 0,
+        "expired": 0,
+        "erased": 1,
+    }
 
 
 def test_receipt_lookup_verifies(
@@ -106,16 +157,64 @@ def test_receipt_lookup_verifies(
     assert "No receipt has that id." in page(desk, "/auditor/receipts?id=nothing")
 
 
-def test_checkpoint_verifies(desk: FlaskClient, activity: str) -> None:
+def test_checkpoint_page_checks_the_latest_signed_checkpoint(
+    desk: FlaskClient, activity: str, vault: Services
+) -> None:
+    note = vault.checkpoints.sign()
     html = page(desk, "/auditor/checkpoint")
     assert "Verifies" in html
     assert "vrm-vault/audit" in html
+    size = note.split("\n")[1]
+    assert f'data-count="signed-size">{size}<' in html
+    assert f"<code>{vault.audit.root(int(size)).hex()}</code>" in html
+
+
+def test_checkpoint_page_signs_nothing(desk: FlaskClient, activity: str, vault: Services) -> None:
+    assert "No checkpoint has been signed yet" in page(desk, "/auditor/checkpoint")
+    assert vault.checkpoints.latest() is None
+    note = vault.checkpoints.sign()
+    record = vault.audit.directory / "checkpoint-last.json"
+    written = record.stat().st_mtime_ns
+    page(desk, "/auditor/checkpoint")
+    assert vault.checkpoints.latest() == note
+    assert record.stat().st_mtime_ns == written
+
+
+def test_checkpoint_page_reports_a_tampered_log(
+    desk: FlaskClient, activity: str, vault: Services
+) -> None:
+    vault.checkpoints.sign()
+    entries = vault.audit.directory / "entries.jsonl"
+    tampered = entries.read_bytes().replace(b'"grant.narrowed"', b'"grant.nerrowed"', 1)
+    assert tampered != entries.read_bytes()
+    entries.write_bytes(tampered)
+    html = page(desk, "/auditor/checkpoint")
+    assert "Does not verify" in html
+    assert "Verifies</span>" not in html
+    assert "does not match its leaf hash" in html
+    assert "hashed again, give the root" in html
+    assert "the log was changed after the checkpoint was signed" in html
+
+
+def test_checkpoint_page_reports_a_forged_signature(
+    desk: FlaskClient, activity: str, vault: Services
+) -> None:
+    vault.checkpoints.sign()
+    record = vault.audit.directory / "checkpoint-last.json"
+    saved = json.loads(record.read_text())
+    body, _, signature = saved["note"].rpartition(" ")
+    forged = signature[:10] + ("A" if signature[10] != "A" else "B") + signature[11:]
+    record.write_text(json.dumps({**saved, "note": f"{body} {forged}"}))
+    html = page(desk, "/auditor/checkpoint")
+    assert "Does not verify" in html
+    assert "The signature does not verify with this server&#39;s key" in html
 
 
 def test_no_profile_values_anywhere(
     desk: FlaskClient, activity: str, vault: Services, vault_id: str
 ) -> None:
     receipt = vault.consents.grants(vault_id)[0].receipts[0].receipt_id
+    vault.checkpoints.sign()
     paths = ["/auditor/log", "/auditor/vendors", "/auditor/checkpoint"]
     for path in [*paths, f"/auditor/receipts?id={receipt}"]:
         html = page(desk, path)
@@ -142,7 +241,8 @@ def test_api(browser: FlaskClient, vault: Services, auditor: str, activity: str)
     assert body["entries"][0]["index"] == 0
     assert any(e["entry"]["type"] == "grant.given" for e in body["entries"])
     summary = browser.get("/api/v1/audit/vendors", headers=auth).get_json()
-    assert summary["vendors"][activity]["grants"]["given"] == 1
+    assert summary["vendors"][activity]["grants"]["active"] == 1
+    assert summary["vendors"][activity]["grant_events"]["given"] == 1
     wrong = browser.get("/api/v1/audit/log", headers={"Authorization": "Bearer nope"})
     assert wrong.status_code == 401
     assert wrong.get_json()["error"] == "invalid_token"
@@ -151,6 +251,39 @@ def test_api(browser: FlaskClient, vault: Services, auditor: str, activity: str)
     assert profile.status_code == 401
     assert profile.get_json()["error"] == "invalid_token"
     assert "Zenobia" not in profile.get_data(as_text=True)
+
+
+def test_api_receipt_lookup(
+    browser: FlaskClient,
+    vault: Services,
+    vault_id: str,
+    auditor: str,
+    activity: str,
+    events: ListSink,
+) -> None:
+    auth = {"Authorization": f"Bearer {vault.auditors.issue_api_token(auditor)}"}
+    receipt = vault.consents.grants(vault_id)[0].receipts[-1]
+    before = vault.store.read_vault(vault_id)
+    response = browser.get(f"/api/v1/audit/receipts?id={receipt.receipt_id.upper()}", headers=auth)
+    assert response.status_code == 200
+    body = response.get_json()
+    assert body["receipt_id"] == receipt.receipt_id
+    assert body["event"] == "narrowed"
+    assert body["verifies"] is True
+    assert body["claims"]["consentReceiptID"] == receipt.receipt_id
+    assert "Zenobia" not in response.get_data(as_text=True)
+    assert vault.store.read_vault(vault_id) == before
+    accessed = [e.detail["page"] for e in events.events if e.type == "auditor.access"]
+    assert accessed == ["/api/v1/audit/receipts"]
+
+    missing = browser.get("/api/v1/audit/receipts?id=no-such-receipt", headers=auth)
+    assert missing.status_code == 404
+    assert missing.get_json()["error"] == "not_found"
+    for query in ("", "?id=", f"?id={'x' * 65}"):
+        assert browser.get(f"/api/v1/audit/receipts{query}", headers=auth).status_code == 400
+    anonymous = browser.get(f"/api/v1/audit/receipts?id={receipt.receipt_id}")
+    assert anonymous.status_code == 401
+    assert "claims" not in anonymous.get_json()
 
 
 @pytest.mark.usefixtures("env")

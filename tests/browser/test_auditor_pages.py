@@ -53,8 +53,11 @@ def test_auditor_reads_filters_and_checks_the_log(
     page.goto("/auditor/vendors")
     expect(page.get_by_role("heading", name="Vendors")).to_be_visible()
     expect(page.get_by_role("main")).to_contain_text(mill.client_id)
+    mill_summary = page.locator(".vendor-summary", has_text=mill.client_id)
+    expect(mill_summary.locator('[data-count="grants-active"]')).to_have_text("1")
     shots.take(page, "auditor-vendors")
 
+    services.checkpoints.sign()
     page.goto("/auditor/checkpoint")
     expect(page.get_by_text("Verifies", exact=True)).to_be_visible()
     shots.take(page, "auditor-checkpoint")
