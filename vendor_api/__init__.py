@@ -4,7 +4,16 @@ from __future__ import annotations
 
 from flask import Flask
 
-from vendor_api import auditor_api, consent, discovery, endpoints, openapi, resources, transparency
+from vendor_api import (
+    auditor_api,
+    consent,
+    discovery,
+    endpoints,
+    openapi,
+    reach,
+    resources,
+    transparency,
+)
 from vendor_api.oauth import build_server
 from vrm.services import Services, issuer_of
 
@@ -16,5 +25,5 @@ def init_app(app: Flask) -> None:
         app, vendors=services.vendors, access=services.access, issuer=issuer_of(services.config)
     )
     blueprints = (discovery.bp, endpoints.bp, consent.bp, resources.bp, openapi.bp)
-    for blueprint in (*blueprints, transparency.bp, auditor_api.bp):
+    for blueprint in (*blueprints, reach.bp, transparency.bp, auditor_api.bp):
         app.register_blueprint(blueprint)

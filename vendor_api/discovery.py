@@ -8,6 +8,7 @@ from flask import Blueprint, Response, jsonify
 
 from vault.fields import STANDARD_FIELDS
 from vault.vendors import PROFILE_SCOPE_PREFIX, VENDOR_SCOPES
+from vendor_api.oauth import OFFER_GRANT_TYPE
 from vrm.app_context import services
 from vrm.services import issuer_of
 
@@ -32,7 +33,12 @@ def server_metadata(issuer: str) -> dict[str, Any]:
         "scopes_supported": scopes,
         "response_types_supported": ["code"],
         "response_modes_supported": ["query"],
-        "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials"],
+        "grant_types_supported": [
+            "authorization_code",
+            "refresh_token",
+            "client_credentials",
+            OFFER_GRANT_TYPE,
+        ],
         "token_endpoint_auth_methods_supported": [
             "client_secret_basic",
             "client_secret_post",

@@ -20,6 +20,7 @@ from authlib.oauth2.rfc6749.errors import (
     InvalidRequestError,
     InvalidScopeError,
     OAuth2Error,
+    UnauthorizedClientError,
 )
 from authlib.oauth2.rfc6749.util import scope_to_list
 from authlib.oauth2.rfc7009 import RevocationEndpoint
@@ -28,13 +29,22 @@ from authlib.oauth2.rfc7662 import IntrospectionEndpoint
 from authlib.oauth2.rfc9207 import IssuerParameter
 from flask import Flask
 
-from vault.access import ACCESS_TTL, CodeUse, Principal, VendorAccess, principal_of
+from vault.access import (
+    ACCESS_TTL,
+    OFFER_CODE_METHOD,
+    CodeUse,
+    Principal,
+    VendorAccess,
+    principal_of,
+)
 from vault.errors import ValidationError
 from vault.fields import spec_for
 from vault.tokens import InvalidToken, TokenClaims
 from vault.vendors import PROFILE_SCOPE_PREFIX, VENDOR_SCOPES, Vendor, VendorRegistry
 
 CONFIDENTIAL_METHODS = ["client_secret_basic", "client_secret_post"]
+OFFER_GRANT_TYPE = "urn:vrm-vault:params:oauth:grant-type:offer-acceptance"
+"""Exchanges the code of an accepted offer for the new grant's tokens (see vault.offers)."""
 ALL_METHODS = [*CONFIDENTIAL_METHODS, "none"]
 
 
@@ -84,6 +94,9 @@ class VendorClient(ClientMixin):  # type: ignore[misc]
         return response_type in self.vendor.response_types
 
     def check_grant_type(self, grant_type: str) -> bool:
+        if grant_type == OFFER_GRANT_TYPE:
+            # Any confidential vendor that can hold profile grants can receive one by offer.
+            return "authorization_code" in self.vendor.grant_types and not self.vendor.is_public
         return grant_type in self.vendor.grant_types
 
 
@@ -246,9 +259,12 @@ class CodeGrant(grants.AuthorizationCodeGrant):  # type: ignore[misc]
 
     def query_authorization_code(self, code: str, client: VendorClient) -> ClaimedCode | None:
         try:
-            return ClaimedCode(self._access.claim_code(code, client.get_client_id()))
+            use = self._access.claim_code(code, client.get_client_id())
         except InvalidToken:
             return None
+        # An offer's acceptance code has no PKCE challenge: it is redeemed only through
+        # its own grant type, never here.
+        return None if use.method == OFFER_CODE_METHOD else ClaimedCode(use)
 
     def delete_authorization_code(self, authorization_code: ClaimedCode) -> None:
         """Claiming it used it up."""
@@ -319,6 +335,38 @@ class VendorCredentials(grants.ClientCredentialsGrant):  # type: ignore[misc]
         return 200, token, self.TOKEN_RESPONSE_HEADER
 
 
+class OfferAcceptanceGrant(grants.BaseGrant, grants.TokenEndpointMixin):  # type: ignore[misc]
+    """A customer accepted the vendor's offer: the vendor, authenticating as itself,
+    exchanges the acceptance code (single-use, from the webhook or the acceptances list)
+    for an access token and a refresh token of the new grant."""
+
+    GRANT_TYPE = OFFER_GRANT_TYPE
+    TOKEN_ENDPOINT_AUTH_METHODS = CONFIDENTIAL_METHODS
+
+    def validate_token_request(self) -> None:
+        client: VendorClient = self.authenticate_token_endpoint_client()
+        if not client.check_grant_type(self.GRANT_TYPE):
+            raise UnauthorizedClientError("this client cannot receive grants by offer")
+        code = self.request.payload.data.get("code")
+        if not code:
+            raise InvalidRequestError("send the acceptance code in the 'code' parameter")
+        try:
+            use = self.server.access.claim_code(code, client.get_client_id())
+        except InvalidToken as error:
+            raise InvalidGrantError(str(error)) from None
+        if use.method != OFFER_CODE_METHOD:
+            raise InvalidGrantError("that is not the code of an accepted offer")
+        self.request.client = client
+        self.request.user = use.principal
+        self.request.scope = use.claims.scope
+
+    def create_token_response(self) -> tuple[int, dict[str, Any], list[tuple[str, str]]]:
+        token = self.generate_token(
+            user=self.request.user, scope=self.request.scope, include_refresh_token=True
+        )
+        return 200, token, self.TOKEN_RESPONSE_HEADER
+
+
 def check_token_param(request: Any) -> None:
     """A token endpoint request must name its token; ``token_type_hint`` is only a hint
     and is ignored (RFC 7009 section 2.1, RFC 7662 section 2.1): tokens name their kind."""
@@ -368,6 +416,7 @@ def build_server(
     server.register_grant(CodeGrant, [S256Challenge(required=True)])
     server.register_grant(RefreshGrant)
     server.register_grant(VendorCredentials)
+    server.register_grant(OfferAcceptanceGrant)
     server.register_endpoint(Revocation)
     server.register_endpoint(Introspection)
     server.register_extension(Issuer(issuer))

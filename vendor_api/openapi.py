@@ -29,6 +29,8 @@ from vault.vendors import (
     PROFILE_SCOPE_PREFIX,
 )
 from vendor_api.discovery import ENDPOINTS
+from vendor_api.oauth import OFFER_GRANT_TYPE
+from vendor_api.openapi_reach import reach_paths, reach_schemas
 from vrm.app_context import services
 from vrm.services import issuer_of
 
@@ -110,6 +112,7 @@ def _tags() -> list[dict[str, str]]:
         {"name": "api", "description": "The vendor's view of one customer's grant."},
         {"name": "browser", "description": "Pages a customer's browser is sent to."},
         {"name": "auditor", "description": "The auditor's read-only view of the log."},
+        {"name": "reach", "description": "Segment counts, offers and intents (vendor-level)."},
     ]
 
 
@@ -136,6 +139,7 @@ def _paths() -> dict[str, Any]:
         f"/api/{API_VERSION}/audit/log": {"get": _auditor_log_operation()},
         f"/api/{API_VERSION}/audit/vendors": {"get": _auditor_vendors_operation()},
         f"/api/{API_VERSION}/audit/receipts": {"get": _auditor_receipt_operation()},
+        **reach_paths(API_VERSION),
     }
 
 
@@ -878,6 +882,7 @@ def _schemas() -> dict[str, Any]:
         "Profile": _profile(),
         "Grant": _grant(),
         "Receipts": _receipts(),
+        **reach_schemas(),
     }
 
 
@@ -906,7 +911,10 @@ def _server_metadata() -> dict[str, Any]:
             "scopes_supported": strings,
             "response_types_supported": {"type": "array", "items": {"const": "code"}},
             "response_modes_supported": strings,
-            "grant_types_supported": {"type": "array", "items": {"enum": list(GRANT_TYPES)}},
+            "grant_types_supported": {
+                "type": "array",
+                "items": {"enum": [*GRANT_TYPES, OFFER_GRANT_TYPE]},
+            },
             "token_endpoint_auth_methods_supported": strings,
             "revocation_endpoint_auth_methods_supported": strings,
             "introspection_endpoint_auth_methods_supported": strings,
@@ -957,6 +965,7 @@ def _token_request() -> dict[str, Any]:
         "authorization_code": "AuthorizationCodeRequest",
         "refresh_token": "RefreshTokenRequest",
         "client_credentials": "ClientCredentialsRequest",
+        OFFER_GRANT_TYPE: "OfferAcceptanceRequest",
     }
     return {
         "oneOf": [_schema_ref(name) for name in grants.values()],
