@@ -1,5 +1,10 @@
 """The OAuth endpoints vendors call directly: token, revocation, introspection, and
-dynamic client registration (RFC 7591)."""
+dynamic client registration (RFC 7591).
+
+Every refusal at the token endpoint is recorded as a ``request.refused`` event, like a
+refused API call, so it reaches the audit log and, when it concerns a customer's grant,
+that customer's access history.
+"""
 
 from __future__ import annotations
 
@@ -7,13 +12,21 @@ import base64
 import hmac
 from typing import Any, cast
 
-from flask import Blueprint, Response, current_app, jsonify, request
+from authlib.integrations.flask_oauth2.signals import client_authenticated
+from flask import Blueprint, Response, current_app, g, jsonify, request
 
 from vault.errors import InvalidClientMetadata
+from vault.events import Event
+from vault.tokens import CODE, REFRESH, InvalidToken, TokenClaims, TokenSealer
+from vault.vendors import PROFILE_SCOPE_PREFIX
 from vendor_api.oauth import VaultServer
 from vrm.app_context import services
 
 bp = Blueprint("oauth", __name__, url_prefix="/oauth")
+GRANT_TYPES = ("authorization_code", "refresh_token", "client_credentials")
+_TOKEN_OF = {"authorization_code": ("code", CODE), "refresh_token": ("refresh_token", REFRESH)}
+_SHORTEST_SECRET = 8
+_LONGEST_REASON = 200
 
 
 @bp.before_request
@@ -24,10 +37,17 @@ def _well_formed() -> Response | None:
         return None
     repeated = [key for key, values in request.form.lists() if len(values) > 1]
     if repeated:
-        return _error(400, "invalid_request", "a parameter was sent more than once")
+        return _refused(400, "invalid_request", "a parameter was sent more than once")
     if not _basic_credentials_decode():
-        return _error(401, "invalid_client", "the client credentials are not valid UTF-8")
+        return _refused(401, "invalid_client", "the client credentials are not valid UTF-8")
     return None
+
+
+def _refused(status: int, code: str, description: str) -> Response:
+    """An error answer; at the token endpoint, recorded as a refused request."""
+    if request.endpoint == "oauth.token":
+        _record_token_refusal(code, description)
+    return _error(status, code, description)
 
 
 def _basic_credentials_decode() -> bool:
@@ -49,7 +69,97 @@ def oauth_server() -> VaultServer:
 @bp.post("/token")
 def token() -> Response:
     """RFC 6749 token endpoint: authorization_code, refresh_token, client_credentials."""
-    return cast(Response, oauth_server().create_token_response())
+    response = cast(Response, oauth_server().create_token_response())
+    if 400 <= response.status_code < 500:
+        body = response.get_json(silent=True)
+        body = body if isinstance(body, dict) else {}
+        _record_token_refusal(str(body.get("error", "")), str(body.get("error_description", "")))
+    return response
+
+
+def _note_authenticated_client(
+    sender: object, client: Any = None, grant: Any = None, **_: object
+) -> None:
+    """Authlib's signal that the token request's client authenticated: remember who, if
+    it proved it with a secret (a public client's ``none`` proves nothing)."""
+    method = getattr(getattr(grant, "request", None), "auth_method", None)
+    if client is not None and method not in (None, "none"):
+        g.vrm_authenticated_client = client.get_client_id()
+
+
+client_authenticated.connect(_note_authenticated_client)
+
+
+def _record_token_refusal(code: str, description: str) -> None:
+    """Record a refused token request as ``request.refused``.
+
+    The vendor is named only if it authenticated with its secret, or if the code or refresh
+    token it presented is one this server sealed (then the vendor it was issued to); the
+    vault, and the token's fields, only for such a token. No credential, code or token
+    value enters the event.
+    """
+    claims = _presented_claims()
+    vendor = g.get("vrm_authenticated_client") or (claims.client_id if claims else None)
+    grant_type = request.form.get("grant_type", "")
+    detail: dict[str, str | int | bool] = {
+        "reason": _without_secrets(description) or code,
+        "error": code,
+        "path": request.path,
+        "grant_type": grant_type if grant_type in GRANT_TYPES else "other",
+    }
+    vault_id = claims.vault_id if claims else None
+    event = Event(
+        "request.refused",
+        services().clock(),
+        "vendor",
+        vault=services().consents.pseudonym(vault_id) if vault_id else None,
+        vendor=vendor,
+        fields=_fields_of(claims),
+        detail=detail,
+    )
+    services().events.emit(event)
+
+
+def _presented_claims() -> TokenClaims | None:
+    """The claims of the code or refresh token the request presented, if this server
+    sealed it (whether or not it is still good)."""
+    name, kind = _TOKEN_OF.get(request.form.get("grant_type", ""), ("", ""))
+    value = request.form.get(name, "") if name else ""
+    if not value:
+        return None
+    try:
+        return TokenSealer(services().keys.token_key).open(value, kind)
+    except InvalidToken:
+        return None
+
+
+def _fields_of(claims: TokenClaims | None) -> tuple[str, ...]:
+    if claims is None:
+        return ()
+    prefix = PROFILE_SCOPE_PREFIX
+    return tuple(s[len(prefix) :] for s in claims.scopes if s.startswith(prefix))
+
+
+def _without_secrets(text: str) -> str:
+    """``text`` with every value the request sent (form fields, Basic credentials) cut out,
+    so an error description that echoes one never carries it into the log."""
+    sent = [value for _, value in request.form.items(multi=True)]
+    sent.extend(_basic_credentials())
+    for value in sorted(sent, key=len, reverse=True):
+        if len(value) >= _SHORTEST_SECRET:
+            text = text.replace(value, "[redacted]")
+    return text[:_LONGEST_REASON]
+
+
+def _basic_credentials() -> list[str]:
+    scheme, _, value = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() != "basic":
+        return []
+    try:
+        decoded = base64.b64decode(value.strip(), validate=True).decode("utf-8")
+    except (ValueError, UnicodeDecodeError):
+        return []
+    return decoded.split(":", 1)
 
 
 @bp.post("/revoke")
