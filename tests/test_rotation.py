@@ -1,6 +1,6 @@
 """KEK rotation rewraps every data key; an interrupted rotation, even a killed one,
-finishes when run again; a data key stored mid-rotation is never left under a destroyed
-version."""
+finishes when run again; a data key stored during or after a rotation, under a version it
+looked up before, is never left under a destroyed version."""
 
 from __future__ import annotations
 
@@ -17,12 +17,13 @@ from typing import IO, Any
 
 import pytest
 
-from keys import DataKey, Keyring
+from keys import DataKey, Keyring, WrappedKey
+from keys.envelope import RandomBytes
 from keys.keyring import FileKekSource
 from tests.conftest import PASSWORD, FakeClock
-from vault.datakeys import TABLE
+from vault.datakeys import TABLE, DataKeys
 from vault.rotation import key_usage, rotate
-from vault.storage.base import Document
+from vault.storage.base import Document, Store
 from vrm.services import Services, build_services
 
 
@@ -268,3 +269,100 @@ def test_a_data_key_stored_under_the_old_version_after_the_last_scan_survives_ro
         assert fresh.vaults.datakeys.open(late_vault).raw == dek.raw
     finally:
         fresh.close()
+
+
+class StallsAfterLookingUp(Keyring):
+    """A server's keyring that, the first time it wraps, stalls between looking up the
+    current version and handing the wrapped key back, while ``meanwhile`` runs."""
+
+    def __init__(self, source: FileKekSource, meanwhile: Callable[[], object]) -> None:
+        super().__init__(source)
+        self._meanwhile: Callable[[], object] | None = meanwhile
+
+    def wrap(self, dek: DataKey, vault_id: str, rng: RandomBytes = os.urandom) -> WrappedKey:
+        wrapped = super().wrap(dek, vault_id, rng)
+        meanwhile, self._meanwhile = self._meanwhile, None
+        if meanwhile is not None:
+            meanwhile()
+        return wrapped
+
+
+def test_a_data_key_stored_after_a_whole_rotation_is_rewrapped_by_its_creator(
+    services: Services, config: dict[str, Any], clock: FakeClock
+) -> None:
+    """The server looks up version 1 before the rotation starts and stores the key after
+    the rotation has destroyed version 1 and made its last scan."""
+    _customers(services, 3)
+    kek_dir = services.data_dir / "keys" / "kek"
+
+    def whole_rotation() -> None:
+        report = rotate(services.store, Keyring(FileKekSource(kek_dir)))
+        assert report.retired == [1]
+
+    late_vault = "cd" * 16
+    server = DataKeys(services.store, StallsAfterLookingUp(FileKekSource(kek_dir), whole_rotation))
+    dek = server.create(late_vault)
+
+    assert sorted(p.name for p in kek_dir.iterdir()) == ["v2.key"]
+    assert key_usage(services.store) == {2: 4}
+    fresh = build_services(config, clock=clock)
+    try:
+        assert fresh.vaults.datakeys.open(late_vault).raw == dek.raw
+    finally:
+        fresh.close()
+
+
+class OnceStored(FileKekSource):
+    """KEK files whose version list, looked at once ``vault_id`` has a data key stored, is
+    read only after ``meanwhile`` has run: what a server sees when it checks, after storing,
+    whether its key's version still exists."""
+
+    def __init__(
+        self, directory: Path, store: Store, vault_id: str, meanwhile: Callable[[], object]
+    ) -> None:
+        super().__init__(directory)
+        self._store, self._vault_id = store, vault_id
+        self._meanwhile: Callable[[], object] | None = meanwhile
+
+    def versions(self) -> list[int]:
+        if self._meanwhile is not None and self._store.get(TABLE, self._vault_id) is not None:
+            meanwhile, self._meanwhile = self._meanwhile, None
+            meanwhile()
+        return super().versions()
+
+
+def test_a_data_key_the_rotation_rewrapped_is_kept_as_the_rotation_stored_it(
+    services: Services,
+) -> None:
+    """Stored before the rotation's scans, the key is rewrapped by the rotation; its
+    creator, finding version 1 gone, leaves that wrapping as it is."""
+    kek_dir = services.data_dir / "keys" / "kek"
+    late_vault = "ef" * 16
+    after_rotation: list[Document | None] = []
+
+    def rotate_then_look() -> None:
+        rotate(services.store, Keyring(FileKekSource(kek_dir)))
+        after_rotation.append(services.store.get(TABLE, late_vault))
+
+    source = OnceStored(kek_dir, services.store, late_vault, rotate_then_look)
+    DataKeys(services.store, Keyring(source)).create(late_vault)
+
+    rotated = after_rotation[0]
+    assert rotated is not None
+    assert rotated["kek_version"] == 2
+    assert services.store.get(TABLE, late_vault) == rotated
+
+
+def test_a_data_key_erased_while_its_creator_looks_stays_erased(services: Services) -> None:
+    """Rewrapping a key whose version was destroyed never brings back an erased key."""
+    kek_dir = services.data_dir / "keys" / "kek"
+    late_vault = "fa" * 16
+
+    def rotate_then_erase() -> None:
+        rotate(services.store, Keyring(FileKekSource(kek_dir)))
+        services.vaults.datakeys.destroy(late_vault)
+
+    source = OnceStored(kek_dir, services.store, late_vault, rotate_then_erase)
+    DataKeys(services.store, Keyring(source)).create(late_vault)
+
+    assert services.store.get(TABLE, late_vault) is None

@@ -32,11 +32,35 @@ class DataKeys:
         self._lock = threading.Lock()
 
     def create(self, vault_id: str) -> DataKey:
-        """Make and store a new data key for ``vault_id``."""
+        """Make and store a new data key for ``vault_id``.
+
+        The key is wrapped under the KEK version current when the keyring looks, and stored
+        a moment later; a key rotation may run whole in between and destroy that version.
+        So once the key is stored, the KEK versions are read again from their source: while
+        the stored key's version is gone, the key (still in memory here) is wrapped anew
+        under the current version and stored in place of the lost wrapping, unless the
+        record changed meanwhile (a rotation rewrapped it, or erasure deleted it). A version
+        still present at that check is retired only later, and a rotation re-scans the
+        table after retiring (see :mod:`vault.rotation`), so it finds the key.
+        """
         dek = DataKey.generate(self._rng)
         wrapped = self._keyring.wrap(dek, vault_id, self._rng)
         self._store.insert(TABLE, vault_id, wrapped.to_record())
+        stored: WrappedKey | None = wrapped
+        while stored is not None and stored.kek_version not in self._keyring.source.versions():
+            stored = self._replace_lost(vault_id, dek, stored)
         return dek
+
+    def _replace_lost(self, vault_id: str, dek: DataKey, lost: WrappedKey) -> WrappedKey | None:
+        """Store ``dek`` under the current version in place of ``lost``, whose version was
+        retired; return what is stored afterwards (None once the key is deleted)."""
+        fresh = self._keyring.wrap(dek, vault_id, self._rng).to_record()
+
+        def change(record: Document | None) -> Document | None:
+            return fresh if record == lost.to_record() else record
+
+        record = self._store.update(TABLE, vault_id, change)
+        return None if record is None else WrappedKey.from_record(record)
 
     def open(self, vault_id: str) -> DataKey:
         """Unwrap the data key of ``vault_id``; NotFound once it has been destroyed.

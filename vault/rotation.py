@@ -3,6 +3,22 @@
 ``rotate`` is safe to interrupt at any point and finishes when run again: while an older
 KEK version still exists, a run completes that rotation instead of starting another.
 Profile data is never re-encrypted; only the wrapped data keys change.
+
+With KEK files, no data key is ever left wrapped under a version a rotation destroyed,
+however server processes creating vaults meanwhile are timed, provided one rotation runs at
+a time. A server wraps a new key under the version current when it looks, stores it, then
+reads the version list again and, while that version is gone, rewraps the key it still
+holds under the current one (:meth:`vault.datakeys.DataKeys.create`). A rotation reads the
+versions it retires into memory, destroys their files, and only then scans the table once
+more, rewrapping from memory every key still under one of them. So a key stored before
+that last scan begins is found by it, and any other was stored after the files were
+destroyed, so its creator, looking after storing, sees its version gone and rewraps it.
+This relies on a scan of the store seeing every write that returned before it began.
+
+With ``VRM_KEK`` a process knows only the versions the variable held when it started:
+every server must be restarted with the new version added before the rotation runs, or a
+server still on the old variable keeps wrapping new keys under the version the rotation
+then names for removal.
 """
 
 from __future__ import annotations
@@ -67,16 +83,13 @@ def _retire_unused(store: Store, keyring: Keyring, report: RotationReport) -> No
     of them after the usage scan.
 
     Why the second look: a running server wraps a new vault's data key under the version
-    that is current when it looks (``Keyring.wrap`` reads the version list each time) and
-    stores it a moment later. If it looked before this run added the new version and
-    stored after the usage scan below, its key is under a version the scan found unused.
-    So the retired versions' keys are read into memory before any is destroyed, and once
-    they are retired the table is scanned again: a key found under one of them is rewrapped
-    under the current version from memory. Every key stored before that re-scan is found
-    by it. A key is lost only if its server read the version list before this run began
-    and stored the key after the re-scan, that is, stalled between looking up the version
-    and storing for the whole of the rotation; closing that gap needs the creator itself to
-    check, after storing, that the version it used is still current.
+    that is current when it looks and stores it a moment later. If it looked before this
+    run added the new version and stored after the usage scan below, its key is under a
+    version the scan found unused. So the retired versions' keys are read into memory
+    before any is destroyed, and once they are destroyed the table is scanned again: a key
+    found under one of them is rewrapped under the current version from memory. A key
+    stored after that scan began is rewrapped by its creator, which checks after storing
+    that its version still exists (see the module docstring).
 
     Versions above the current one (added by another run meanwhile) are never retired.
     """
