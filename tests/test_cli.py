@@ -142,6 +142,25 @@ def test_profile_unset_and_history(env: dict[str, str]) -> None:
     assert [v["value"] for v in history["phone"]] == ["+447700900123", None]
 
 
+def audit_event_types(env: dict[str, str]) -> list[str]:
+    from vault.audit import AuditLog
+
+    with AuditLog(Path(env["VRM_DATA"]) / "audit") as log:
+        return [entry["type"] for entry in log.entries()]
+
+
+def test_showing_the_history_records_no_export(env: dict[str, str], tmp_path: Path) -> None:
+    vrm("customer", "create", "--email", EMAIL)
+    vrm("profile", "set", "--email", EMAIL, "given_name=Ada")
+    shown = json.loads(vrm("profile", "show", "--email", EMAIL, "--history").output)
+    assert "vault.exported" not in audit_event_types(env)
+
+    out = tmp_path / "export.json"
+    assert vrm("vault", "export", "--email", EMAIL, "--out", str(out)).exit_code == 0
+    assert json.loads(out.read_text())["history"] == shown
+    assert audit_event_types(env).count("vault.exported") == 1
+
+
 def test_erase_without_a_terminal_needs_yes(env: dict[str, str]) -> None:
     vrm("customer", "create", "--email", EMAIL)
     result = CliRunner().invoke(cli, ["vault", "erase", "--email", EMAIL], input=PASSWORD + "\n")

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import os
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TextIO, TypeVar
@@ -26,9 +26,11 @@ from vault.audit import (
     verifier_key,
     verify_export,
 )
+from vault.clock import isoformat
 from vault.errors import VaultError
 from vault.events import Event
 from vault.fields import parse_text_value
+from vault.profile import FieldVersion
 from vault.rotation import key_usage, rotate
 from vrm.config import ConfigError, load_config
 from vrm.progress import ProgressReporter
@@ -199,9 +201,18 @@ def profile_show(data: Path | None, email: str, history: bool) -> None:
         vaults = services.vaults
         vault_id = vaults.authenticate(email, password)
         if history:
-            print_json(vaults.export(vault_id)["history"])
+            print_json(_history_json(vaults.history(vault_id)))
         else:
             print_json(vaults.profile(vault_id))
+
+
+def _history_json(history: Mapping[str, list[FieldVersion]]) -> dict[str, list[dict[str, Any]]]:
+    """Every version of every field, as ``vrm vault export`` writes it; reading it this way
+    records no export in the audit log."""
+    return {
+        name: [{"version": v.version, "value": v.value, "at": isoformat(v.at)} for v in versions]
+        for name, versions in history.items()
+    }
 
 
 @cli.group()
