@@ -25,6 +25,7 @@ from vault.audit import (
     inclusion_proof,
     leaf_hash,
     node_hash,
+    root_by_levels,
     root_from_leaves,
     subtree_hash_of,
     verify_consistency,
@@ -77,6 +78,13 @@ def test_leaf_and_node_hashes_carry_their_prefixes() -> None:
 @pytest.mark.parametrize("size", range(len(ROOTS)))
 def test_roots_match_the_published_vectors(size: int) -> None:
     assert root_from_leaves(LEAF_HASHES[:size]) == ROOTS[size]
+    assert root_by_levels(LEAF_HASHES[:size]) == ROOTS[size]
+
+
+def test_roots_by_levels_are_the_rfc_roots_at_every_size() -> None:
+    leaves = tree(2 * MAX_SIZE + 3)
+    for size in range(len(leaves) + 1):
+        assert root_by_levels(leaves[:size]) == root_from_leaves(leaves[:size]), size
 
 
 @pytest.mark.parametrize(("index", "size", "proof"), INCLUSION)

@@ -217,7 +217,7 @@ class AuditLog:
         """
         size = self._checked_size(size)
         leaves = [merkle.leaf_hash(line) for _, line in self._lines(0, size)]
-        return merkle.root_from_leaves(leaves)
+        return merkle.root_by_levels(leaves)
 
     def inclusion_proof(self, index: int, size: int | None = None) -> list[bytes]:
         """The RFC 9162 inclusion proof of entry ``index`` in the tree of ``size`` entries."""

@@ -61,6 +61,26 @@ def root_from_leaves(leaf_hashes: Sequence[bytes]) -> bytes:
     return _mth(leaf_hashes, 0, len(leaf_hashes))
 
 
+def root_by_levels(leaf_hashes: Sequence[bytes]) -> bytes:
+    """The same tree hash as :func:`root_from_leaves`, built a level at a time.
+
+    Pairing neighbours and carrying an unpaired last node up unchanged builds the very tree
+    the RFC's split at the largest power of two does (the log's level files hold it); a
+    level at a time it needs no recursion, which makes it several times faster.
+    """
+    if not leaf_hashes:
+        return EMPTY_ROOT
+    level = list(leaf_hashes)
+    sha256 = hashlib.sha256
+    while len(level) > 1:
+        pairs = zip(level[::2], level[1::2], strict=False)  # an odd last node has no pair
+        above = [sha256(_NODE_PREFIX + left + right).digest() for left, right in pairs]
+        if len(level) % 2:
+            above.append(level[-1])
+        level = above
+    return level[0]
+
+
 def _mth(leaf_hashes: Sequence[bytes], start: int, end: int) -> bytes:
     if end - start == 1:
         return leaf_hashes[start]
