@@ -8,10 +8,12 @@ import re
 from pathlib import Path
 
 import pytest
+from flask import Flask, abort
 from flask.testing import FlaskClient
+from werkzeug.datastructures import Headers
 from werkzeug.routing import Rule
 
-from tests.web.conftest import HTML, app_rules, page, path_of, rule_id, submit
+from tests.web.conftest import HTML, app_rules, log_in, page, path_of, rule_id, submit
 from web.csrf import PROTECTED_BLUEPRINTS
 
 PUBLIC_PAGES = {
@@ -136,3 +138,79 @@ def test_every_section_has_the_full_navigation(customer: FlaskClient, path: str)
     assert re.search(
         r'<form method="post" action="/logout"[^>]*>\s*<input type="hidden" name="csrf_token"', html
     )
+
+
+INTERNAL_DETAIL = "/srv/vrm/secret-internal-path.py line 42"
+
+
+@pytest.fixture
+def failing(app: Flask, vault_id: str) -> FlaskClient:
+    """A logged-in browser on an app that also has a page that refuses (403) and one that
+    fails with an exception naming internals (500)."""
+
+    def forbidden() -> str:
+        abort(403)
+
+    def broken() -> str:
+        raise RuntimeError(INTERNAL_DETAIL)
+
+    app.add_url_rule("/test-forbidden", "test_forbidden", forbidden)
+    app.add_url_rule("/test-broken", "test_broken", broken)
+    client = app.test_client()
+    log_in(client)
+    return client
+
+
+def assert_security_headers(headers: Headers) -> None:
+    policy = headers["Content-Security-Policy"]
+    assert "frame-ancestors 'none'" in policy
+    assert "script-src 'self'" in policy
+    assert "'unsafe-inline'" not in policy
+    assert headers["Referrer-Policy"] == "no-referrer"
+    assert headers["X-Content-Type-Options"] == "nosniff"
+    assert headers["X-Frame-Options"] == "DENY"
+
+
+def test_forbidden_is_a_readable_page(failing: FlaskClient) -> None:
+    response = failing.get("/test-forbidden", headers=HTML)
+    assert response.status_code == 403
+    assert response.mimetype == "text/html"
+    html = response.get_data(as_text=True)
+    assert "Error 403" in html
+    assert "That request could not be completed" in html
+    assert 'href="/static/vault.css"' in html
+    assert "Traceback" not in html
+    assert "werkzeug" not in html.lower()
+    assert_security_headers(response.headers)
+    assert response.headers["Cache-Control"] == "no-store"
+
+
+def test_server_error_is_a_readable_page_that_reveals_nothing(
+    failing: FlaskClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    response = failing.get("/test-broken", headers=HTML)
+    assert response.status_code == 500
+    assert response.mimetype == "text/html"
+    html = response.get_data(as_text=True)
+    assert "Something went wrong" in html
+    assert "Something went wrong on the server." in html
+    assert 'href="/static/vault.css"' in html
+    for internal in (INTERNAL_DETAIL, "RuntimeError", "Traceback", "broken", "File &#34;"):
+        assert internal not in html, internal
+    assert_security_headers(response.headers)
+    assert response.headers["Cache-Control"] == "no-store"
+    assert INTERNAL_DETAIL in caplog.text  # kept for the operator, in the server's log
+
+
+def test_errors_for_machines_are_json_that_reveals_nothing(failing: FlaskClient) -> None:
+    forbidden = failing.get("/test-forbidden", headers={"Accept": "application/json"})
+    assert forbidden.status_code == 403
+    assert forbidden.get_json()["error"] == "invalid_request"
+    broken = failing.get("/test-broken", headers={"Accept": "application/json"})
+    assert broken.status_code == 500
+    assert broken.get_json() == {
+        "error": "server_error",
+        "error_description": "something went wrong on the server",
+    }
+    for response in (forbidden, broken):
+        assert_security_headers(response.headers)
