@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pytest
 from flask.testing import FlaskClient
@@ -112,10 +113,10 @@ def test_summary_counts_grants_as_they_stand(
 
 
 def test_summary_follows_each_grant_to_its_end() -> None:
-    def grant(event: str, vault: str, vendor: str = "shop") -> dict[str, str]:
+    def grant(event: str, vault: str, vendor: str = "shop") -> dict[str, Any]:
         return {"type": f"grant.{event}", "vault": vault, "vendor": vendor}
 
-    entries = [
+    entries: list[dict[str, Any]] = [
         grant("given", "v1"),
         grant("extended", "v1"),
         grant("narrowed", "v1"),
