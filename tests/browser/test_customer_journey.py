@@ -2,8 +2,9 @@
 
 She signs up, fills in her profile (and fixes the one input the page says is wrong), sets
 her contact preferences and terms, and answers a vendor's request on the consent page,
-sharing less than it asked for. She sees the grant, withdraws a field from it, reads who
-read what, downloads everything, erases her vault, and can no longer log in. The vendor
+sharing less than it asked for. She sees the grant, withdraws a field from it (a token the
+vendor holds for that field alone is refused at its next read), reads who read what and
+who was refused, downloads everything, erases her vault, and can no longer log in. The vendor
 registers, asks and reads over HTTP the way a vendor's server would, and each of her
 choices shows in what it can read next.
 
@@ -19,6 +20,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
+import requests
 from playwright.sync_api import Browser, Locator, Page, Route, expect
 
 from tests.browser.conftest import DESKTOP, RequestLog, Screenshots
@@ -69,11 +71,17 @@ def test_customer_journey(
     assert first.json()["given_name"] == "Ada"
     assert set(first.json()) == {"sub", "email", "given_name"}
 
+    name_only = narrowed_token(shop, token, "profile:given_name")
+    assert shop.read_profile(name_only).json()["given_name"] == "Ada"
+
     withdraw_given_name(page, shots)
     second = shop.read_profile(token)
     assert second.status_code == 200, second.text
     assert set(second.json()) == {"sub", "email"}
     assert second.json()["email"] == EMAIL
+    refused = shop.read_profile(name_only)
+    assert refused.status_code == 403, refused.text
+    assert refused.json()["error"] == "insufficient_scope"
 
     bakery = Vendor.register(live.issuer, "Corner Bakery", BAKERY_PURPOSES, BAKERY_REDIRECT)
     cake = allow_everything(page, bakery)
@@ -294,21 +302,50 @@ def withdraw_given_name(page: Page, shots: Screenshots) -> None:
     shots.take(page, "grants-withdrawn")
 
 
+def narrowed_token(vendor: Vendor, token: dict[str, Any], scope: str) -> dict[str, Any]:
+    """The vendor refreshes for fewer fields, as a vendor keeping a token per use would."""
+    response = requests.post(
+        vendor.metadata["token_endpoint"],
+        data={
+            "grant_type": "refresh_token",
+            "refresh_token": token["refresh_token"],
+            "scope": scope,
+        },
+        auth=(vendor.client_id, vendor.client_secret),
+        timeout=10,
+    )
+    assert response.status_code == 200, response.text
+    narrowed: dict[str, Any] = response.json()
+    assert narrowed["scope"] == scope
+    return narrowed
+
+
 def read_access_history(page: Page, shots: Screenshots) -> None:
-    """Every read is listed; filtered by vendor, only that vendor's remain."""
+    """Every read and the refused attempt are listed; filtered by vendor, only that
+    vendor's remain; the refusal shows why, and the log entry it comes from."""
     page.goto("/access")
     entries = page.locator(".access-list > li")
-    expect(entries).to_have_count(3)
+    expect(entries).to_have_count(5)
     expect(entries.first).to_contain_text("Corner Bakery")
 
     page.get_by_label("Vendor").select_option(label="Live Shop")
     page.get_by_role("button", name="Show").click()
     expect(page).to_have_url(re.compile(r"vendor=vnd_"))
-    expect(entries).to_have_count(2)
-    expect(entries.nth(0)).to_contain_text("Read Email address.")
-    expect(entries.nth(1)).to_contain_text("Read Email address, Given name.")
+    expect(entries).to_have_count(4)
+    refused = entries.nth(0)
+    expect(refused).to_contain_text("Refused")
+    expect(refused).to_contain_text("none of the token's fields is still granted")
+    expect(entries.nth(1)).to_contain_text("Read Email address.")
+    expect(entries.nth(2)).to_contain_text("Read Given name.")
+    expect(entries.nth(3)).to_contain_text("Read Email address, Given name.")
     expect(page.locator(".access-list")).not_to_contain_text("Corner Bakery")
     shots.take(page, "access")
+
+    refused.get_by_text(re.compile("check it is in the audit log")).click()
+    logged = refused.locator("pre")
+    expect(logged).to_be_visible()
+    expect(logged).to_contain_text('"type":"request.refused"')
+    shots.take(page, "access-refused")
 
 
 def download_export(page: Page, shots: Screenshots) -> dict[str, Any]:
