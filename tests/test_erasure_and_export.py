@@ -105,7 +105,13 @@ def record_vendor_requests(services: Services, vault_id: str) -> list[dict[str, 
 def test_export_holds_every_vendor_read_and_refusal_from_the_log(services: Services) -> None:
     vault_id = services.vaults.sign_up(EMAIL, PASSWORD)
     expected = record_vendor_requests(services, vault_id)
-    exported = full_export(services.vaults, services.history, vault_id)
+    exported = full_export(
+        services.vaults,
+        services.history,
+        vault_id,
+        offers=services.offers,
+        intents=services.intents,
+    )
     assert exported["access_history"] == expected
     assert expected[0]["at"] == "2026-11-25T09:00:00.000000Z"
     assert exported["profile"] == {"email": EMAIL}

@@ -11,15 +11,30 @@ from typing import Any
 
 from vault.access_history import AccessHistory
 from vault.clock import isoformat
+from vault.intents import IntentBoard
+from vault.offers import Offers
 from vault.service import VaultService
 
 ACCESS_HISTORY = "access_history"
 
 
-def full_export(vaults: VaultService, history: AccessHistory, vault_id: str) -> dict[str, Any]:
-    """Everything the vault holds (see ``VaultService.export``) plus its access history."""
+def full_export(
+    vaults: VaultService,
+    history: AccessHistory,
+    vault_id: str,
+    *,
+    offers: Offers | None = None,
+    intents: IntentBoard | None = None,
+) -> dict[str, Any]:
+    """Everything the vault holds (see ``VaultService.export``) plus its access history,
+    and, when given, its mailbox of offers and the intents it published."""
     document = vaults.export(vault_id)
     document[ACCESS_HISTORY] = access_history_json(history, vault_id)
+    document["segmentable"] = list(vaults.segmentable(vault_id))
+    if offers is not None:
+        document["offers"] = offers.export(vault_id)
+    if intents is not None:
+        document["intents"] = [intent.to_json() for intent in intents.mine(vault_id)]
     return document
 
 

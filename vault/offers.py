@@ -286,6 +286,8 @@ class Offers:
             if record is None:
                 continue
             items.append(_item(entry, Offer.from_record(entry["offer"], record)))
+        # Newest first; of offers delivered in the same instant, the later one first.
+        items.reverse()
         return sorted(items, key=lambda i: i.delivered_at, reverse=True)
 
     def open(self, vault_id: str, offer_id: str) -> InboxItem:

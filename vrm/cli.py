@@ -234,7 +234,13 @@ def vault_export(data: Path | None, email: str, out: Path | None) -> None:
     password = read_password()
     with opened(data) as services:
         vault_id = services.vaults.authenticate(email, password)
-        document = full_export(services.vaults, services.history, vault_id)
+        document = full_export(
+            services.vaults,
+            services.history,
+            vault_id,
+            offers=services.offers,
+            intents=services.intents,
+        )
     if out is None:
         print_json(document)
         return

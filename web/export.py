@@ -28,7 +28,13 @@ def export_download() -> Response:
     recorded in the log: another site must not be able to cause one.
     """
     wired = services()
-    document = full_export(wired.vaults, wired.history, signed_in_vault())
+    document = full_export(
+        wired.vaults,
+        wired.history,
+        signed_in_vault(),
+        offers=wired.offers,
+        intents=wired.intents,
+    )
     day = str(document["exported_at"])[:10]
     body = json.dumps(document, ensure_ascii=False, indent=2) + "\n"
     response = Response(body, mimetype="application/json")

@@ -33,7 +33,9 @@ def test_export_downloads_the_whole_vault_as_json(
         assert disposition == 'attachment; filename="vrm-vault-export-2026-11-25.json"'
         assert response.headers["Cache-Control"] == "no-store"
         document = json.loads(response.get_data(as_text=True))
-    assert document == full_export(vault.vaults, vault.history, vault_id) | {
+    assert document == full_export(
+        vault.vaults, vault.history, vault_id, offers=vault.offers, intents=vault.intents
+    ) | {
         "exported_at": document["exported_at"]
     }
     assert document["account"]["email"] == EMAIL

@@ -1,0 +1,230 @@
+"""Offers reach exactly the customers whose preferences, blocks and caps allow; accepting
+gives a working token for exactly the fields chosen; declining gives nothing."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from flask.testing import FlaskClient
+
+from tests.reach.conftest import Marketer, Receiver, customer, cyclist
+from vault.errors import ValidationError
+from vault.events import ListSink
+from vendor_api.oauth import OFFER_GRANT_TYPE
+from vrm.services import Services
+
+CYCLING = {"field": "interests", "equals": "cycling"}
+OFFER = {
+    "title": "Ten percent off cycling jackets",
+    "message": "Our winter range, for riders who stay out in the rain.",
+    "expires_in_days": 14,
+    "fields": {"email": "send you the discount code", "given_name": "address you by name"},
+}
+
+
+def send(client: FlaskClient, marketer: Marketer, segment: Any = CYCLING) -> Any:
+    response = client.post(
+        "/api/v1/offers", json={**OFFER, "segment": segment}, headers=marketer.bearer
+    )
+    assert response.status_code == 201, response.get_json()
+    return response.get_json()
+
+
+def inbox_ids(vault: Services, vault_id: str) -> list[str]:
+    return [item.offer.offer_id for item in vault.offers.inbox(vault_id)]
+
+
+def test_an_offer_reaches_exactly_those_who_allow_it(
+    client: FlaskClient, vault: Services, marketer: Marketer
+) -> None:
+    opted_in = [customer(vault, n, cyclist(n)) for n in range(3)]
+    no_channel = customer(vault, 10, cyclist(10), channels={"email": False})
+    never_chose = customer(vault, 11, cyclist(11), channels=None)
+    blocker = customer(vault, 12, cyclist(12))
+    vault.offers.block(blocker, marketer.client_id)
+    capped = customer(vault, 13, cyclist(13), channels={"post": True,
+                                                        "max_offers_per_vendor_per_month": 1})
+    not_countable = customer(vault, 14, cyclist(14), segmentable=("postal_address",))
+    chess = customer(vault, 15, {"interests": ["chess"]})
+
+    first = send(client, marketer)
+    second = send(client, marketer)
+
+    for vault_id in opted_in:
+        assert inbox_ids(vault, vault_id) == [second["id"], first["id"]]
+    assert inbox_ids(vault, capped) == [first["id"]]
+    for vault_id in (no_channel, never_chose, blocker, not_countable, chess):
+        assert inbox_ids(vault, vault_id) == []
+    assert first["delivered"] == 4
+    assert second["delivered"] == 3
+
+
+def test_the_cap_counts_per_calendar_month(
+    client: FlaskClient, vault: Services, marketer: Marketer, clock: Any
+) -> None:
+    ids = [customer(vault, n, cyclist(n), channels={"email": True,
+                                                   "max_offers_per_vendor_per_month": 1})
+           for n in range(3)]
+    send(client, marketer)
+    assert send(client, marketer)["delivered"] is None  # nobody: all capped this month
+
+    clock.advance(31 * 24 * 3600)
+    client_token = client.post(
+        "/oauth/token", data={"grant_type": "client_credentials"}, auth=marketer.auth
+    ).get_json()["access_token"]
+    later = send(client, Marketer(*marketer.auth, client_token))
+    assert later["delivered"] == 3
+    assert all(len(inbox_ids(vault, v)) == 2 for v in ids)
+
+
+def test_delivered_below_k_is_suppressed(
+    client: FlaskClient, vault: Services, marketer: Marketer
+) -> None:
+    reached = customer(vault, 1, cyclist(1))
+
+    sent = send(client, marketer)
+
+    assert sent == {"id": sent["id"], "delivered": None, "suppressed": True}
+    assert inbox_ids(vault, reached) == [sent["id"]]
+
+
+def test_accepting_with_a_field_unchecked_gives_tokens_for_exactly_the_chosen_field(
+    client: FlaskClient, vault: Services, marketer: Marketer, receiver: Receiver
+) -> None:
+    ids = [customer(vault, n, cyclist(n)) for n in range(3)]
+    offer = send(client, marketer)
+
+    grant = vault.offers.accept(ids[0], offer["id"], ["given_name"])
+    assert dict(grant.fields) == {"given_name": "address you by name"}
+    acceptances = client.get(
+        f"/api/v1/offers/{offer['id']}/acceptances", headers=marketer.bearer
+    ).get_json()["acceptances"]
+    assert len(acceptances) == 1
+    assert acceptances[0]["scope"] == "profile:given_name"
+
+    tokens = client.post(
+        "/oauth/token",
+        data={"grant_type": OFFER_GRANT_TYPE, "code": acceptances[0]["code"]},
+        auth=marketer.auth,
+    )
+    assert tokens.status_code == 200, tokens.get_json()
+    body = tokens.get_json()
+    assert body["scope"] == "profile:given_name"
+    assert body["refresh_token"]
+    profile = client.get(
+        "/api/v1/profile", headers={"Authorization": f"Bearer {body['access_token']}"}
+    ).get_json()
+    assert profile == {"sub": acceptances[0]["sub"], "given_name": "Rider0"}
+
+
+def test_an_acceptance_code_is_single_use_and_only_for_its_grant_type(
+    client: FlaskClient, vault: Services, marketer: Marketer
+) -> None:
+    ids = [customer(vault, n, cyclist(n)) for n in range(3)]
+    offer = send(client, marketer)
+    vault.offers.accept(ids[0], offer["id"], ["email"])
+    code = vault.offers.acceptances(marketer.client_id, offer["id"])[0]["code"]
+
+    as_auth_code = client.post(
+        "/oauth/token",
+        data={"grant_type": "authorization_code", "code": code, "code_verifier": "x" * 43},
+        auth=marketer.auth,
+    )
+    assert as_auth_code.status_code == 400
+    assert as_auth_code.get_json()["error"] == "invalid_grant"
+
+    again = client.post(
+        "/oauth/token", data={"grant_type": OFFER_GRANT_TYPE, "code": code}, auth=marketer.auth
+    )
+    assert again.status_code == 400
+    assert again.get_json()["error"] == "invalid_grant"
+
+
+def test_another_vendor_cannot_redeem_the_code(
+    client: FlaskClient, vault: Services, marketer: Marketer
+) -> None:
+    from tests.reach.conftest import register_marketer
+
+    rival = register_marketer(client)
+    ids = [customer(vault, n, cyclist(n)) for n in range(3)]
+    offer = send(client, marketer)
+    vault.offers.accept(ids[0], offer["id"], ["email"])
+    code = vault.offers.acceptances(marketer.client_id, offer["id"])[0]["code"]
+
+    stolen = client.post(
+        "/oauth/token", data={"grant_type": OFFER_GRANT_TYPE, "code": code}, auth=rival.auth
+    )
+    assert stolen.status_code == 400
+    assert client.get(f"/api/v1/offers/{offer['id']}", headers=rival.bearer).status_code == 404
+
+
+def test_declining_gives_the_vendor_nothing(
+    client: FlaskClient, vault: Services, marketer: Marketer, receiver: Receiver
+) -> None:
+    ids = [customer(vault, n, cyclist(n)) for n in range(3)]
+    offer = send(client, marketer)
+
+    vault.offers.decline(ids[0], offer["id"])
+
+    assert vault.consents.grants(ids[0]) == []
+    assert vault.offers.acceptances(marketer.client_id, offer["id"]) == []
+    vault.webhooks.deliver_due()
+    assert receiver.received == []
+    with pytest.raises(ValidationError):
+        vault.offers.accept(ids[0], offer["id"], ["email"])
+
+
+def test_the_vendor_sees_views_acceptances_and_declines_only_from_k(
+    client: FlaskClient, vault: Services, marketer: Marketer
+) -> None:
+    ids = [customer(vault, n, cyclist(n)) for n in range(4)]
+    offer = send(client, marketer)
+    for vault_id in ids:
+        vault.offers.open(vault_id, offer["id"])
+    vault.offers.open(ids[0], offer["id"])  # A second look is not a second view.
+    for vault_id in ids[:3]:
+        vault.offers.decline(vault_id, offer["id"])
+    vault.offers.accept(ids[3], offer["id"], ["email"])
+
+    stats = client.get(f"/api/v1/offers/{offer['id']}", headers=marketer.bearer).get_json()
+
+    assert stats["delivered"] == 4
+    assert stats["viewed"] == 4
+    assert stats["declined"] == 3
+    assert stats["accepted"] is None
+    assert stats["suppressed_below"] == 3
+
+
+def test_offer_fields_must_be_registered_and_purposes_given(
+    client: FlaskClient, marketer: Marketer
+) -> None:
+    for fields, named in (
+        ({"phone": "call you"}, "fields"),
+        ({"email": ""}, "fields.email"),
+        ({}, "fields"),
+    ):
+        response = client.post(
+            "/api/v1/offers",
+            json={**OFFER, "fields": fields, "segment": CYCLING},
+            headers=marketer.bearer,
+        )
+        assert response.status_code == 400
+        assert response.get_json()["error_description"].startswith(named)
+
+
+def test_blocking_declines_what_is_waiting_and_stops_new_offers(
+    client: FlaskClient, vault: Services, marketer: Marketer, events: ListSink
+) -> None:
+    ids = [customer(vault, n, cyclist(n)) for n in range(3)]
+    offer = send(client, marketer)
+
+    vault.offers.block(ids[0], marketer.client_id)
+
+    assert [i.status for i in vault.offers.inbox(ids[0])] == ["declined"]
+    send(client, marketer)
+    assert inbox_ids(vault, ids[0]) == [offer["id"]]
+    assert "vendor.blocked" in events.types()
+    vault.offers.unblock(ids[0], marketer.client_id)
+    send(client, marketer)
+    assert len(inbox_ids(vault, ids[0])) == 2

@@ -1,0 +1,223 @@
+"""Webhooks: signed Security Event Tokens a vendor verifies with the published key,
+retried with backoff, sent for accepted offers and for every withdrawal of a grant."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from flask.testing import FlaskClient
+from joserfc import jws
+from joserfc.errors import BadSignatureError
+from joserfc.jwk import KeySet
+
+from tests.conftest import FakeClock
+from tests.reach.conftest import ISSUER, Marketer, Receiver, customer, cyclist
+from vault.clock import parse_iso
+from vault.webhooks import CONTENT_TYPE, MAX_ATTEMPTS, WebhookRefused, check_address
+from vrm.services import Services
+
+OFFER = {
+    "title": "Lights for winter",
+    "message": "Front and back, rechargeable.",
+    "fields": {"email": "send you the voucher", "given_name": "greet you"},
+    "segment": {"field": "interests", "equals": "cycling"},
+}
+
+
+def verified(client: FlaskClient, body: bytes) -> dict[str, Any]:
+    """What a vendor does: check the signature against jwks_uri, then read the claims."""
+    keys = KeySet.import_key_set(client.get("/jwks.json").get_json())
+    token = jws.deserialize_compact(body.decode(), keys, algorithms=["Ed25519"])
+    assert token.headers()["typ"] == "secevent+jwt"
+    claims: dict[str, Any] = json.loads(token.payload)
+    return claims
+
+
+def accepted_offer(client: FlaskClient, vault: Services, marketer: Marketer) -> tuple[str, str]:
+    ids = [customer(vault, n, cyclist(n)) for n in range(3)]
+    offer = client.post("/api/v1/offers", json=OFFER, headers=marketer.bearer).get_json()
+    vault.offers.accept(ids[0], offer["id"], ["email"])
+    return ids[0], offer["id"]
+
+
+def test_an_accepted_offer_reaches_the_vendor_signed_and_verifiable(
+    client: FlaskClient, vault: Services, marketer: Marketer, receiver: Receiver
+) -> None:
+    _, offer_id = accepted_offer(client, vault, marketer)
+
+    report = vault.webhooks.deliver_due()
+
+    assert report.delivered == 1
+    content_type, body = receiver.received[0]
+    assert content_type == CONTENT_TYPE
+    claims = verified(client, body)
+    assert claims["iss"] == ISSUER
+    assert claims["aud"] == marketer.client_id
+    event = claims["events"]["urn:vrm-vault:event:offer.accepted"]
+    assert event["offer"] == offer_id
+    assert event["scope"] == "profile:email"
+    assert event["code"] == vault.offers.acceptances(marketer.client_id, offer_id)[0]["code"]
+
+
+def test_a_forged_or_altered_message_does_not_verify(
+    client: FlaskClient, vault: Services, marketer: Marketer, receiver: Receiver
+) -> None:
+    accepted_offer(client, vault, marketer)
+    vault.webhooks.deliver_due()
+    header, payload, signature = receiver.received[0][1].decode().split(".")
+    altered = payload[:-2] + ("AA" if payload[-2:] != "AA" else "BB")
+
+    with pytest.raises(BadSignatureError):
+        verified(client, f"{header}.{altered}.{signature}".encode())
+
+
+def test_failed_deliveries_are_retried_with_growing_waits_then_succeed(
+    client: FlaskClient,
+    vault: Services,
+    marketer: Marketer,
+    receiver: Receiver,
+    clock: FakeClock,
+) -> None:
+    receiver.statuses = [500, 503, 200]
+    accepted_offer(client, vault, marketer)
+    ((message_id, _),) = vault.webhooks.pending()
+
+    assert vault.webhooks.deliver_due().retrying == 1
+    first = vault.webhooks.message(message_id)
+    assert first is not None
+    assert first["attempts"] == 1
+    assert parse_iso(first["next_at"]) == clock.now + timedelta(seconds=30)
+    assert vault.webhooks.deliver_due().retrying == 0  # Not due yet: nothing is sent.
+    assert len(receiver.received) == 1
+
+    clock.advance(30)
+    vault.webhooks.deliver_due()
+    second = vault.webhooks.message(message_id)
+    assert second is not None
+    assert second["attempts"] == 2
+    assert parse_iso(second["next_at"]) == clock.now + timedelta(seconds=60)
+
+    clock.advance(60)
+    assert vault.webhooks.deliver_due().delivered == 1
+    assert len(receiver.received) == 3
+    assert receiver.received[0][1] == receiver.received[2][1]  # The same message, same jti.
+    assert vault.webhooks.pending() == []
+
+
+def test_a_vendor_that_never_answers_is_given_up_after_the_last_attempt(
+    client: FlaskClient,
+    vault: Services,
+    marketer: Marketer,
+    receiver: Receiver,
+    clock: FakeClock,
+) -> None:
+    receiver.statuses = [500] * MAX_ATTEMPTS
+    accepted_offer(client, vault, marketer)
+    ((message_id, _),) = vault.webhooks.pending()
+
+    for _ in range(MAX_ATTEMPTS):
+        vault.webhooks.deliver_due()
+        clock.advance(3600)
+
+    record = vault.webhooks.message(message_id)
+    assert record is not None
+    assert record["status"] == "failed"
+    assert record["attempts"] == MAX_ATTEMPTS
+    assert record["last_error"] == "answered HTTP 500"
+
+
+def test_withdrawals_are_pushed_to_the_vendor(
+    client: FlaskClient,
+    vault: Services,
+    marketer: Marketer,
+    receiver: Receiver,
+    clock: FakeClock,
+) -> None:
+    vault_id, offer_id = accepted_offer(client, vault, marketer)
+    sub = vault.offers.acceptances(marketer.client_id, offer_id)[0]["sub"]
+    (grant,) = vault.consents.grants(vault_id)
+    vault.consents.give(vault_id, marketer.client_id, ["given_name"], days=7)
+    vault.consents.remove_field(vault_id, grant.grant_id, "email")
+    ends = clock.now + timedelta(days=7)
+    clock.advance(8 * 24 * 3600)
+
+    assert vault.consents.expire_all() == 1
+
+    vault.webhooks.deliver_due()
+    kinds = []
+    for _, body in receiver.received:
+        ((kind, event),) = verified(client, body)["events"].items()
+        kinds.append(kind.rsplit(":", 1)[1])
+        if kind.endswith("grant.narrowed"):
+            assert event == {
+                "sub": sub,
+                "status": "active",
+                "scope": "profile:given_name",
+                "withdrawn": ["email"],
+                "expires_at": int(ends.timestamp()),
+            }
+        if kind.endswith("grant.expired"):
+            assert event["status"] == "expired"
+            assert event["sub"] == sub
+    assert sorted(kinds) == ["grant.expired", "grant.narrowed", "offer.accepted"]
+
+
+def test_expiry_is_recorded_at_the_grant_s_end_not_when_noticed(
+    client: FlaskClient, vault: Services, marketer: Marketer, clock: FakeClock, events: Any
+) -> None:
+    vault_id, _ = accepted_offer(client, vault, marketer)
+    (grant,) = vault.consents.grants(vault_id)
+    clock.advance(200 * 24 * 3600)
+
+    vault.consents.expire_all()
+
+    (expired,) = [e for e in events.events if e.type == "grant.expired"]
+    assert expired.at == grant.expires_at
+    (ended,) = vault.consents.grants(vault_id)
+    assert ended.status == "expired"
+    assert ended.ended_at == grant.expires_at
+
+
+def test_revocation_is_pushed(
+    client: FlaskClient, vault: Services, marketer: Marketer, receiver: Receiver
+) -> None:
+    vault_id, _ = accepted_offer(client, vault, marketer)
+    (grant,) = vault.consents.grants(vault_id)
+    vault.consents.revoke(vault_id, grant.grant_id)
+
+    vault.webhooks.deliver_due()
+
+    last = verified(client, receiver.received[-1][1])["events"]
+    assert last["urn:vrm-vault:event:grant.revoked"]["status"] == "revoked"
+    assert last["urn:vrm-vault:event:grant.revoked"]["scope"] == "profile:email"
+
+
+@pytest.mark.parametrize(
+    "address",
+    ["10.0.0.1", "192.168.1.20", "172.16.0.5", "127.0.0.1", "169.254.169.254", "::1", "fd00::1",
+     "0.0.0.0", "224.0.0.1", "100.64.0.1"],  # noqa: S104 (refused, never bound)
+)
+def test_private_and_special_addresses_are_refused(address: str) -> None:
+    with pytest.raises(WebhookRefused):
+        check_address(address, allow_private=False)
+
+
+def test_public_addresses_are_allowed() -> None:
+    check_address("93.184.216.34", allow_private=False)
+    check_address("2606:2800:220:1:248:1893:25c8:1946", allow_private=False)
+
+
+def test_vendors_without_a_webhook_are_not_queued(
+    client: FlaskClient, vault: Services
+) -> None:
+    from tests.reach.conftest import register_marketer
+
+    quiet = register_marketer(client)
+    ids = [customer(vault, n, cyclist(n)) for n in range(3)]
+    offer = client.post("/api/v1/offers", json=OFFER, headers=quiet.bearer).get_json()
+    vault.offers.accept(ids[0], offer["id"], ["email"])
+
+    assert vault.webhooks.pending() == []
