@@ -177,3 +177,19 @@ def test_server_refuses_to_sign_a_checkpoint_after_the_log_was_rewritten(
     last.write_text(json.dumps({**record, "root": root.hex()}))
     with pytest.raises(AuditError, match="no longer extends"):
         vault.checkpoints.sign()
+
+
+def test_a_log_that_no_longer_extends_its_checkpoint_is_a_server_error(
+    app: Flask, vault: Services
+) -> None:
+    vault.checkpoints.sign()
+    vault.vaults.sign_up("one-more@example.org", PASSWORD)
+    last = vault.audit.directory / "checkpoint-last.json"
+    record = json.loads(last.read_text())
+    last.write_text(json.dumps({**record, "root": "00" * 32}))
+    client = app.test_client()
+    newest = vault.audit.size() - 1
+    for path in ("/audit/checkpoint", f"/audit/proof/inclusion?index={newest}"):
+        response = client.get(path)
+        assert response.status_code == 500, path
+        assert response.get_json()["error"] == "server_error"

@@ -13,8 +13,9 @@ split it): with them and the leaves from ``since`` on, the verifier recomputes t
 the whole tree. They are not trusted: a wrong one only makes the root fail to match.
 
 :func:`verify_export` needs nothing but the file, the public key (and its note key name)
-and optionally an older checkpoint. It checks, and reports one :class:`Problem` for each
-failure, naming an entry index where one can be named:
+and optionally an older checkpoint. It reads the file with :func:`read_export` (parsing
+and hashing each line once) and checks it with :func:`check_export`, which reports one
+:class:`Problem` for each failure, naming an entry index where one can be named:
 
 * every line parses and the header is this format;
 * index continuity: the n-th entry line must say ``index since + n``. The first line that
