@@ -18,6 +18,7 @@ from web import (
     navigation,
     preferences,
     profile_pages,
+    reach_pages,
 )
 from web.pages import bp
 
@@ -26,6 +27,7 @@ PAGE_MODULES = (
     profile_pages,
     preferences,
     grants_pages,
+    reach_pages,
     access_pages,
     export,
     display,

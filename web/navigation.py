@@ -12,6 +12,7 @@ SECTIONS: tuple[tuple[str, str, frozenset[str]], ...] = (
     ("web.profile", "Profile", frozenset({"web.history", "web.field_history"})),
     ("web.preferences", "Preferences", frozenset()),
     ("web.grants", "Grants", frozenset()),
+    ("web.inbox", "Inbox", frozenset({"web.offer", "web.intents"})),
     ("web.access", "Access history", frozenset()),
     ("web.export_page", "Export", frozenset()),
     ("web.account", "Account", frozenset({"web.password_form", "web.erase_form"})),

@@ -14,11 +14,14 @@ from werkzeug.wrappers import Response
 
 from vault.errors import ValidationError
 from vault.fields import JSONValue
+from vault.segment_query import SEGMENTABLE_FIELDS
 from vault.terms import TERMS
 from vrm.app_context import services
 from web.customer_session import login_required, signed_in_vault
+from web.display import field_label
 from web.forms import Errors, page, sentence
 from web.pages import bp
+from web.reach_pages import COUNTED_AS
 
 FIELD = "channel_preferences"
 CHANNELS: tuple[tuple[str, str], ...] = (
@@ -81,7 +84,8 @@ def timezone_groups() -> list[tuple[str, list[str]]]:
 
 
 def _page(shown: Shown, errors: Errors) -> tuple[str, int]:
-    chosen = services().vaults.terms(signed_in_vault())
+    vault_id = signed_in_vault()
+    chosen = services().vaults.terms(vault_id)
     return page(
         "preferences.html",
         errors,
@@ -90,6 +94,9 @@ def _page(shown: Shown, errors: Errors) -> tuple[str, int]:
         zones=timezone_groups(),
         terms=TERMS,
         chosen_terms=set(chosen),
+        countable=[(f, field_label(f), COUNTED_AS[f]) for f in SEGMENTABLE_FIELDS],
+        segmentable=set(services().vaults.segmentable(vault_id)),
+        cap_default=services().config["OFFER_CAP_DEFAULT"],
     )
 
 

@@ -146,7 +146,13 @@ def app_rules() -> tuple[Rule, ...]:
         return tuple(application.url_map.iter_rules())
 
 
-SAMPLE_ARGUMENTS = {"filename": "vault.css", "field_name": "email", "grant_id": "0" * 24}
+SAMPLE_ARGUMENTS = {
+    "filename": "vault.css",
+    "field_name": "email",
+    "grant_id": "0" * 24,
+    "offer_id": "off_" + "0" * 24,
+    "intent_id": "int_" + "0" * 24,
+}
 """A value for each URL variable the app's routes use; a new variable needs one here."""
 
 
