@@ -16,16 +16,28 @@ from tests.conftest import FAST_ARGON2, PASSWORD
 from vrm.cli import cli, main
 
 EMAIL = "ada@example.org"
-GROUPS = ["serve", "customer", "profile", "vault", "keys", "audit", "grant", "vendor", "auditor"]
+GROUPS = [
+    "serve",
+    "customer",
+    "profile",
+    "vault",
+    "keys",
+    "audit",
+    "grant",
+    "vendor",
+    "auditor",
+    "webhooks",
+]
 SUBCOMMANDS = {
     "customer": ["create"],
     "profile": ["set", "unset", "show"],
     "vault": ["export", "erase"],
     "keys": ["rotate", "status"],
     "audit": ["checkpoint", "key", "export", "verify"],
-    "grant": ["list", "revoke"],
+    "grant": ["list", "revoke", "expire"],
     "vendor": ["list", "disable"],
     "auditor": ["create", "token"],
+    "webhooks": ["deliver", "list"],
 }
 COMMANDS = [[], *([g] for g in GROUPS), *([g, c] for g, cs in SUBCOMMANDS.items() for c in cs)]
 

@@ -102,11 +102,17 @@ def serve(data: Path | None, host: str | None, port: int | None) -> None:
     from waitress import serve as waitress_serve
 
     from vrm.app import create_app
+    from vrm.worker import Scheduler
 
     app = create_app({"DATA": str(data) if data else None, "HOST": host, "PORT": port})
     bind_host, bind_port = app.config["HOST"], app.config["PORT"]
     click.echo(f"vrm-vault serving {app.instance_path} on http://{bind_host}:{bind_port}/")
-    waitress_serve(app, host=bind_host, port=bind_port, ident="vrm-vault")
+    scheduler = Scheduler(app.extensions["vrm"])
+    scheduler.start()
+    try:
+        waitress_serve(app, host=bind_host, port=bind_port, ident="vrm-vault")
+    finally:
+        scheduler.stop()
 
 
 @cli.group()
@@ -314,6 +320,55 @@ def grant_revoke(data: Path | None, email: str, grant_id: str, fields: tuple[str
             services.consents.revoke(vault_id, grant_id)
     what = ", ".join(fields) if fields else "the whole grant"
     click.echo(f"withdrew {what} from grant {grant_id}")
+
+
+@grant_group.command("expire")
+@data_option
+def grant_expire(data: Path | None) -> None:
+    """End every grant that reached its end, in every vault, with receipts, log events and
+    webhooks to its vendor (vrm serve does this hourly by itself)."""
+    with opened(data) as services:
+        progress = ProgressReporter("expiring grants")
+        ended = services.consents.expire_all(progress.update)
+        progress.finish()
+    click.echo(f"{ended} grant{'' if ended == 1 else 's'} expired")
+
+
+@cli.group("webhooks")
+def webhooks_group() -> None:
+    """Signed messages to vendors (accepted offers, withdrawn grants) and their delivery."""
+
+
+@webhooks_group.command("deliver")
+@data_option
+def webhooks_deliver(data: Path | None) -> None:
+    """Post every message that is due now, once (vrm serve does this every few seconds)."""
+    with opened(data) as services:
+        report = services.webhooks.deliver_due(limit=10_000)
+    click.echo(
+        f"{report.delivered} delivered, {report.retrying} to retry, {report.failed} given up"
+    )
+
+
+@webhooks_group.command("list")
+@data_option
+def webhooks_list(data: Path | None) -> None:
+    """Print the messages still waiting: vendor, event, attempts, next try, last error."""
+    with opened(data) as services:
+        waiting = services.webhooks.pending()
+    print_json(
+        [
+            {
+                "id": key,
+                "vendor": record["vendor"],
+                "event": record["event"],
+                "attempts": record["attempts"],
+                "next_at": record["next_at"],
+                "last_error": record["last_error"],
+            }
+            for key, record in sorted(waiting, key=lambda item: item[1]["next_at"])
+        ]
+    )
 
 
 @cli.group("keys")

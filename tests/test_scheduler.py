@@ -1,0 +1,89 @@
+"""What ``vrm serve`` does by itself: deliver webhooks every few seconds and expire grants
+hourly, decided by the clock (moved by hand here), and the commands that do the same."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from tests.conftest import PASSWORD, FakeClock
+from vault.events import ListSink
+from vrm.cli import cli
+from vrm.services import Services
+from vrm.worker import EXPIRY_EVERY, WEBHOOK_EVERY, Scheduler
+
+PURPOSES = {"email": "send receipts"}
+
+
+def grant_for_a_week(services: Services) -> str:
+    vault_id = services.vaults.sign_up("ada@example.org", PASSWORD)
+    vendor, _ = services.vendors.register(
+        {
+            "client_name": "Shop",
+            "redirect_uris": ["https://shop.example/cb"],
+            "scope": "profile:email",
+            "vrm_field_purposes": PURPOSES,
+        }
+    )
+    services.consents.give(vault_id, vendor.client_id, ["email"], days=7)
+    return vault_id
+
+
+def test_each_pass_runs_when_due(services: Services, clock: FakeClock) -> None:
+    scheduler = Scheduler(services)
+
+    assert scheduler.tick() == ["webhooks", "expiry"]
+    assert scheduler.tick() == []
+    clock.advance(WEBHOOK_EVERY.total_seconds())
+    assert scheduler.tick() == ["webhooks"]
+    clock.advance(EXPIRY_EVERY.total_seconds())
+    assert scheduler.tick() == ["webhooks", "expiry"]
+
+
+def test_the_hourly_pass_expires_a_grant_nobody_looked_at(
+    services: Services, clock: FakeClock, events: ListSink
+) -> None:
+    vault_id = grant_for_a_week(services)
+    scheduler = Scheduler(services)
+    scheduler.tick()
+    clock.advance(timedelta(days=7, minutes=30).total_seconds())
+
+    scheduler.tick()
+
+    assert "grant.expired" in events.types()
+    doc = services.store.read_vault(vault_id)
+    assert [g["status"] for g in doc["grants"].values()] == ["expired"]
+
+
+def test_a_failing_pass_is_logged_and_the_schedule_goes_on(
+    services: Services, clock: FakeClock, monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    def broken(*_: object, **__: object) -> None:
+        raise OSError("disk full")
+
+    monkeypatch.setattr(services.webhooks, "deliver_due", broken)
+    scheduler = Scheduler(services)
+
+    assert scheduler.tick() == ["webhooks", "expiry"]
+    assert "scheduled webhooks pass failed" in caplog.text
+
+
+def test_vrm_grant_expire_and_webhooks_commands(
+    data_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("VRM_DATA", str(data_dir))
+    runner = CliRunner()
+
+    expired = runner.invoke(cli, ["grant", "expire"], catch_exceptions=False)
+    delivered = runner.invoke(cli, ["webhooks", "deliver"], catch_exceptions=False)
+    listed = runner.invoke(cli, ["webhooks", "list"], catch_exceptions=False)
+
+    assert expired.exit_code == 0
+    assert "0 grants expired" in expired.output
+    assert delivered.exit_code == 0
+    assert "0 delivered, 0 to retry, 0 given up" in delivered.output
+    assert listed.output.strip() == "[]"
