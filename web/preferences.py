@@ -97,6 +97,7 @@ def _page(shown: Shown, errors: Errors) -> tuple[str, int]:
         countable=[(f, field_label(f), COUNTED_AS[f]) for f in SEGMENTABLE_FIELDS],
         segmentable=set(services().vaults.segmentable(vault_id)),
         cap_default=services().config["OFFER_CAP_DEFAULT"],
+        segment_k=services().config["SEGMENT_K"],
     )
 
 
