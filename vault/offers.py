@@ -53,6 +53,8 @@ from vault.webhooks import Webhooks
 
 MAILBOXES = "mailboxes"
 OFFERS = "offers"
+ANSWERS = "intent_answers"
+"""One record per (intent, vendor): a vendor answers an intent once."""
 LABEL = "mailbox"
 RECORD_FORMAT = 1
 CHANNELS = ("email", "sms", "phone", "post")
@@ -227,10 +229,12 @@ class Offers:
     def answer_intent(self, vendor_id: str, intent_id: str, request: OfferRequest) -> str:
         """Deliver an offer to the customer behind an open intent (once per vendor)."""
         vault_id, _ = self._intents.open_intent(intent_id)
-        for _, record in self._store.scan(OFFERS):
-            if record.get("intent") == intent_id and record["vendor"] == vendor_id:
-                raise AlreadyExists("this vendor has already answered that intent")
         offer = self._new_offer(vendor_id, request, intent_id=intent_id)
+        answer = {"offer": offer.offer_id, "at": isoformat(offer.created_at)}
+        try:
+            self._store.insert(ANSWERS, f"{intent_id}:{vendor_id}", answer)
+        except AlreadyExists:
+            raise AlreadyExists("this vendor has already answered that intent") from None
         delivered = self._deliver(offer, [vault_id], capped=False)
         self._save_offer(offer, delivered=len(delivered), shown=None)
         self._events.emit(
