@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import random
 from collections.abc import Iterator, Mapping
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from vault.events import ListSink
+from vault.segment_counts import CountPolicy, SegmentCounts
 from vault.segment_query import (
     SEGMENTABLE_FIELDS,
     SegmentQueryError,
@@ -106,10 +108,19 @@ def test_counts_over_a_thousand_vaults_equal_a_brute_force_count(store: Store) -
         people[vault_id] = (profile, marked)
         updater.vault_changed(vault_id, {SEGMENTABLE: marked}, profile, frozenset({SEGMENTABLE}))
 
+    counts = SegmentCounts(
+        index=index,
+        store=store,
+        key=KEY,
+        policy=CountPolicy(k=1, noise=0, daily_queries=100),
+        events=ListSink(),
+        clock=lambda: datetime(2026, 12, 1, tzinfo=UTC),
+    )
     for query in QUERIES:
         expected = {v for v, (p, m) in people.items() if brute_force(query, p, m)}
-        found = index.members(parse_predicate(query, today=TODAY))
-        assert found == expected, query
+        predicate = parse_predicate(query, today=TODAY)
+        assert index.members(predicate) == expected, query
+        assert counts.count("vnd_" + "a" * 24, predicate).count == len(expected)
         assert 0 < len(expected) < 1000
 
 
