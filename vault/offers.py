@@ -66,7 +66,9 @@ OFFER_DAYS = range(1, 91)
 DEFAULT_OFFER_DAYS = 30
 ACCEPTANCE_TTL = 7 * 24 * 3600
 """How long an acceptance code waits for the vendor to exchange it (seconds)."""
-DELIVERY_CHUNK = 512
+DELIVERY_CHUNK = 4096
+"""Mailboxes written per locked pass: large enough that each of the table's shard files is
+rewritten about once per pass, small enough to hold those locks only briefly."""
 
 
 class CodeIssuer(Protocol):

@@ -174,10 +174,11 @@ class TinyDBStore:
                 if key in shard_of
             }
             new = checked_changes(shard_of.keys(), change(current))
-            for path, records in files.items():
-                values = {key: value for key, value in new.items() if shard_of[key] == path}
-                if values:
-                    records.put(values)
+            by_file: dict[Path, dict[str, Document | None]] = {}
+            for key, value in new.items():
+                by_file.setdefault(shard_of[key], {})[key] = value
+            for path, values in by_file.items():
+                files[path].put(values)
 
     def delete(self, table: str, key: str) -> bool:
         """Remove a record; return whether there was one."""
