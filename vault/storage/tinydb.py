@@ -177,8 +177,9 @@ class TinyDBStore:
             by_file: dict[Path, dict[str, Document | None]] = {}
             for key, value in new.items():
                 by_file.setdefault(shard_of[key], {})[key] = value
-            for path, values in by_file.items():
-                files[path].put(values)
+            for path, records in files.items():  # In lock order, as documented.
+                if path in by_file:
+                    records.put(by_file[path])
 
     def delete(self, table: str, key: str) -> bool:
         """Remove a record; return whether there was one."""
