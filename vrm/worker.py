@@ -1,7 +1,7 @@
-"""Work the server does on its own schedule, beside answering requests: delivering queued
-webhooks (every few seconds) and expiring grants that reached their end (hourly), so an
-unused grant's end is recorded, receipted and pushed to its vendor without anyone having
-to look at it first."""
+"""Work the server does on its own schedule, beside answering requests: loading the segment
+index at start, delivering queued webhooks (every few seconds) and expiring grants that
+reached their end (hourly), so an unused grant's end is recorded, receipted and pushed to
+its vendor without anyone having to look at it first."""
 
 from __future__ import annotations
 
@@ -53,6 +53,8 @@ class Scheduler:
         self._stop.set()
 
     def _run(self) -> None:
+        # Load the segment index before the first vendor asks, so no count waits for it.
+        self._guarded("segment index warm-up", self._services.segment_index.size)
         while not self._stop.is_set():
             self.tick()
             self._stop.wait(1.0)
