@@ -20,13 +20,25 @@ writes, under the lock: the entry's line at the end of entries.jsonl, its vault 
 record, its leaf hash and the nodes it completes, and only then its offset record. So an
 append either counts, with all its parts in place, or is a torn tail that nothing counts.
 
-**Durability.** With ``sync="always"`` an append fsyncs entries.jsonl before its vault
-index record is written, fsyncs the index and levels before the offset is written, and
-fsyncs offsets.bin before it returns: a returned append survives a crash of the process,
-the OS or the machine. With ``sync="none"`` nothing is fsynced; a killed process still
-loses nothing, but an OS crash or power loss can lose recent appends, or keep some of their
-files' pages and not others, which recovery repairs only in part (:meth:`AuditLog.verify`
-finds what is left). It is for benchmarks and tests.
+**Group commit.** Appends made at once by threads of one process are written together
+(see vault.audit.groupcommit): the first waiting for the lock takes, once it holds it,
+every append queued by then, and writes them in queue order as one batch, each step above
+for all of them before the next step for any. A batch is the unit of the fsyncs below: one
+round of them covers all its appends, so under load the fsyncs per append fall.
+
+**Durability.** With ``sync="always"`` a batch fsyncs entries.jsonl before its vault
+index records are written, fsyncs the index files and levels it wrote before its offsets
+are written, and fsyncs offsets.bin before any of its appends returns: a returned append
+survives a crash of the process, the OS or the machine. That last fsync is done after the
+lock is let go, so that the next batch can be written meanwhile; the next batch's own
+fsync of offsets.bin covers this one's offsets, so no later append is acknowledged first.
+A crash in the middle of a batch keeps at most a prefix of it, each entry whole, and none
+of its appends has returned. If writing a batch fails, every append in it raises
+StorageError (if that last fsync failed, its entries may still count: an action may fail
+with its record kept, but never happen without one). With ``sync="none"`` nothing is
+fsynced; a killed process still loses nothing, but an OS crash or power loss can lose
+recent appends, or keep some of their files' pages and not others, which recovery repairs
+only in part (:meth:`AuditLog.verify` finds what is left). It is for benchmarks and tests.
 
 **Recovery.** An append writes its line first, so an append that never finished (killed,
 or failed on a full disk) always leaves entries.jsonl longer than the last offset. At the
@@ -52,9 +64,9 @@ import logging
 import os
 import struct
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from itertools import pairwise
+from itertools import accumulate, pairwise
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -72,6 +84,7 @@ from vault.audit.files import (
     sync_dir,
     write_at,
 )
+from vault.audit.groupcommit import CommitQueue, Pending
 from vault.audit.levels import TreeLevels
 from vault.audit.merkle import EMPTY_ROOT, HASH_SIZE, canonical_json
 from vault.errors import StorageError
@@ -93,22 +106,35 @@ class AuditLog:
     """The append-only, tamper-evident event log stored in ``directory``.
 
     Any number of processes (and threads) may open and append to the same directory at
-    once: appends serialise on the lock and none is lost. ``sync`` is ``"always"`` or
-    ``"none"`` (see the module docstring for what each promises). Repairs made on open or
+    once: appends serialise on the lock and none is lost, and the appends of one process's
+    threads share fsyncs (group commit). ``sync`` is ``"always"`` or ``"none"`` (see the
+    module docstring for what each promises). ``on_commit``, if given, is called with the
+    number of appends in each batch once the batch is written (and synced): a hook for
+    metrics and tests, which must not raise. Repairs made on open or
     since are listed in :attr:`recovered`, one sentence each, for the caller to show.
     """
 
-    def __init__(self, directory: Path, *, sync: str = "always") -> None:
+    def __init__(
+        self,
+        directory: Path,
+        *,
+        sync: str = "always",
+        on_commit: Callable[[int], None] | None = None,
+    ) -> None:
         if sync not in SYNC_MODES:
             raise ValueError(f"sync must be one of {SYNC_MODES}, not {sync!r}")
         self.directory = Path(directory)
         self.recovered: list[str] = []
         self._sync = sync == "always"
+        self._on_commit = on_commit
         self._mutex = threading.Lock()
+        self._queue = CommitQueue()
         self._fds: list[int] = []
         self._known = (0, 0)
         self._levels = TreeLevels(self.directory)
         self._index = VaultIndex(self.directory / "by-vault", sync=self._sync)
+        # Appends sync the index files they write once a batch, not once a record.
+        self._batch_index = VaultIndex(self.directory / "by-vault", sync=False)
         try:
             make_dir(self.directory, sync=self._sync)
             self._lock = self._open("lock")
@@ -129,21 +155,25 @@ class AuditLog:
         With ``sync="always"`` every file it writes is fsynced before it returns. Raises
         ValueError (or TypeError) for an entry that is not JSON or whose ``vault`` is not a
         pseudonym, before anything is written, and StorageError if the files cannot be
-        written (the next append then cuts whatever this one left).
+        written (the next append then cuts whatever this one left). Appends from several
+        threads at once are written together, in the order they were queued, with one
+        round of fsyncs (see the module docstring).
         """
         line = canonical_json(entry if isinstance(entry, dict) else dict(entry))
-        key = _vault_of(entry)
-        try:
-            with self._exclusive():
-                index, end = self._recover()
-                self._write(index, end, line, key)
-        except OSError as exc:
-            raise StorageError(f"cannot append to the audit log {self.directory}: {exc}") from exc
-        return index
+        mine = Pending(line, _vault_of(entry))
+        if self._queue.join(mine):
+            self._lead(mine)
+        if mine.error is not None:
+            raise mine.error
+        return mine.index
 
     def append_event(self, event: Event) -> int:
         """Add ``event`` at the end of the log; return its index."""
         return self.append(event.to_json())
+
+    def waiting(self) -> int:
+        """How many appends of this process are queued for the next batch, not yet taken."""
+        return self._queue.waiting()
 
     def rebuild_index(self) -> int:
         """Rebuild the whole per-vault index from entries.jsonl; return the entries indexed.
@@ -267,7 +297,7 @@ class AuditLog:
         self._verify_levels(leaves)
         self._verify_index(size, vaults)
 
-    # Appending and recovery, always under the lock.
+    # Appending and recovery, under the lock (all but the last fsync of a batch).
 
     @contextmanager
     def _exclusive(self) -> Iterator[None]:
@@ -279,23 +309,95 @@ class AuditLog:
             finally:
                 fcntl.flock(self._lock, fcntl.LOCK_UN)
 
-    def _write(self, index: int, end: int, line: bytes, key: str | None) -> None:
-        """Write entry ``index`` at ``end``: line, index record, hashes, and its offset last."""
-        write_at(self._entries, line + b"\n", end)
+    def _lead(self, mine: Pending) -> None:
+        """Write every queued append (``mine`` among them) as one batch, then hand over."""
+        batch: list[Pending] = []
+        try:
+            with self._exclusive():
+                batch = self._queue.take()
+                self._commit(batch)
+            # The offsets are synced after the lock is let go, so another process's batch
+            # can be written meanwhile: it is never acknowledged before these offsets are
+            # durable, as its own sync of offsets.bin covers them.
+            if self._sync:
+                datasync(self._offsets)
+            if self._on_commit is not None:
+                self._on_commit(len(batch))
+        except BaseException as exc:
+            if not batch:
+                self._queue.withdraw(mine)
+                batch = [mine]
+            self._fail(batch, mine, exc)
+        finally:
+            self._queue.finish(batch)
+
+    def _fail(self, batch: list[Pending], mine: Pending, exc: BaseException) -> None:
+        """Give each append of a batch that failed its own error; the leader's is ``exc``.
+
+        Anything but an OSError (a bug, an interrupt) reaches the leader's caller as it is.
+        """
+        for pending in batch:
+            if pending is mine and not isinstance(exc, OSError):
+                pending.error = exc
+            else:
+                error = StorageError(f"cannot append to the audit log {self.directory}: {exc}")
+                error.__cause__ = exc
+                pending.error = error
+
+    def _commit(self, batch: list[Pending]) -> None:
+        """Write ``batch`` after the last entry: lines, index records, hashes, offsets last.
+
+        Each step is done for the whole batch, and with ``sync`` each file written is
+        fsynced once, before the next step; offsets.bin is left for the caller to sync.
+        """
+        first, end = self._recover()
+        ends = list(accumulate((len(pending.line) + 1 for pending in batch), initial=end))
+        write_at(self._entries, b"".join(pending.line + b"\n" for pending in batch), end)
         if self._sync:
             datasync(self._entries)
-        if key is not None:
-            self._add_to_index(key, index)
-        self._levels.add_leaf(index, merkle.leaf_hash(line))
+        self._index_batch(first, batch)
+        for index, pending in enumerate(batch, start=first):
+            self._levels.add_leaf(index, merkle.leaf_hash(pending.line))
         if self._sync:
             self._levels.sync()
-        write_at(self._offsets, _OFFSET.pack(end + len(line) + 1), index * _OFFSET.size)
+        write_at(self._offsets, b"".join(map(_OFFSET.pack, ends[1:])), first * _OFFSET.size)
+        self._known = (first + len(batch), ends[-1])
+        for index, pending in enumerate(batch, start=first):
+            pending.index = index
+
+    def _index_batch(self, first: int, batch: list[Pending]) -> None:
+        """Write the batch's vault index records, then fsync each file written once."""
+        created: dict[str, bool] = {}
+        for index, pending in enumerate(batch, start=first):
+            if pending.key is None:
+                continue
+            if pending.key not in created:
+                created[pending.key] = self._sync and self._prepare_index(pending.key)
+            self._add_to_index(pending.key, index)
         if self._sync:
-            datasync(self._offsets)
-        self._known = (index + 1, end + len(line) + 1)
+            for key, new in created.items():
+                self._sync_index(key, new=new)
+
+    def _prepare_index(self, key: str) -> bool:
+        """Make the directory of a new index file durable; return whether the file is new."""
+        path = self._index.path(key)
+        if path.exists():
+            return False
+        make_dir(path.parent, sync=True)
+        return True
+
+    def _sync_index(self, key: str, *, new: bool) -> None:
+        path = self._index.path(key)
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            datasync(fd)
+        finally:
+            os.close(fd)
+        if new:
+            sync_dir(path.parent)
 
     def _add_to_index(self, key: str, index: int) -> None:
-        cut = self._index.add(key, index)
+        cut = self._batch_index.add(key, index)
         if cut:
             self._report(
                 f"by-vault index of {key}: cut {cut} record(s) at or past entry {index}, "
