@@ -206,11 +206,16 @@ class Offers:
         request: OfferRequest,
         progress: Any = None,
     ) -> Sent:
-        """Deliver an offer to every matching customer who allows it."""
+        """Deliver an offer to every matching customer who allows it (QuotaExceeded when
+        the vendor's daily budget of counts is spent)."""
         offer = self._new_offer(vendor_id, request, intent_id=None)
+        # A send tells the vendor a count too, so it draws on the same daily budget, and
+        # its noise is keyed on the set reached alone: sending again to the same people
+        # cannot average the noise away.
+        self._counts.spend(vendor_id)
         matched = sorted(self._index.members(predicate))
         delivered = self._deliver(offer, matched, capped=True, progress=progress)
-        shown = self._counts.protect(vendor_id, delivered, f"offer\x00{offer.offer_id}")
+        shown = self._counts.protect(vendor_id, delivered, "offer")
         self._save_offer(offer, delivered=len(delivered), shown=shown.count)
         self._events.emit(
             Event(

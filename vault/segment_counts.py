@@ -88,7 +88,7 @@ class SegmentCounts:
     def count(self, vendor_id: str, predicate: Predicate) -> Count:
         """Count the vaults matching ``predicate`` for ``vendor_id`` (QuotaExceeded when
         its daily budget is spent)."""
-        self._spend(vendor_id)
+        self.spend(vendor_id)
         members = self._index.members(predicate)
         answer = self.protect(vendor_id, members, "count")
         self._events.emit(
@@ -125,7 +125,8 @@ class SegmentCounts:
         uniform = (int.from_bytes(digest[:8], "big") + 0.5) / 2**64
         return round(laplace(uniform, scale))
 
-    def _spend(self, vendor_id: str) -> None:
+    def spend(self, vendor_id: str) -> None:
+        """Draw one answer from the vendor's daily budget; QuotaExceeded when it is spent."""
         day = self._clock().date().isoformat()
         limit = self.policy.daily_queries
         refused = [False]

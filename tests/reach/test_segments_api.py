@@ -207,3 +207,24 @@ def test_suppression_holds_for_true_counts_below_k_whatever_the_noise(noisy: Fla
             members = [f"{salt * 1000 + n:032x}" for n in range(size)]
             assert counts.protect("vnd_" + "1" * 24, members, "count").suppressed
     noisy.extensions["vrm"].close()
+
+
+def test_offers_draw_on_the_same_daily_budget(
+    reach_config: dict[str, Any], clock: FakeClock, events: ListSink
+) -> None:
+    app = make_app({**reach_config, "SEGMENT_DAILY_QUERIES": 1}, clock, events)
+    client = app.test_client()
+    marketer = register_marketer(client)
+    offer = {
+        "segment": CYCLING["segment"],
+        "title": "t",
+        "message": "m",
+        "fields": {"email": "send it"},
+    }
+    try:
+        assert client.post("/api/v1/offers", json=offer, headers=marketer.bearer).status_code == 201
+        assert count(client, marketer, CYCLING).status_code == 429
+        refused = client.post("/api/v1/offers", json=offer, headers=marketer.bearer)
+        assert refused.status_code == 429
+    finally:
+        app.extensions["vrm"].close()
