@@ -2,10 +2,11 @@
 
 Serves the app (``bench/app_with_hello.py``: the production app plus ``GET /bench/hello``)
 with gunicorn, 2 workers, on 127.0.0.1, over a real TinyDB data directory in a temporary
-folder (fsync on). Then, in one run, each endpoint gets a phase bounded in time and in
-request count, split into rounds that alternate with hello-world rounds of the same
-length (so a change in the machine's background load touches both alike), and the table
-compares them:
+folder (fsync on; the audit log's fsyncs as ``--audit-sync`` says, by default on every
+append, shared by the appends a worker's threads make at once). Then, in one run, each
+endpoint gets a phase bounded in time and in request count, split into rounds that
+alternate with hello-world rounds of the same length (so a change in the machine's
+background load touches both alike), and the table compares them:
 
     profile               GET /api/v1/profile, one bearer token           goal >= 60% of hello
     client credentials    POST /oauth/token, client_secret_basic          goal >= 40%
@@ -675,7 +676,8 @@ def main() -> int:
     name = "wrk" if generator is run_wrk else "Python (http.client, a process a connection)"
     print(
         f"gunicorn: {args.workers} workers ({args.worker_class}, {args.threads} threads each) "
-        f"on {os.cpu_count()} CPUs, shared with the load generator\n"
+        f"on {os.cpu_count()} CPUs, shared with the load generator; "
+        f"VRM_AUDIT_SYNC={args.audit_sync}\n"
         f"load: {name}, {args.connections} connections, each phase {max(1, args.rounds)} "
         f"rounds of {run.seconds} s alternating with {HELLO}; "
         f"refresh pool {len(fixture.refresh_tokens)} tokens"

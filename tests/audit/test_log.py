@@ -512,8 +512,8 @@ class Crash(BaseException):
     """Stands in for a kill: raised in place of a write, it unwinds past every handler."""
 
 
-#: Appending entry 7 to a log of 7 writes, in order: the line, the vault index record,
-#: level-00[7], level-01[3], level-02[1], level-03[0], and last the offset.
+#: Appending entry 7 to a log of 7 writes, in order: the line, level-00[7], level-01[3],
+#: level-02[1], level-03[0], the vault index record, and last the offset.
 APPEND_WRITES = 7
 
 

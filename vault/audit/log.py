@@ -16,8 +16,8 @@ index is its position, which the tree binds, and line i without its "\\n" is exa
 leaf, so anyone can recompute a leaf hash from an exported event alone.
 
 **Size.** The log holds as many entries as offsets.bin holds whole records. An append
-writes, under the lock: the entry's line at the end of entries.jsonl, its vault index
-record, its leaf hash and the nodes it completes, and only then its offset record. So an
+writes, under the lock: the entry's line at the end of entries.jsonl, its leaf hash and
+the nodes it completes, its vault index record, and only then its offset record. So an
 append either counts, with all its parts in place, or is a torn tail that nothing counts.
 
 **Group commit.** Appends made at once by threads of one process are written together
@@ -28,7 +28,8 @@ round of them covers all its appends, so under load the fsyncs per append fall.
 
 **Durability.** With ``sync="always"`` a batch fsyncs entries.jsonl before its vault
 index records are written, fsyncs the index files and levels it wrote before its offsets
-are written, and fsyncs offsets.bin before any of its appends returns: a returned append
+are written (the levels on a thread of their own, beside the other two), and fsyncs
+offsets.bin before any of its appends returns: a returned append
 survives a crash of the process, the OS or the machine. That last fsync is done after the
 lock is let go, so that the next batch can be written meanwhile; the next batch's own
 fsync of offsets.bin covers this one's offsets, so no later append is acknowledged first.
@@ -84,7 +85,7 @@ from vault.audit.files import (
     sync_dir,
     write_at,
 )
-from vault.audit.groupcommit import CommitQueue, Pending
+from vault.audit.groupcommit import CommitQueue, Overlap, Pending
 from vault.audit.levels import TreeLevels
 from vault.audit.merkle import EMPTY_ROOT, HASH_SIZE, canonical_json
 from vault.errors import StorageError
@@ -110,7 +111,7 @@ class AuditLog:
     threads share fsyncs (group commit). ``sync`` is ``"always"`` or ``"none"`` (see the
     module docstring for what each promises). ``on_commit``, if given, is called with the
     number of appends in each batch once the batch is written (and synced): a hook for
-    metrics and tests, which must not raise. Repairs made on open or
+    metrics and tests, which must neither raise nor append. Repairs made on open or
     since are listed in :attr:`recovered`, one sentence each, for the caller to show.
     """
 
@@ -129,6 +130,7 @@ class AuditLog:
         self._on_commit = on_commit
         self._mutex = threading.Lock()
         self._queue = CommitQueue()
+        self._overlap = Overlap()
         self._fds: list[int] = []
         self._known = (0, 0)
         self._levels = TreeLevels(self.directory)
@@ -189,6 +191,7 @@ class AuditLog:
 
     def close(self) -> None:
         """Close the log's files; any later use fails rather than touch a reused descriptor."""
+        self._overlap.close()
         self._levels.close()
         while self._fds:
             os.close(self._fds.pop())
@@ -348,18 +351,23 @@ class AuditLog:
         """Write ``batch`` after the last entry: lines, index records, hashes, offsets last.
 
         Each step is done for the whole batch, and with ``sync`` each file written is
-        fsynced once, before the next step; offsets.bin is left for the caller to sync.
+        fsynced once: entries.jsonl before the index records are written, and the levels
+        (on the overlap thread, meanwhile) and index files before the offsets are written,
+        which are left for the caller to sync.
         """
         first, end = self._recover()
         ends = list(accumulate((len(pending.line) + 1 for pending in batch), initial=end))
         write_at(self._entries, b"".join(pending.line + b"\n" for pending in batch), end)
-        if self._sync:
-            datasync(self._entries)
-        self._index_batch(first, batch)
         for index, pending in enumerate(batch, start=first):
             self._levels.add_leaf(index, merkle.leaf_hash(pending.line))
-        if self._sync:
-            self._levels.sync()
+        levels = self._overlap.start(self._levels.sync) if self._sync else None
+        try:
+            if self._sync:
+                datasync(self._entries)
+            self._index_batch(first, batch)
+        finally:
+            if levels is not None:
+                levels.result()
         write_at(self._offsets, b"".join(map(_OFFSET.pack, ends[1:])), first * _OFFSET.size)
         self._known = (first + len(batch), ends[-1])
         for index, pending in enumerate(batch, start=first):
