@@ -170,7 +170,7 @@ def time_parts(services: Services, vendor_id: str, predicate: Predicate) -> tupl
         members = services.segment_index.members(predicate)
         lookups.append(time.perf_counter() - started)
         started = time.perf_counter()
-        services.segments.protect(vendor_id, members, "count")
+        services.segments.protect(members)
         protects.append(time.perf_counter() - started)
     return statistics.median(lookups), statistics.median(protects)
 

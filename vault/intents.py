@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -43,6 +44,7 @@ CATEGORIES = (
 DURATION_DAYS = (7, 14, 30, 60, 90)
 MAX_TEXT = 500
 MAX_REGION = 100
+_INTENT_ID = re.compile(r"int_[0-9a-f]{24}")
 
 
 @dataclass(frozen=True)
@@ -256,6 +258,6 @@ def _days(value: object) -> int:
 
 
 def _checked_id(intent_id: str) -> str:
-    if not (intent_id.startswith("int_") and len(intent_id) == 28 and intent_id[4:].isalnum()):
+    if _INTENT_ID.fullmatch(intent_id) is None:
         raise NotFound("no intent with that id")
     return intent_id

@@ -29,6 +29,7 @@ from __future__ import annotations
 import copy
 import json
 import os
+import re
 import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -66,6 +67,7 @@ OFFER_DAYS = range(1, 91)
 DEFAULT_OFFER_DAYS = 30
 ACCEPTANCE_TTL = 7 * 24 * 3600
 """How long an acceptance code waits for the vendor to exchange it (seconds)."""
+_OFFER_ID = re.compile(r"off_[0-9a-f]{24}")
 DELIVERY_CHUNK = 4096
 """Mailboxes written per locked pass: large enough that each of the table's shard files is
 rewritten about once per pass, small enough to hold those locks only briefly."""
@@ -215,7 +217,7 @@ class Offers:
         self._counts.spend(vendor_id)
         matched = sorted(self._index.members(predicate))
         delivered = self._deliver(offer, matched, capped=True, progress=progress)
-        shown = self._counts.protect(vendor_id, delivered, "offer")
+        shown = self._counts.protect(delivered)
         self._save_offer(offer, delivered=len(delivered), shown=shown.count)
         self._events.emit(
             Event(
@@ -671,7 +673,7 @@ def _item(entry: Mapping[str, Any], offer: Offer) -> InboxItem:
 
 
 def _is_offer_id(offer_id: str) -> bool:
-    return offer_id.startswith("off_") and len(offer_id) == 28 and offer_id[4:].isalnum()
+    return _OFFER_ID.fullmatch(offer_id) is not None
 
 
 def _text(value: object, field: str, limit: int) -> str:

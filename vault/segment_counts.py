@@ -90,7 +90,7 @@ class SegmentCounts:
         its daily budget is spent)."""
         self.spend(vendor_id)
         members = self._index.members(predicate)
-        answer = self.protect(vendor_id, members, "count")
+        answer = self.protect(members)
         self._events.emit(
             Event(
                 "segment.query",
@@ -103,24 +103,27 @@ class SegmentCounts:
         )
         return answer
 
-    def protect(self, vendor_id: str, members: Iterable[str], purpose: str) -> Count:
+    def protect(self, members: Iterable[str]) -> Count:
         """The count of ``members`` as a vendor may see it: noisy, and suppressed below k."""
         chosen = list(members)
         true = len(chosen)
-        noisy = true + self._noise(vendor_id, chosen, purpose)
+        noisy = true + self._noise(chosen)
         shown = max(noisy, 0)
         if true < self.policy.k or shown < self.policy.k:
             return Count(None, true)
         return Count(shown, true)
 
-    def _noise(self, vendor_id: str, members: list[str], purpose: str) -> int:
+    def _noise(self, members: list[str]) -> int:
         scale = self.policy.noise
         if scale <= 0:
             return 0
         fingerprint = 0
         for vault_id in members:
             fingerprint ^= int(vault_id[:16], 16)
-        message = f"{purpose}\x00{vendor_id}\x00{len(members)}\x00{fingerprint:016x}"
+        # Keyed on the set alone: every vendor, and every way of asking (a count, an offer's
+        # delivered number), gets the same draw for the same people, so neither more
+        # vendors nor more kinds of question average the noise away.
+        message = f"{len(members)}\x00{fingerprint:016x}"
         digest = hmac.new(self._key, message.encode(), hashlib.sha256).digest()
         uniform = (int.from_bytes(digest[:8], "big") + 0.5) / 2**64
         return round(laplace(uniform, scale))

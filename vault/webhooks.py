@@ -293,6 +293,12 @@ def resolve(host: str, port: int, *, allow_private: bool) -> str:
 def check_address(address: str, *, allow_private: bool) -> None:
     """Refuse an address that is not globally routable, unless ``allow_private``."""
     ip = ipaddress.ip_address(address.split("%", 1)[0])
+    if isinstance(ip, ipaddress.IPv6Address):
+        # An IPv6 address can carry an IPv4 one (mapped, 6to4, Teredo): check that too.
+        teredo = ip.teredo
+        for embedded in (ip.ipv4_mapped, ip.sixtofour, *(teredo or ())):
+            if embedded is not None:
+                check_address(str(embedded), allow_private=allow_private)
     if ip.is_multicast or ip.is_unspecified or ip.is_reserved:
         raise WebhookRefused("the webhook host resolves to an address that cannot be used")
     if not ip.is_global and not allow_private:

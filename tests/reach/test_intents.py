@@ -192,3 +192,13 @@ def test_no_indexed_value_or_intent_text_is_anywhere_on_disk(
     for value in ("velocipedism", "Rutlandshire", "rutlandshire", "Androgynous", "androgynous",
                   "cy-GB", "1983-07-19", "Seeking a tandem", "Leicestershire", "Oakham"):
         assert value.encode() not in blob, value
+
+
+@pytest.mark.parametrize("intent_id", ["int_" + "é" * 24, "int_" + "²" * 24, "int_1"])
+def test_malformed_intent_ids_are_404_not_500(
+    client: FlaskClient, marketer: Marketer, intent_id: str
+) -> None:
+    response = client.post(
+        f"/api/v1/intents/{intent_id}/offers", json=ANSWER, headers=marketer.bearer
+    )
+    assert response.status_code == 404

@@ -228,3 +228,10 @@ def test_blocking_declines_what_is_waiting_and_stops_new_offers(
     vault.offers.unblock(ids[0], marketer.client_id)
     send(client, marketer)
     assert len(inbox_ids(vault, ids[0])) == 2
+
+
+@pytest.mark.parametrize("offer_id", ["off_" + "é" * 24, "off_" + "²" * 24, "off_x", "../x"])
+def test_malformed_offer_ids_are_404_not_500(
+    client: FlaskClient, marketer: Marketer, offer_id: str
+) -> None:
+    assert client.get(f"/api/v1/offers/{offer_id}", headers=marketer.bearer).status_code == 404

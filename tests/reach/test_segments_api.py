@@ -186,13 +186,12 @@ def test_the_same_set_asked_in_other_words_gets_the_same_answer(noisy: Flask) ->
 def test_noise_hides_whether_one_person_is_in_a_set(noisy: Flask) -> None:
     """Counts of sets differing by one person: their difference is not always one."""
     counts = noisy.extensions["vrm"].segments
-    vendor = "vnd_" + "0" * 24
     base = [f"{n:032x}" for n in range(1, 41)]
     differences = set()
     for extra in range(200):
         person = f"{10**6 + extra:032x}"
-        with_person = counts.protect(vendor, [*base[: 20 + extra % 20], person], "count")
-        without = counts.protect(vendor, base[: 20 + extra % 20], "count")
+        with_person = counts.protect([*base[: 20 + extra % 20], person])
+        without = counts.protect(base[: 20 + extra % 20])
         assert with_person.count is not None
         assert without.count is not None
         differences.add(with_person.count - without.count)
@@ -205,7 +204,7 @@ def test_suppression_holds_for_true_counts_below_k_whatever_the_noise(noisy: Fla
     for size in range(10):
         for salt in range(50):
             members = [f"{salt * 1000 + n:032x}" for n in range(size)]
-            assert counts.protect("vnd_" + "1" * 24, members, "count").suppressed
+            assert counts.protect(members).suppressed
     noisy.extensions["vrm"].close()
 
 
@@ -228,3 +227,19 @@ def test_offers_draw_on_the_same_daily_budget(
         assert refused.status_code == 429
     finally:
         app.extensions["vrm"].close()
+
+
+def test_every_vendor_gets_the_same_noisy_answer_for_the_same_set(noisy: Flask) -> None:
+    """More vendors do not mean more independent draws to average."""
+    vault: Services = noisy.extensions["vrm"]
+    client = noisy.test_client()
+    try:
+        for n in range(30):
+            customer(vault, n, cyclist(n))
+        answers = [
+            count(client, register_marketer(client), CYCLING).get_json() for _ in range(5)
+        ]
+        assert all(answer == answers[0] for answer in answers)
+        assert answers[0]["count"] is not None
+    finally:
+        vault.close()

@@ -199,8 +199,23 @@ def test_revocation_is_pushed(
 
 @pytest.mark.parametrize(
     "address",
-    ["10.0.0.1", "192.168.1.20", "172.16.0.5", "127.0.0.1", "169.254.169.254", "::1", "fd00::1",
-     "0.0.0.0", "224.0.0.1", "100.64.0.1"],  # noqa: S104 (refused, never bound)
+    [
+        "10.0.0.1",
+        "192.168.1.20",
+        "172.16.0.5",
+        "127.0.0.1",
+        "169.254.169.254",
+        "::1",
+        "fd00::1",
+        "0.0.0.0",  # noqa: S104 (refused, never bound)
+        "224.0.0.1",
+        "100.64.0.1",
+        "::ffff:127.0.0.1",
+        "2002:7f00:1::1",
+        "2002:a9fe:a9fe::1",
+        "2002:a00:1::1",
+        "2001:0:4136:e378:8000:63bf:f5ff:fffe",
+    ],
 )
 def test_private_and_special_addresses_are_refused(address: str) -> None:
     with pytest.raises(WebhookRefused):
