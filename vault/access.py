@@ -143,6 +143,12 @@ class VendorAccess:
         self._store.update_vault(principal.vault_id, change)
         return self._sealer.seal(claims)
 
+    def granted_now(self, claims: TokenClaims) -> tuple[str, ...]:
+        """The scopes of a claimed code that its grant still allows now; InvalidToken if
+        the grant ended or its tokens were revoked since the code was issued."""
+        _, record = self._grant_of(claims)
+        return _still_granted(claims.scopes, record)
+
     def acceptance_code(
         self, vault_id: str, grant: Grant, client_id: str, scopes: tuple[str, ...], ttl: int
     ) -> str:
@@ -160,8 +166,13 @@ class VendorAccess:
             ttl=ttl,
         )
 
-    def claim_code(self, code: str, client_id: str) -> CodeUse:
+    def claim_code(self, code: str, client_id: str, *, kind: str = "S256") -> CodeUse:
         """Use a code once. A second use revokes every token the first one led to.
+
+        ``kind`` is the kind of code the grant type redeeming it takes: ``S256`` (an
+        authorization code, which carries a PKCE challenge) or OFFER_CODE_METHOD. A code of
+        the other kind is refused untouched, so presenting it to the wrong grant type
+        neither uses it up nor counts as a reuse.
 
         Reuse is checked before expiry: a code replayed after its 60 seconds is still a
         sign that someone else holds it, so the tokens it gave are revoked all the same.
@@ -199,6 +210,8 @@ class VendorAccess:
                 raise InvalidToken("the code expired")
             if entry is None:
                 raise InvalidToken("the code is not known to its grant")
+            if entry["method"] != kind:
+                raise InvalidToken("that code is not for this grant type")
             entry["used"] = True
             outcome["entry"] = dict(entry)
             record["codes"] = _remembered(record["codes"], now)

@@ -258,13 +258,12 @@ class CodeGrant(grants.AuthorizationCodeGrant):  # type: ignore[misc]
         """Already recorded in the grant by generate_authorization_code."""
 
     def query_authorization_code(self, code: str, client: VendorClient) -> ClaimedCode | None:
+        # An offer's acceptance code has no PKCE challenge: claim_code refuses it here,
+        # untouched, since it is redeemed only through its own grant type.
         try:
-            use = self._access.claim_code(code, client.get_client_id())
+            return ClaimedCode(self._access.claim_code(code, client.get_client_id()))
         except InvalidToken:
             return None
-        # An offer's acceptance code has no PKCE challenge: it is redeemed only through
-        # its own grant type, never here.
-        return None if use.method == OFFER_CODE_METHOD else ClaimedCode(use)
 
     def delete_authorization_code(self, authorization_code: ClaimedCode) -> None:
         """Claiming it used it up."""
@@ -350,20 +349,26 @@ class OfferAcceptanceGrant(grants.BaseGrant, grants.TokenEndpointMixin):  # type
         code = self.request.payload.data.get("code")
         if not code:
             raise InvalidRequestError("send the acceptance code in the 'code' parameter")
+        access: VendorAccess = self.server.access
         try:
-            use = self.server.access.claim_code(code, client.get_client_id())
+            use = access.claim_code(code, client.get_client_id(), kind=OFFER_CODE_METHOD)
+            scopes = access.granted_now(use.claims)
         except InvalidToken as error:
             raise InvalidGrantError(str(error)) from None
-        if use.method != OFFER_CODE_METHOD:
-            raise InvalidGrantError("that is not the code of an accepted offer")
+        if not scopes:
+            raise InvalidGrantError("nothing the customer accepted is still granted")
         self.request.client = client
         self.request.user = use.principal
-        self.request.scope = use.claims.scope
+        # What the grant allows now: the customer may have narrowed it since accepting.
+        self.request.scope = " ".join(scopes)
 
     def create_token_response(self) -> tuple[int, dict[str, Any], list[tuple[str, str]]]:
-        token = self.generate_token(
-            user=self.request.user, scope=self.request.scope, include_refresh_token=True
-        )
+        try:
+            token = self.generate_token(
+                user=self.request.user, scope=self.request.scope, include_refresh_token=True
+            )
+        except InvalidToken as error:
+            raise InvalidGrantError(str(error)) from None
         return 200, token, self.TOKEN_RESPONSE_HEADER
 
 

@@ -118,27 +118,76 @@ def test_accepting_with_a_field_unchecked_gives_tokens_for_exactly_the_chosen_fi
     assert profile == {"sub": acceptances[0]["sub"], "given_name": "Rider0"}
 
 
-def test_an_acceptance_code_is_single_use_and_only_for_its_grant_type(
-    client: FlaskClient, vault: Services, marketer: Marketer
-) -> None:
+def redeem(client: FlaskClient, marketer: Marketer, code: str) -> Any:
+    return client.post(
+        "/oauth/token", data={"grant_type": OFFER_GRANT_TYPE, "code": code}, auth=marketer.auth
+    )
+
+
+def accepted_code(
+    client: FlaskClient, vault: Services, marketer: Marketer, fields: list[str]
+) -> tuple[str, str]:
     ids = [customer(vault, n, cyclist(n)) for n in range(3)]
     offer = send(client, marketer)
-    vault.offers.accept(ids[0], offer["id"], ["email"])
-    code = vault.offers.acceptances(marketer.client_id, offer["id"])[0]["code"]
+    vault.offers.accept(ids[0], offer["id"], fields)
+    return ids[0], vault.offers.acceptances(marketer.client_id, offer["id"])[0]["code"]
+
+
+def test_an_acceptance_code_is_single_use(
+    client: FlaskClient, vault: Services, marketer: Marketer
+) -> None:
+    _, code = accepted_code(client, vault, marketer, ["email"])
+    first = redeem(client, marketer, code)
+    assert first.status_code == 200
+
+    again = redeem(client, marketer, code)
+
+    assert again.status_code == 400
+    assert again.get_json()["error"] == "invalid_grant"
+    token = {"Authorization": f"Bearer {first.get_json()['access_token']}"}
+    assert client.get("/api/v1/profile", headers=token).status_code == 401
+
+
+def test_the_wrong_grant_type_neither_accepts_nor_spends_the_code(
+    client: FlaskClient, vault: Services, marketer: Marketer
+) -> None:
+    _, code = accepted_code(client, vault, marketer, ["email"])
 
     as_auth_code = client.post(
         "/oauth/token",
         data={"grant_type": "authorization_code", "code": code, "code_verifier": "x" * 43},
         auth=marketer.auth,
     )
+
     assert as_auth_code.status_code == 400
     assert as_auth_code.get_json()["error"] == "invalid_grant"
+    assert redeem(client, marketer, code).status_code == 200
 
-    again = client.post(
-        "/oauth/token", data={"grant_type": OFFER_GRANT_TYPE, "code": code}, auth=marketer.auth
-    )
-    assert again.status_code == 400
-    assert again.get_json()["error"] == "invalid_grant"
+
+def test_a_code_gives_only_what_is_still_granted(
+    client: FlaskClient, vault: Services, marketer: Marketer
+) -> None:
+    vault_id, code = accepted_code(client, vault, marketer, ["email", "given_name"])
+    (grant,) = vault.consents.grants(vault_id)
+    vault.consents.remove_field(vault_id, grant.grant_id, "email")
+
+    tokens = redeem(client, marketer, code)
+
+    assert tokens.status_code == 200
+    assert tokens.get_json()["scope"] == "profile:given_name"
+
+
+def test_a_code_for_an_ended_grant_is_invalid_grant(
+    client: FlaskClient, vault: Services, marketer: Marketer
+) -> None:
+    vault_id, code = accepted_code(client, vault, marketer, ["email"])
+    (grant,) = vault.consents.grants(vault_id)
+    vault.consents.revoke(vault_id, grant.grant_id)
+
+    refused = redeem(client, marketer, code)
+
+    assert refused.status_code == 400
+    assert refused.get_json()["error"] == "invalid_grant"
 
 
 def test_another_vendor_cannot_redeem_the_code(
