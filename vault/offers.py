@@ -259,12 +259,18 @@ class Offers:
         return offer.offer_id
 
     def stats(self, vendor_id: str, offer_id: str) -> dict[str, Any]:
-        """The offer's numbers as its vendor may see them (each suppressed below k)."""
+        """The offer's numbers as its vendor may see them: each suppressed below k; views and
+        declines rounded down to a multiple of k (acceptances are listed anyway)."""
         offer, record = self._vendor_offer(vendor_id, offer_id)
         k = self._counts.policy.k
 
         def shown(n: int) -> int | None:
             return n if n >= k else None
+
+        def coarse(n: int) -> int | None:
+            # Rounded down to a multiple of k, so one customer's view or decline does not
+            # show as a step the vendor could time against an acceptance.
+            return n - n % k if n >= k else None
 
         answer: dict[str, Any] = {
             "id": offer.offer_id,
@@ -273,9 +279,9 @@ class Offers:
             "created_at": int(offer.created_at.timestamp()),
             "expires_at": int(offer.expires_at.timestamp()),
             "delivered": record["delivered_shown"],
-            "viewed": shown(record["viewed"]),
+            "viewed": coarse(record["viewed"]),
             "accepted": shown(record["accepted"]),
-            "declined": shown(record["declined"]),
+            "declined": coarse(record["declined"]),
             "suppressed_below": k,
         }
         if offer.intent_id:
@@ -334,16 +340,24 @@ class Offers:
         if not chosen or len(chosen) != len(set(fields)):
             raise ValidationError("fields", "choose at least one of the fields the offer asks for")
         purposes = {name: offer.fields[name] for name in chosen}
-        grant = self._consents.give(
-            vault_id,
-            offer.vendor_id,
-            chosen,
-            days=days,
-            terms=terms,
-            method="offer acceptance",
-            purposes=purposes,
-        )
-        self._set_status(vault_id, offer_id, ACCEPTED)
+        # The answer is taken atomically first, so two accepts (or an accept and a
+        # decline) at once cannot both go through; it is given back if the grant fails.
+        before = self._answer(vault_id, offer_id, ACCEPTED)
+        if before is None:
+            raise ValidationError("offer", "was already answered")
+        try:
+            grant = self._consents.give(
+                vault_id,
+                offer.vendor_id,
+                chosen,
+                days=days,
+                terms=terms,
+                method="offer acceptance",
+                purposes=purposes,
+            )
+        except BaseException:
+            self._set_status(vault_id, offer_id, before)
+            raise
         scopes = tuple(PROFILE_SCOPE_PREFIX + f for f in grant.fields)
         code = self._codes.acceptance_code(
             vault_id, grant, offer.vendor_id, scopes, ACCEPTANCE_TTL
@@ -364,14 +378,15 @@ class Offers:
     def decline(self, vault_id: str, offer_id: str) -> None:
         """Say no to an offer; the vendor learns only a (suppressed) count."""
         item = self._item_of(vault_id, offer_id)
-        if item.status in (ACCEPTED, DECLINED):
+        if self._answer(vault_id, offer_id, DECLINED) is None:
             return
-        self._set_status(vault_id, offer_id, DECLINED)
         self._count(offer_id, "declined")
         self._emit("offer.declined", vault_id, item.offer)
 
     def block(self, vault_id: str, vendor_id: str) -> None:
-        """No more offers from this vendor (its offers already here are declined)."""
+        """No more offers from this vendor. Its offers already here are closed as declined,
+        but not counted as declines: a block must not show in the vendor's numbers as a
+        step shared by every offer this customer had."""
         if self._vendors.get(vendor_id) is None:
             raise NotFound("no such vendor")
         box = self._open_box(vault_id)
@@ -384,7 +399,7 @@ class Offers:
 
         self._change_box(vault_id, change)
         for offer_id in pending:
-            self.decline(vault_id, offer_id)
+            self._answer(vault_id, offer_id, DECLINED)
         self._events.emit(
             Event(
                 "vendor.blocked",
@@ -558,6 +573,22 @@ class Offers:
                     break
                 return _item(entry, Offer.from_record(offer_id, record))
         raise NotFound("no such offer in your inbox")
+
+    def _answer(self, vault_id: str, offer_id: str, status: str) -> str | None:
+        """Move an unanswered offer to ``status`` atomically; return its status before, or
+        None if it was answered already."""
+        before: list[str] = []
+
+        def change(content: dict[str, Any]) -> dict[str, Any]:
+            before.clear()
+            for entry in content["items"]:
+                if entry["offer"] == offer_id and entry["status"] in (NEW, VIEWED):
+                    before.append(entry["status"])
+                    entry["status"] = status
+            return content
+
+        self._change_box(vault_id, change)
+        return before[0] if before else None
 
     def _set_status(self, vault_id: str, offer_id: str, status: str) -> None:
         def change(content: dict[str, Any]) -> dict[str, Any]:

@@ -3,6 +3,7 @@ gives a working token for exactly the fields chosen; declining gives nothing."""
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 import pytest
@@ -239,7 +240,7 @@ def test_the_vendor_sees_views_acceptances_and_declines_only_from_k(
     stats = client.get(f"/api/v1/offers/{offer['id']}", headers=marketer.bearer).get_json()
 
     assert stats["delivered"] == 4
-    assert stats["viewed"] == 4
+    assert stats["viewed"] == 3  # 4, rounded down to a multiple of k.
     assert stats["declined"] == 3
     assert stats["accepted"] is None
     assert stats["suppressed_below"] == 3
@@ -284,3 +285,48 @@ def test_malformed_offer_ids_are_404_not_500(
     client: FlaskClient, marketer: Marketer, offer_id: str
 ) -> None:
     assert client.get(f"/api/v1/offers/{offer_id}", headers=marketer.bearer).status_code == 404
+
+
+@pytest.mark.parametrize("pair", [("accept", "accept"), ("accept", "decline")])
+def test_two_answers_at_once_cannot_both_count(
+    client: FlaskClient, vault: Services, marketer: Marketer, pair: tuple[str, str]
+) -> None:
+    ids = [customer(vault, n, cyclist(n)) for n in range(3)]
+    offer = send(client, marketer)
+    start = threading.Barrier(2)
+
+    def answer(kind: str) -> None:
+        start.wait()
+        try:
+            if kind == "accept":
+                vault.offers.accept(ids[0], offer["id"], ["email"])
+            else:
+                vault.offers.decline(ids[0], offer["id"])
+        except ValidationError:
+            pass  # The one that came second is told the offer was answered.
+
+    threads = [threading.Thread(target=answer, args=(kind,)) for kind in pair]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    record = vault.store.get("offers", offer["id"])
+    assert record is not None
+    assert record["accepted"] + record["declined"] == 1
+    assert len(record["acceptances"]) == record["accepted"]
+    assert len(vault.consents.grants(ids[0])) == record["accepted"]
+
+
+def test_a_block_closes_waiting_offers_without_counting_declines(
+    client: FlaskClient, vault: Services, marketer: Marketer
+) -> None:
+    ids = [customer(vault, n, cyclist(n)) for n in range(3)]
+    offer = send(client, marketer)
+
+    vault.offers.block(ids[0], marketer.client_id)
+
+    record = vault.store.get("offers", offer["id"])
+    assert record is not None
+    assert record["declined"] == 0
+    assert [i.status for i in vault.offers.inbox(ids[0])] == ["declined"]
