@@ -371,7 +371,9 @@ class Offers:
             "accepted_at": int(now.timestamp()),
         }
         self._count(offer_id, "accepted", acceptance=acceptance)
-        self._webhooks.notify(offer.vendor_id, "offer.accepted", {"offer": offer_id, **acceptance})
+        self._webhooks.notify(
+            offer.vendor_id, "offer.accepted", {"offer": offer_id, **acceptance}, vault_id=vault_id
+        )
         self._emit("offer.accepted", vault_id, offer, fields=tuple(chosen))
         return grant
 
@@ -466,8 +468,22 @@ class Offers:
         self._change_box(vault_id, change)
 
     def vault_erasing(self, vault_id: str) -> None:
-        """Remove the mailbox."""
+        """Remove the mailbox, and the vault's acceptances from the offers it accepted
+        (the pairwise id and the unused code must not outlive the vault)."""
+        for entry in self._open_box(vault_id)["items"]:
+            if entry["status"] == ACCEPTED:
+                sub = pairwise_subject(self._index_key, vault_id, entry["vendor"])
+                self._drop_acceptance(entry["offer"], sub)
         self._store.delete(MAILBOXES, vault_id)
+
+    def _drop_acceptance(self, offer_id: str, sub: str) -> None:
+        def change(record: Document | None) -> Document | None:
+            if record is None:
+                return None
+            kept = [a for a in record["acceptances"] if a["sub"] != sub]
+            return {**record, "acceptances": kept}
+
+        self._store.update(OFFERS, offer_id, change)
 
     # Internals.
 

@@ -40,8 +40,8 @@ from keys.envelope import RandomBytes
 from keys.signing import JWS_ALG, SigningKey
 from vault.clock import Clock, isoformat, parse_iso
 from vault.errors import VaultError
-from vault.events import Event, EventSink
-from vault.grants import Grant, pairwise_subject
+from vault.events import Event, EventSink, vault_pseudonym
+from vault.grants import Grant, is_live, pairwise_subject
 from vault.storage.base import Document, Store
 from vault.vendors import PROFILE_SCOPE_PREFIX, VendorRegistry
 
@@ -106,8 +106,14 @@ class Webhooks:
         self._clock = clock
         self._rng = rng
 
-    def notify(self, vendor_id: str, event: str, data: Mapping[str, Any]) -> str | None:
-        """Queue ``event`` for the vendor; return the message id (None: no webhook)."""
+    def notify(
+        self, vendor_id: str, event: str, data: Mapping[str, Any], *, vault_id: str | None = None
+    ) -> str | None:
+        """Queue ``event`` for the vendor; return the message id (None: no webhook).
+
+        ``vault_id`` names the vault the message is about (kept as its pseudonym), so
+        erasing that vault can withdraw what has not been delivered yet.
+        """
         vendor = self._vendors.get(vendor_id)
         if vendor is None or vendor.disabled or not vendor.webhook_uri:
             return None
@@ -136,6 +142,7 @@ class Webhooks:
             "next_at": isoformat(now),
             "lease_until": None,
             "last_error": None,
+            "about": vault_pseudonym(self._index_key, vault_id) if vault_id else None,
         }
         self._store.insert(TABLE, message_id, record)
         return message_id
@@ -152,7 +159,31 @@ class Webhooks:
                 "withdrawn": [f for f, _ in grant.removed] if event == "narrowed" else [],
                 "expires_at": int(grant.expires_at.timestamp()),
             },
+            vault_id=vault_id,
         )
+
+    def vault_changed(
+        self,
+        vault_id: str,
+        doc: Document,
+        profile: Mapping[str, Any],
+        changed: frozenset[str],
+    ) -> None:
+        """Nothing to tell vendors when a profile changes (VaultObserver)."""
+
+    def vault_erasing(self, vault_id: str) -> None:
+        """Withdraw undelivered messages about the vault, then tell each vendor holding a
+        live grant that the customer erased their vault (VaultObserver)."""
+        about = vault_pseudonym(self._index_key, vault_id)
+        for key, record in list(self._store.scan(TABLE)):
+            if record.get("about") == about and record["status"] == PENDING:
+                self._store.delete(TABLE, key)
+        now = self._clock()
+        for record in self._store.read_vault(vault_id).get("grants", {}).values():
+            if is_live(record, now):
+                vendor_id = record["vendor"]
+                sub = pairwise_subject(self._index_key, vault_id, vendor_id)
+                self.notify(vendor_id, "grant.erased", {"sub": sub, "status": "erased"})
 
     def deliver_due(self, limit: int = 100) -> DeliveryReport:
         """Post the messages that are due, at most ``limit``; reschedule failures."""

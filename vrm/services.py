@@ -165,7 +165,12 @@ def build_services(
             events=sink,
             clock=clock,
             login_policy=policy,
-            observers=(SegmentUpdater(segment_index, key=keys.index_key), offers, intents),
+            observers=(
+                SegmentUpdater(segment_index, key=keys.index_key),
+                webhooks,
+                offers,
+                intents,
+            ),
         )
     )
     history = AccessHistory(audit, keys.index_key)

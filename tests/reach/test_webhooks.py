@@ -238,3 +238,17 @@ def test_vendors_without_a_webhook_are_not_queued(
     vault.offers.accept(ids[0], offer["id"], ["email"])
 
     assert vault.webhooks.pending() == []
+
+
+def test_erasure_withdraws_undelivered_messages_and_tells_the_vendor(
+    client: FlaskClient, vault: Services, marketer: Marketer, receiver: Receiver
+) -> None:
+    vault_id, offer_id = accepted_offer(client, vault, marketer)
+    sub = vault.offers.acceptances(marketer.client_id, offer_id)[0]["sub"]
+
+    vault.vaults.erase(vault_id)
+
+    assert vault.offers.acceptances(marketer.client_id, offer_id) == []
+    vault.webhooks.deliver_due()
+    (only,) = [verified(client, body)["events"] for _, body in receiver.received]
+    assert only == {"urn:vrm-vault:event:grant.erased": {"sub": sub, "status": "erased"}}
