@@ -22,12 +22,15 @@ was checked, so a second DNS answer cannot change it.
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import ipaddress
 import json
 import os
 import socket
 import ssl
+import threading
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -56,6 +59,10 @@ LONGEST_WAIT = timedelta(hours=1)
 LEASE = timedelta(seconds=60)
 KEEP_DONE = timedelta(days=7)
 TIMEOUT_SECONDS = 5.0
+DEADLINE_SECONDS = 10.0
+"""The longest one delivery may take, however slowly the vendor's server answers."""
+PASS_SECONDS = 30.0
+"""The longest one delivery pass runs; what is left waits for the next pass."""
 PENDING, DELIVERED, FAILED = "pending", "delivered", "failed"
 
 
@@ -194,7 +201,10 @@ class Webhooks:
             if record["status"] == PENDING and parse_iso(record["next_at"]) <= now
         ]
         delivered = retrying = failed = 0
+        started = time.monotonic()
         for key in sorted(due)[:limit]:
+            if time.monotonic() - started > PASS_SECONDS:
+                break
             record = self._lease(key, now)
             if record is None:
                 continue
@@ -275,9 +285,16 @@ class Webhooks:
 class HttpTransport:
     """Posts over HTTP(S) to public addresses only (see the module's note)."""
 
-    def __init__(self, *, allow_private: bool = False, timeout: float = TIMEOUT_SECONDS) -> None:
+    def __init__(
+        self,
+        *,
+        allow_private: bool = False,
+        timeout: float = TIMEOUT_SECONDS,
+        deadline: float = DEADLINE_SECONDS,
+    ) -> None:
         self._allow_private = allow_private
         self._timeout = timeout
+        self._deadline = deadline
         self._tls = ssl.create_default_context()
 
     def post(self, url: str, body: bytes, headers: Mapping[str, str]) -> int:
@@ -289,12 +306,18 @@ class HttpTransport:
         address = resolve(parts.hostname, port, allow_private=self._allow_private)
         path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
         connection = self._connection(parts.scheme, parts.hostname, port, address)
+        # The socket timeout bounds each read; a server dripping a byte at a time would
+        # never trip it, so the whole exchange also has a deadline that cuts the socket.
+        watchdog = threading.Timer(self._deadline, _cut, args=(connection,))
+        watchdog.daemon = True
+        watchdog.start()
         try:
             connection.request("POST", path, body=body, headers=dict(headers))
             status = connection.getresponse().status
         except (OSError, http.client.HTTPException) as error:
             raise WebhookRefused(f"could not deliver: {type(error).__name__}") from None
         finally:
+            watchdog.cancel()
             connection.close()
         return status
 
@@ -304,6 +327,14 @@ class HttpTransport:
         if scheme == "https":
             return _PinnedHTTPS(host, port, address, self._timeout, self._tls)
         return _PinnedHTTP(host, port, address, self._timeout)
+
+
+def _cut(connection: http.client.HTTPConnection) -> None:
+    """End a delivery that ran past its deadline: blocked reads return at once."""
+    sock = connection.sock
+    if sock is not None:
+        with contextlib.suppress(OSError):
+            sock.shutdown(socket.SHUT_RDWR)
 
 
 def resolve(host: str, port: int, *, allow_private: bool) -> str:

@@ -30,33 +30,44 @@ class Scheduler:
 
     def tick(self) -> list[str]:
         """Run whatever is due now; return the names of what ran."""
-        now = self._services.clock()
-        ran = []
-        if self._next_webhooks is None or now >= self._next_webhooks:
-            self._guarded("webhooks", self._services.webhooks.deliver_due)
-            self._next_webhooks = now + WEBHOOK_EVERY
-            ran.append("webhooks")
-        if self._next_expiry is None or now >= self._next_expiry:
-            self._guarded("expiry", self._services.consents.expire_all)
-            self._next_expiry = now + EXPIRY_EVERY
-            ran.append("expiry")
-        return ran
+        return self._webhooks() + self._expiry()
 
-    def start(self) -> threading.Thread:
-        """Tick every second on a daemon thread until :meth:`stop`."""
-        thread = threading.Thread(target=self._run, name="vrm scheduler", daemon=True)
-        thread.start()
-        return thread
+    def _webhooks(self) -> list[str]:
+        now = self._services.clock()
+        if self._next_webhooks is not None and now < self._next_webhooks:
+            return []
+        self._guarded("webhooks", self._services.webhooks.deliver_due)
+        self._next_webhooks = now + WEBHOOK_EVERY
+        return ["webhooks"]
+
+    def _expiry(self) -> list[str]:
+        now = self._services.clock()
+        if self._next_expiry is not None and now < self._next_expiry:
+            return []
+        self._guarded("expiry", self._services.consents.expire_all)
+        self._next_expiry = now + EXPIRY_EVERY
+        return ["expiry"]
+
+    def start(self) -> list[threading.Thread]:
+        """Run the passes on daemon threads of their own until :meth:`stop`, so a slow
+        vendor's webhook never holds up the expiry of grants, nor the other way round."""
+        threads = [
+            threading.Thread(target=self._run, args=(self._webhooks,), name="vrm webhooks"),
+            threading.Thread(target=self._run, args=(self._expiry,), name="vrm expiry"),
+        ]
+        self._guarded("segment index warm-up", self._services.segment_index.size)
+        for thread in threads:
+            thread.daemon = True
+            thread.start()
+        return threads
 
     def stop(self) -> None:
         """Ask the thread to end after its current tick."""
         self._stop.set()
 
-    def _run(self) -> None:
-        # Load the segment index before the first vendor asks, so no count waits for it.
-        self._guarded("segment index warm-up", self._services.segment_index.size)
+    def _run(self, work: Callable[[], list[str]]) -> None:
         while not self._stop.is_set():
-            self.tick()
+            work()
             self._stop.wait(1.0)
 
     @staticmethod

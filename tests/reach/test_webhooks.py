@@ -4,7 +4,9 @@ retried with backoff, sent for accepted offers and for every withdrawal of a gra
 from __future__ import annotations
 
 import json
+import threading
 from datetime import timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
@@ -16,7 +18,13 @@ from joserfc.jwk import KeySet
 from tests.conftest import FakeClock
 from tests.reach.conftest import ISSUER, Marketer, Receiver, customer, cyclist
 from vault.clock import parse_iso
-from vault.webhooks import CONTENT_TYPE, MAX_ATTEMPTS, WebhookRefused, check_address
+from vault.webhooks import (
+    CONTENT_TYPE,
+    MAX_ATTEMPTS,
+    HttpTransport,
+    WebhookRefused,
+    check_address,
+)
 from vrm.services import Services
 
 OFFER = {
@@ -252,3 +260,27 @@ def test_erasure_withdraws_undelivered_messages_and_tells_the_vendor(
     vault.webhooks.deliver_due()
     (only,) = [verified(client, body)["events"] for _, body in receiver.received]
     assert only == {"urn:vrm-vault:event:grant.erased": {"sub": sub, "status": "erased"}}
+
+
+def test_a_vendor_that_never_answers_cannot_hold_a_delivery_past_its_deadline() -> None:
+    """The socket timeout alone would wait for ever on a server that keeps the line open;
+    the delivery's deadline cuts it."""
+    release = threading.Event()
+
+    class Silent(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            release.wait(30)  # Holds the connection open, answering nothing.
+
+        def log_message(self, *_: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Silent)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    transport = HttpTransport(allow_private=True, timeout=30.0, deadline=0.2)
+    try:
+        with pytest.raises(WebhookRefused, match="could not deliver"):
+            transport.post(f"http://127.0.0.1:{server.server_address[1]}/", b"{}", {})
+    finally:
+        release.set()
+        server.shutdown()
+        server.server_close()
