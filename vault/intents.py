@@ -21,7 +21,7 @@ from typing import Any
 from keys.envelope import RandomBytes
 from vault.clock import Clock, isoformat, parse_iso
 from vault.datakeys import DataKeys
-from vault.errors import NotFound, ValidationError
+from vault.errors import NotFound, QuotaExceeded, ValidationError
 from vault.events import Event, EventSink, vault_pseudonym
 from vault.profile import ProfileCipher
 from vault.storage.base import Document, Store
@@ -44,6 +44,8 @@ CATEGORIES = (
 DURATION_DAYS = (7, 14, 30, 60, 90)
 MAX_TEXT = 500
 MAX_REGION = 100
+MAX_ANSWERS = 20
+"""The most vendor answers one intent takes, so registering vendors cannot flood an inbox."""
 _INTENT_ID = re.compile(r"int_[0-9a-f]{24}")
 
 
@@ -158,6 +160,21 @@ class IntentBoard:
         if not view.is_open(self._clock()):
             raise NotFound("no open intent with that id")
         return record["vault"], view
+
+    def take_answer(self, intent_id: str) -> None:
+        """Count one vendor answer to an intent; QuotaExceeded once it has MAX_ANSWERS."""
+        full = [False]
+
+        def change(record: Document | None) -> Document | None:
+            if record is None:
+                raise NotFound("no open intent with that id")
+            answers = int(record.get("answers", 0))
+            full[0] = answers >= MAX_ANSWERS
+            return record if full[0] else {**record, "answers": answers + 1}
+
+        self._store.update(TABLE, _checked_id(intent_id), change)
+        if full[0]:
+            raise QuotaExceeded(f"this intent has had the most answers it takes ({MAX_ANSWERS})")
 
     def forget(self, vault_id: str) -> None:
         """Remove every intent of a vault (on erasure)."""

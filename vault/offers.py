@@ -244,6 +244,7 @@ class Offers:
             self._store.insert(ANSWERS, f"{intent_id}:{vendor_id}", answer)
         except AlreadyExists:
             raise AlreadyExists("this vendor has already answered that intent") from None
+        self._intents.take_answer(intent_id)
         delivered = self._deliver(offer, [vault_id], capped=False)
         self._save_offer(offer, delivered=len(delivered), shown=None)
         self._events.emit(

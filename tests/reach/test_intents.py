@@ -202,3 +202,22 @@ def test_malformed_intent_ids_are_404_not_500(
         f"/api/v1/intents/{intent_id}/offers", json=ANSWER, headers=marketer.bearer
     )
     assert response.status_code == 404
+
+
+def test_an_intent_takes_a_bounded_number_of_answers(
+    client: FlaskClient, vault: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("vault.intents.MAX_ANSWERS", 2)
+    vault_id = customer(vault, 1, cyclist(1))
+    intent = vault.intents.publish(vault_id, INTENT)
+    answers = []
+    for _ in range(3):
+        vendor = register_marketer(client)
+        answers.append(
+            client.post(
+                f"/api/v1/intents/{intent.intent_id}/offers", json=ANSWER, headers=vendor.bearer
+            ).status_code
+        )
+
+    assert answers == [201, 201, 429]
+    assert len(vault.offers.inbox(vault_id)) == 2
