@@ -87,3 +87,33 @@ def test_vrm_grant_expire_and_webhooks_commands(
     assert delivered.exit_code == 0
     assert "0 delivered, 0 to retry, 0 given up" in delivered.output
     assert listed.output.strip() == "[]"
+
+
+def test_derived_records_a_crash_left_behind_are_repaired(
+    services: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A writer that died after the vault write but before the mailbox and index followed:
+    the vault stays marked pending, and the next pass brings them in line."""
+    vault_id = services.vaults.sign_up("ada@example.org", PASSWORD)
+    services.vaults.set_fields(vault_id, {"channel_preferences": {"email": True}})
+    assert services.offers.export(vault_id)["channels"] == ["email"]
+
+    def died(*_: object) -> None:
+        raise SystemExit("killed")
+
+    monkeypatch.setattr(services.offers, "vault_changed", died)
+    with pytest.raises(SystemExit):
+        services.vaults.set_fields(vault_id, {"channel_preferences": {"email": False}})
+    monkeypatch.undo()
+    assert services.offers.export(vault_id)["channels"] == ["email"]  # Stale.
+
+    assert services.vaults.repair_derived() == 1
+
+    assert services.offers.export(vault_id)["channels"] == []
+    assert services.vaults.repair_derived() == 0
+
+
+def test_changes_no_observer_follows_leave_no_mark(services: Services) -> None:
+    vault_id = services.vaults.sign_up("ada@example.org", PASSWORD)
+    services.vaults.set_fields(vault_id, {"given_name": "Ada"})
+    assert list(services.store.scan("derived_pending")) == []

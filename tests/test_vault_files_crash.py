@@ -226,25 +226,39 @@ def die() -> None:
     os.kill(os.getpid(), signal.SIGKILL)
 
 
+def in_vaults(path: str) -> bool:
+    """Whether a path is in the store's vault directory (other writes, such as the mark
+    that derived records are pending, go on as usual)."""
+    return f"{os.sep}vaults{os.sep}" in path
+
+
+def fd_path(fd: int) -> str:
+    return os.readlink(f"/proc/self/fd/{fd}")
+
+
 def die_in_temp_write(fd: int) -> None:
     """Stand-in for os.fsync: cut the temp file in half and die before it is synced."""
-    if stat.S_ISREG(os.fstat(fd).st_mode):
+    if stat.S_ISREG(os.fstat(fd).st_mode) and in_vaults(fd_path(fd)):
         os.ftruncate(fd, os.fstat(fd).st_size // 2)
         die()
+    FSYNC(fd)
 
 
-def die_before_rename(*args: object) -> None:
-    die()
+def die_before_rename(source: str, target: str, *args: object, **kwargs: object) -> None:
+    if in_vaults(str(target)):
+        die()
+    REPLACE(source, target, *args, **kwargs)  # type: ignore[arg-type]
 
 
 def die_after_rename(fd: int) -> None:
-    """Stand-in for os.fsync: die when the directory is synced, the rename being done."""
-    if stat.S_ISDIR(os.fstat(fd).st_mode):
+    """Stand-in for os.fsync: die when the vault's directory is synced, the rename done."""
+    if stat.S_ISDIR(os.fstat(fd).st_mode) and in_vaults(fd_path(fd) + os.sep):
         die()
     FSYNC(fd)
 
 
 FSYNC = os.fsync
+REPLACE = os.replace
 
 #: Each step: the os function replaced, its stand-in, and whether the update survives.
 STEPS: dict[str, tuple[str, Callable[..., None], bool]] = {

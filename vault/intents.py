@@ -191,6 +191,10 @@ class IntentBoard:
     ) -> None:
         """Intents do not depend on the profile (VaultObserver)."""
 
+    def follows(self, changed: frozenset[str]) -> bool:
+        """Nothing here is derived from the profile (VaultObserver)."""
+        return False
+
     def vault_erasing(self, vault_id: str) -> None:
         """Forget the vault's intents (VaultObserver)."""
         self.forget(vault_id)

@@ -468,6 +468,10 @@ class Offers:
 
         self._change_box(vault_id, change)
 
+    def follows(self, changed: frozenset[str]) -> bool:
+        """The mailbox follows the channel preferences."""
+        return "channel_preferences" in changed
+
     def vault_erasing(self, vault_id: str) -> None:
         """Remove the mailbox, and the vault's acceptances from the offers it accepted
         (the pairwise id and the unused code must not outlive the vault)."""

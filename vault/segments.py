@@ -22,11 +22,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from keys.digests import keyed_digest
-from vault.segment_query import AllOf, AnyOf, Condition, Predicate, normalise
+from vault.segment_query import SEGMENTABLE_FIELDS, AllOf, AnyOf, Condition, Predicate, normalise
 from vault.service import SEGMENTABLE
 from vault.storage.base import Document, Store
 
 TABLE = "segments"
+_FOLLOWED = frozenset({SEGMENTABLE, *SEGMENTABLE_FIELDS})
 RECORD_FORMAT = 1
 TOKEN_HEX = 24
 """Tokens are 96 bits: far beyond collisions among any number of vaults and values."""
@@ -163,3 +164,7 @@ class SegmentUpdater:
     def vault_erasing(self, vault_id: str) -> None:
         """Remove the vault from the index."""
         self._index.remove(vault_id)
+
+    def follows(self, changed: frozenset[str]) -> bool:
+        """The index follows the flags and the fields that can be marked."""
+        return bool(changed & _FOLLOWED)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -36,6 +36,13 @@ TERMS_LABEL = "account:terms"
 SEGMENTABLE = "segmentable"
 """A change name observers see when the customer changes which fields are countable."""
 
+PENDING_TABLE = "derived_pending"
+"""Vaults whose derived records (segment index, mailbox) may lag their document: marked
+before a change observers follow is written, cleared once they have followed it."""
+
+EVERYTHING_DERIVED = frozenset({SEGMENTABLE, "channel_preferences", *SEGMENTABLE_FIELDS})
+"""The change names that make every observer rewrite what it derives from a vault."""
+
 
 class VaultObserver(Protocol):
     """Keeps something derived from vaults (the segment index, offer mailboxes) in step."""
@@ -52,6 +59,10 @@ class VaultObserver(Protocol):
 
     def vault_erasing(self, vault_id: str) -> None:
         """The vault is about to be erased: forget everything derived from it."""
+        ...
+
+    def follows(self, changed: frozenset[str]) -> bool:
+        """Whether a change of these fields (or SEGMENTABLE) alters what it derives."""
         ...
 
 
@@ -173,8 +184,9 @@ class VaultService:
         def change(doc: Document) -> Document:
             return {**doc, SEGMENTABLE: list(kept)}
 
-        doc = self._store.update_vault(vault_id, change)
+        doc = self._derived_write(vault_id, frozenset({SEGMENTABLE}), change)
         self._notify(vault_id, doc, frozenset({SEGMENTABLE}))
+        self._store.delete(PENDING_TABLE, vault_id)
         self._emit("segments.changed", "customer", vault_id, detail={"fields": " ".join(kept)})
         return kept
 
@@ -249,10 +261,38 @@ class VaultService:
     def _change(self, vault_id: str, changes: Mapping[str, JSONValue | None]) -> dict[str, Any]:
         cipher = self._cipher(vault_id)
         now = self._clock()
-        doc = self._store.update_vault(vault_id, lambda d: cipher.apply(d, changes, now))
+        changed = frozenset(changes)
+        doc = self._derived_write(vault_id, changed, lambda d: cipher.apply(d, changes, now))
         profile = cipher.current(doc)
-        self._notify(vault_id, doc, frozenset(changes), profile)
+        self._notify(vault_id, doc, changed, profile)
+        self._store.delete(PENDING_TABLE, vault_id)
         return profile
+
+    def _derived_write(
+        self, vault_id: str, changed: frozenset[str], change: Callable[[Document], Document]
+    ) -> Document:
+        """Write the vault, first marking it pending if an observer follows the change, so
+        a crash between the write and the observers is repaired by repair_derived."""
+        if any(observer.follows(changed) for observer in self._observers):
+            mark = {"since": isoformat(self._clock())}
+            self._store.update(PENDING_TABLE, vault_id, lambda _: mark)
+        return self._store.update_vault(vault_id, change)
+
+    def repair_derived(self) -> int:
+        """Bring the derived records of every vault marked pending up to date with its
+        document (after a crash between the two); return how many were repaired."""
+        repaired = 0
+        for vault_id, _ in list(self._store.scan(PENDING_TABLE)):
+            try:
+                doc = self._store.read_vault(vault_id)
+            except NotFound:
+                for observer in self._observers:
+                    observer.vault_erasing(vault_id)
+            else:
+                self._notify(vault_id, doc, EVERYTHING_DERIVED)
+            self._store.delete(PENDING_TABLE, vault_id)
+            repaired += 1
+        return repaired
 
     def _cipher(self, vault_id: str) -> ProfileCipher:
         return ProfileCipher(vault_id, self.datakeys.open(vault_id), self._rng)

@@ -178,6 +178,10 @@ class Webhooks:
     ) -> None:
         """Nothing to tell vendors when a profile changes (VaultObserver)."""
 
+    def follows(self, changed: frozenset[str]) -> bool:
+        """Nothing here is derived from the profile (VaultObserver)."""
+        return False
+
     def vault_erasing(self, vault_id: str) -> None:
         """Withdraw undelivered messages about the vault, then tell each vendor holding a
         live grant that the customer erased their vault (VaultObserver)."""

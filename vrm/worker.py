@@ -1,6 +1,7 @@
 """Work the server does on its own schedule, beside answering requests: loading the segment
-index at start, delivering queued webhooks (every few seconds) and expiring grants that
-reached their end (hourly), so an unused grant's end is recorded, receipted and pushed to
+index at start, delivering queued webhooks (every few seconds), and hourly (and at start)
+repairing derived records a crash left behind their vault and expiring grants that
+reached their end, so an unused grant's end is recorded, receipted and pushed to
 its vendor without anyone having to look at it first."""
 
 from __future__ import annotations
@@ -44,6 +45,8 @@ class Scheduler:
         now = self._services.clock()
         if self._next_expiry is not None and now < self._next_expiry:
             return []
+        # Derived records a crash left behind their vault are repaired on the same turn.
+        self._guarded("repair", self._services.vaults.repair_derived)
         self._guarded("expiry", self._services.consents.expire_all)
         self._next_expiry = now + EXPIRY_EVERY
         return ["expiry"]
