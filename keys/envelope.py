@@ -108,17 +108,30 @@ class DataKey:
         """
         blob = _decode(sealed)
         header, nonce, body = _split(blob)
-        if not hmac.compare_digest(header[1:9], self._key_id):
-            raise WrongKey("the value was sealed under another data key")
-        if not hmac.compare_digest(header[9:17], self._digest(context.encode())):
+        aad = context.encode()
+        expected = bytes([FORMAT_V1]) + self._key_id + self._digest(aad)
+        if not hmac.compare_digest(header, expected):
+            # The header is authenticated as associated data: if the value opens under the
+            # header it should have had, it was sealed here and only the header was altered.
+            if self._opens(nonce, body, expected + aad):
+                raise TamperedCiphertext("the value's header was altered")
+            if not hmac.compare_digest(header[1:9], self._key_id):
+                raise WrongKey("the value was sealed under another data key")
             raise MisplacedCiphertext(
                 f"the value does not belong to field {context.field!r} version "
                 f"{context.version} of this vault"
             )
         try:
-            return self._aead.decrypt(nonce, body, header + context.encode())
+            return self._aead.decrypt(nonce, body, header + aad)
         except InvalidTag:
             raise TamperedCiphertext("the value failed authentication") from None
+
+    def _opens(self, nonce: bytes, body: bytes, aad: bytes) -> bool:
+        try:
+            self._aead.decrypt(nonce, body, aad)
+        except InvalidTag:
+            return False
+        return True
 
     def _digest(self, data: bytes) -> bytes:
         return self.mac(data)[:TAG_BYTES]
