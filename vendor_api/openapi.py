@@ -609,7 +609,7 @@ def _auditor_log_operation() -> dict[str, Any]:
 
 def _auditor_vendors_operation() -> dict[str, Any]:
     count = {"type": "integer", "minimum": 0}
-    states = ["active", "revoked", "expired", "erased"]
+    states = ["active", "revoked", "expired", "erased", "disabled"]
     events = ["given", "extended", "narrowed", "revoked", "expired"]
     vendor = {
         "type": "object",

@@ -135,7 +135,7 @@ def test_summary_follows_each_grant_to_its_end() -> None:
     ]
     summary = vendor_summary(entries)
     assert summary["shop"].to_json() == {
-        "grants": {"active": 2, "revoked": 2, "expired": 1, "erased": 1},
+        "grants": {"active": 2, "revoked": 2, "expired": 1, "erased": 1, "disabled": 0},
         "grant_events": {"given": 6, "extended": 1, "narrowed": 1, "revoked": 2, "expired": 1},
         "reads": {"email": 1},
         "refused": 1,
@@ -145,6 +145,24 @@ def test_summary_follows_each_grant_to_its_end() -> None:
         "revoked": 0,
         "expired": 0,
         "erased": 1,
+        "disabled": 0,
+    }
+
+
+def test_a_disabled_vendor_s_live_grants_stop_counting_as_active() -> None:
+    entries: list[dict[str, Any]] = [
+        {"type": "grant.given", "vault": "v1", "vendor": "shop"},
+        {"type": "grant.given", "vault": "v2", "vendor": "shop"},
+        {"type": "grant.revoked", "vault": "v2", "vendor": "shop"},
+        {"type": "grant.given", "vault": "v3", "vendor": "shop"},
+        {"type": "vendor.disabled", "vendor": "shop", "actor": "operator"},
+    ]
+    assert vendor_summary(entries)["shop"].to_json()["grants"] == {
+        "active": 0,
+        "revoked": 1,
+        "expired": 0,
+        "erased": 0,
+        "disabled": 2,
     }
 
 

@@ -13,6 +13,7 @@ GRANT_EVENTS = ("given", "extended", "narrowed", "revoked", "expired")
 REFUSED = "request.refused"
 ERASED = "vault.erased"
 READ = "data.read"
+DISABLED = "vendor.disabled"
 PAGE_SIZE = 100
 
 
@@ -58,9 +59,10 @@ def log_page(
     return LogPage(matching[start : start + size], page, pages, len(matching))
 
 
-ENDINGS = ("revoked", "expired", "erased")
-"""How a grant ends: the customer revoked it (or withdrew its last field), it expired, or
-the customer erased the vault it was in."""
+ENDINGS = ("revoked", "expired", "erased", "disabled")
+"""How a grant ends: the customer revoked it (or withdrew its last field), it expired, the
+customer erased the vault it was in, or the operator disabled the vendor (whose grants then
+let it read nothing)."""
 
 
 @dataclass
@@ -101,6 +103,8 @@ def vendor_summary(entries: Iterable[Mapping[str, Any]]) -> dict[str, VendorSumm
         if not isinstance(vendor, str):
             continue
         summary = found.setdefault(vendor, VendorSummary())
+        if kind == DISABLED:
+            _end_grants_of_vendor(summary, live.setdefault(vendor, set()))
         group, _, name = kind.partition(".")
         if group == "grant" and name in GRANT_EVENTS:
             summary.events[name] += 1
@@ -124,6 +128,13 @@ def _follow_grant(summary: VendorSummary, live: set[str], vault: object, event: 
         live.discard(key)
         summary.grants["active"] -= 1
     summary.grants[event] += 1
+
+
+def _end_grants_of_vendor(summary: VendorSummary, live: set[str]) -> None:
+    """A disabled vendor's live grants end: none of its requests is honoured again."""
+    summary.grants["active"] -= len(live)
+    summary.grants["disabled"] += len(live)
+    live.clear()
 
 
 def _end_grants_of_vault(
