@@ -158,6 +158,24 @@ def _clean_text(value: object, max_chars: int, *, multiline: bool = False) -> st
     return text
 
 
+BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+"""Bidirectional embeddings, overrides and isolates: in text one party writes and another
+reads (a vendor's name or offer, a customer's intent) they could make it read differently
+from what was written."""
+
+
+def checked_text(value: object, field: str, max_chars: int, *, multiline: bool = False) -> str:
+    """Text written for another party to read, by the profile's text rules (see
+    ``_clean_text``) and without bidirectional controls; ValidationError names ``field``."""
+    try:
+        text = _clean_text(value, max_chars, multiline=multiline)
+    except _Refused as refused:
+        raise ValidationError(field, refused.rule) from None
+    if any(c in BIDI_CONTROLS for c in text):
+        raise ValidationError(field, "must not contain bidirectional controls")
+    return text
+
+
 def _object(value: object, keys: tuple[str, ...]) -> Mapping[object, object]:
     """The value as an object, refusing any key that is not one of ``keys``."""
     if not isinstance(value, dict):

@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -23,7 +22,9 @@ from vault.clock import Clock, isoformat, parse_iso
 from vault.datakeys import DataKeys
 from vault.errors import NotFound, QuotaExceeded, ValidationError
 from vault.events import Event, EventSink, vault_pseudonym
+from vault.fields import checked_text
 from vault.profile import ProfileCipher
+from vault.service import FollowsNoProfile
 from vault.storage.base import Document, Store
 
 TABLE = "intents"
@@ -83,7 +84,7 @@ class Intent:
         }
 
 
-class IntentBoard:
+class IntentBoard(FollowsNoProfile):
     """Publishes, lists and withdraws intents."""
 
     def __init__(
@@ -182,19 +183,6 @@ class IntentBoard:
             if record["vault"] == vault_id:
                 self._store.delete(TABLE, key)
 
-    def vault_changed(
-        self,
-        vault_id: str,
-        doc: Document,
-        profile: Mapping[str, Any],
-        changed: frozenset[str],
-    ) -> None:
-        """Intents do not depend on the profile (VaultObserver)."""
-
-    def follows(self, changed: frozenset[str]) -> bool:
-        """Nothing here is derived from the profile (VaultObserver)."""
-        return False
-
     def vault_erasing(self, vault_id: str) -> None:
         """Forget the vault's intents (VaultObserver)."""
         self.forget(vault_id)
@@ -243,14 +231,7 @@ def _text(value: object, field: str, limit: int, *, required: bool) -> str | Non
         if required:
             raise ValidationError(field, "is required")
         return None
-    if not isinstance(value, str):
-        raise ValidationError(field, "must be text")
-    text = " ".join(unicodedata.normalize("NFC", value).split())
-    if len(text) > limit:
-        raise ValidationError(field, f"must be at most {limit} characters")
-    if any(unicodedata.category(c) in ("Cc", "Cf", "Cs") for c in text):
-        raise ValidationError(field, "must not contain control characters")
-    return text
+    return checked_text(value, field, limit, multiline=True)
 
 
 def _budget(amount: object, currency: object) -> tuple[int | None, str | None]:

@@ -30,7 +30,6 @@ import copy
 import json
 import os
 import re
-import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -42,6 +41,7 @@ from vault.clock import Clock, isoformat, parse_iso
 from vault.datakeys import DataKeys
 from vault.errors import AlreadyExists, NotFound, ValidationError
 from vault.events import Event, EventSink, vault_pseudonym
+from vault.fields import checked_text
 from vault.grants import DEFAULT_DAYS, Consents, Grant, pairwise_subject
 from vault.intents import IntentBoard
 from vault.profile import ProfileCipher
@@ -146,8 +146,8 @@ class Sent:
 def parse_offer(body: Mapping[str, object], vendor: Vendor) -> OfferRequest:
     """Check an offer's content against the vendor's registration; ValidationError names
     the member at fault."""
-    title = _text(body.get("title"), "title", MAX_TITLE)
-    message = _text(body.get("message"), "message", MAX_MESSAGE)
+    title = checked_text(body.get("title"), "title", MAX_TITLE)
+    message = checked_text(body.get("message"), "message", MAX_MESSAGE, multiline=True)
     days = body.get("expires_in_days", DEFAULT_OFFER_DAYS)
     if isinstance(days, bool) or not isinstance(days, int) or days not in OFFER_DAYS:
         raise ValidationError("expires_in_days", "must be a whole number of days from 1 to 90")
@@ -159,7 +159,7 @@ def parse_offer(body: Mapping[str, object], vendor: Vendor) -> OfferRequest:
         if name not in vendor.profile_fields:
             shown = str(name)[:60]
             raise ValidationError("fields", f"{shown!r} is not a field this vendor registered")
-        checked[name] = _text(purpose, f"fields.{name}", MAX_PURPOSE)
+        checked[name] = checked_text(purpose, f"fields.{name}", MAX_PURPOSE)
     return OfferRequest(title, message, days, checked)
 
 
@@ -726,16 +726,3 @@ def _item(entry: Mapping[str, Any], offer: Offer) -> InboxItem:
 
 def _is_offer_id(offer_id: str) -> bool:
     return _OFFER_ID.fullmatch(offer_id) is not None
-
-
-def _text(value: object, field: str, limit: int) -> str:
-    if not isinstance(value, str) or not value.strip():
-        raise ValidationError(field, "is required and must be text")
-    text = unicodedata.normalize("NFC", value).strip()
-    if len(text) > limit:
-        raise ValidationError(field, f"must be at most {limit} characters")
-    if any(unicodedata.category(c) in ("Cc", "Cs") and c not in "\n\t" for c in text):
-        raise ValidationError(field, "must not contain control characters")
-    if any(c in "\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069" for c in text):
-        raise ValidationError(field, "must not contain bidirectional controls")
-    return text

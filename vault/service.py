@@ -66,6 +66,23 @@ class VaultObserver(Protocol):
         ...
 
 
+class FollowsNoProfile:
+    """A VaultObserver that derives nothing from the profile: only erasure concerns it."""
+
+    def vault_changed(
+        self,
+        vault_id: str,
+        doc: Document,
+        profile: Mapping[str, JSONValue],
+        changed: frozenset[str],
+    ) -> None:
+        """Nothing to follow."""
+
+    def follows(self, changed: frozenset[str]) -> bool:
+        """Nothing to follow."""
+        return False
+
+
 @dataclass(frozen=True)
 class Vaults:
     """Everything the service needs, passed in."""

@@ -37,7 +37,7 @@ from vault.errors import (
     VendorDisabled,
 )
 from vault.events import Event, EventSink
-from vault.fields import spec_for
+from vault.fields import BIDI_CONTROLS, spec_for
 from vault.storage.base import Document, Store
 
 VENDOR_SCOPES = frozenset({"segments:query", "offers:send", "intents:read"})
@@ -73,9 +73,6 @@ _LOOPBACK_HOSTS = frozenset({"127.0.0.1", "::1", "localhost"})
 _SCOPE_TOKEN = re.compile(r"[\x21\x23-\x5b\x5d-\x7e]+")
 _EMAIL_LIKE = re.compile(r"[^@\s]+@[^@\s.]+(?:\.[^@\s.]+)+")
 _REFUSED_CATEGORIES = frozenset({"Cc", "Cs", "Zl", "Zp"})
-# Bidirectional embeddings, overrides and isolates could make a name or purpose on the
-# consent page read differently from what was registered.
-_BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
 _INVALID_REDIRECT_URI = "invalid_redirect_uri"
 _INVALID_METADATA = "invalid_client_metadata"
 
@@ -443,7 +440,7 @@ def _text(value: object, member: str, max_chars: int, subject: str = "") -> str:
     text = unicodedata.normalize("NFC", value).strip()
     if not text:
         raise _refuse(member, f"{lead}must not be blank")
-    if any(unicodedata.category(c) in _REFUSED_CATEGORIES or c in _BIDI_CONTROLS for c in text):
+    if any(unicodedata.category(c) in _REFUSED_CATEGORIES or c in BIDI_CONTROLS for c in text):
         raise _refuse(member, f"{lead}must not contain control characters")
     if len(text) > max_chars:
         raise _refuse(member, f"{lead}must be at most {max_chars} characters")

@@ -45,6 +45,7 @@ from vault.clock import Clock, isoformat, parse_iso
 from vault.errors import VaultError
 from vault.events import Event, EventSink, vault_pseudonym
 from vault.grants import Grant, is_live, pairwise_subject
+from vault.service import FollowsNoProfile
 from vault.storage.base import Document, Store
 from vault.vendors import PROFILE_SCOPE_PREFIX, VendorRegistry
 
@@ -87,7 +88,7 @@ class DeliveryReport:
     failed: int = 0
 
 
-class Webhooks:
+class Webhooks(FollowsNoProfile):
     """Queues signed messages for vendors and delivers them."""
 
     def __init__(
@@ -168,19 +169,6 @@ class Webhooks:
             },
             vault_id=vault_id,
         )
-
-    def vault_changed(
-        self,
-        vault_id: str,
-        doc: Document,
-        profile: Mapping[str, Any],
-        changed: frozenset[str],
-    ) -> None:
-        """Nothing to tell vendors when a profile changes (VaultObserver)."""
-
-    def follows(self, changed: frozenset[str]) -> bool:
-        """Nothing here is derived from the profile (VaultObserver)."""
-        return False
 
     def vault_erasing(self, vault_id: str) -> None:
         """Withdraw undelivered messages about the vault, then tell each vendor holding a
