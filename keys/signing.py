@@ -1,6 +1,7 @@
 """The server's Ed25519 signing key, published as a JWKS.
 
-It signs consent receipts (JWS, alg ``Ed25519`` per RFC 9864) and log checkpoints. The
+It signs consent receipts and vendor webhooks (JWS, alg ``Ed25519`` per RFC 9864) and log
+checkpoints. The
 private key is a PKCS#8 PEM file with mode 0600; its ``kid`` is the RFC 7638 thumbprint.
 """
 
@@ -12,6 +13,7 @@ from typing import Any
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from joserfc import jws
 from joserfc.jwk import OKPKey
 
 from keys.errors import InvalidKeyMaterial
@@ -84,6 +86,13 @@ class SigningKey:
     def sign(self, data: bytes) -> bytes:
         """A raw Ed25519 signature over ``data``."""
         return self._private.sign(data)
+
+    def compact_jws(self, payload: bytes | str, typ: str) -> str:
+        """``payload`` as a compact JWS signed with this key; the header holds exactly
+        ``alg``, ``kid`` and ``typ`` (what a verifier needs to find the key in the JWKS and
+        to tell one kind of signed object from another)."""
+        header = {"alg": JWS_ALG, "kid": self.kid, "typ": typ}
+        return jws.serialize_compact(header, payload, self._jwk, algorithms=[JWS_ALG])
 
     def public_jwk(self) -> dict[str, Any]:
         """The public JWK with ``kid``, ``use`` and ``alg``."""

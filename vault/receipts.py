@@ -258,8 +258,7 @@ def sign_receipt(claims: Mapping[str, Any], signing: SigningKey) -> str:
     payload = canonical_json(claims)
     if len(payload) > MAX_PAYLOAD_BYTES:
         raise ValueError(f"receipt claims exceed {MAX_PAYLOAD_BYTES} bytes")
-    header = {"alg": JWS_ALG, "kid": signing.kid, "typ": JWS_TYPE}
-    return jws.serialize_compact(header, payload, signing.jwk, algorithms=[JWS_ALG])
+    return signing.compact_jws(payload, JWS_TYPE)
 
 
 def issue_receipt(facts: ReceiptFacts, signing: SigningKey) -> str:

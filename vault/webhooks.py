@@ -37,10 +37,8 @@ from datetime import datetime, timedelta
 from typing import Any, Protocol
 from urllib.parse import urlsplit
 
-from joserfc import jws
-
 from keys.envelope import RandomBytes
-from keys.signing import JWS_ALG, SigningKey
+from keys.signing import SigningKey
 from vault.clock import Clock, isoformat, parse_iso
 from vault.errors import VaultError
 from vault.events import Event, EventSink, vault_pseudonym
@@ -134,10 +132,7 @@ class Webhooks(FollowsNoProfile):
             "jti": message_id,
             "events": {EVENT_PREFIX + event: dict(data)},
         }
-        header = {"alg": JWS_ALG, "kid": self._signing.kid, "typ": SET_TYPE}
-        body = jws.serialize_compact(
-            header, json.dumps(claims, sort_keys=True), self._signing.jwk, algorithms=[JWS_ALG]
-        )
+        body = self._signing.compact_jws(json.dumps(claims, sort_keys=True), SET_TYPE)
         record = {
             "format": RECORD_FORMAT,
             "vendor": vendor_id,
