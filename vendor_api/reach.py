@@ -16,12 +16,10 @@ from vault.errors import NotFound, ValidationError
 from vault.offers import parse_offer
 from vault.segment_query import parse_predicate
 from vault.vendors import Vendor
-from vendor_api import resources
 from vendor_api.resources import BearerError, authorized
 from vrm.app_context import services
 
 bp = Blueprint("reach", __name__, url_prefix="/api/v1")
-bp.register_error_handler(BearerError, resources._bearer_error)
 
 
 @bp.post("/segments/count")

@@ -32,7 +32,7 @@ class BearerError(Exception):
         self.description = description
 
 
-@bp.errorhandler(BearerError)
+@bp.app_errorhandler(BearerError)
 def _bearer_error(error: BearerError) -> Response:
     response = jsonify(error=error.code, error_description=error.description)
     response.status_code = error.status
