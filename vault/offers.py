@@ -30,8 +30,8 @@ import copy
 import json
 import os
 import re
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
@@ -68,6 +68,8 @@ DEFAULT_OFFER_DAYS = 30
 ACCEPTANCE_TTL = 7 * 24 * 3600
 """How long an acceptance code waits for the vendor to exchange it (seconds)."""
 _OFFER_ID = re.compile(r"off_[0-9a-f]{24}")
+Progress = Callable[[int, int], None]
+"""Told ``done`` out of ``total`` as a long delivery goes on."""
 DELIVERY_CHUNK = 4096
 """Mailboxes written per locked pass: large enough that each of the table's shard files is
 rewritten about once per pass, small enough to hold those locks only briefly."""
@@ -206,7 +208,7 @@ class Offers:
         vendor_id: str,
         predicate: Predicate,
         request: OfferRequest,
-        progress: Any = None,
+        progress: Progress | None = None,
     ) -> Sent:
         """Deliver an offer to every matching customer who allows it (QuotaExceeded when
         the vendor's daily budget of counts is spent)."""
@@ -219,20 +221,8 @@ class Offers:
         delivered = self._deliver(offer, matched, capped=True, progress=progress)
         shown = self._counts.protect(delivered)
         self._save_offer(offer, delivered=len(delivered), shown=shown.count)
-        self._events.emit(
-            Event(
-                "offer.sent",
-                self._clock(),
-                "vendor",
-                vendor=vendor_id,
-                fields=tuple(request.fields),
-                detail={
-                    "offer": offer.offer_id,
-                    "segment": " ".join(attributes_of(predicate)),
-                    "suppressed": shown.suppressed,
-                },
-            )
-        )
+        segment = " ".join(attributes_of(predicate))
+        self._emit_sent(offer, {"segment": segment, "suppressed": shown.suppressed})
         return Sent(offer.offer_id, shown)
 
     def answer_intent(self, vendor_id: str, intent_id: str, request: OfferRequest) -> str:
@@ -247,16 +237,7 @@ class Offers:
         self._intents.take_answer(intent_id)
         delivered = self._deliver(offer, [vault_id], capped=False)
         self._save_offer(offer, delivered=len(delivered), shown=None)
-        self._events.emit(
-            Event(
-                "offer.sent",
-                self._clock(),
-                "vendor",
-                vendor=vendor_id,
-                fields=tuple(request.fields),
-                detail={"offer": offer.offer_id, "intent": intent_id},
-            )
-        )
+        self._emit_sent(offer, {"intent": intent_id})
         return offer.offer_id
 
     def stats(self, vendor_id: str, offer_id: str) -> dict[str, Any]:
@@ -313,11 +294,10 @@ class Offers:
     def open(self, vault_id: str, offer_id: str) -> InboxItem:
         """One offer of the customer's; the first opening counts as viewed."""
         item = self._item_of(vault_id, offer_id)
-        if item.status == NEW:
-            self._set_status(vault_id, offer_id, VIEWED)
+        if item.status == NEW and self._answer(vault_id, offer_id, VIEWED, from_=(NEW,)):
             self._count(offer_id, "viewed")
             self._emit("offer.viewed", vault_id, item.offer)
-            item = self._item_of(vault_id, offer_id)
+            item = replace(item, status=VIEWED)
         return item
 
     def accept(
@@ -526,7 +506,12 @@ class Offers:
         self._store.insert(OFFERS, offer.offer_id, record)
 
     def _deliver(
-        self, offer: Offer, vault_ids: Sequence[str], *, capped: bool, progress: Any = None
+        self,
+        offer: Offer,
+        vault_ids: Sequence[str],
+        *,
+        capped: bool,
+        progress: Progress | None = None,
     ) -> list[str]:
         """Put the offer in each allowing mailbox; return the vaults it reached."""
         reached: list[str] = []
@@ -554,11 +539,7 @@ class Offers:
                 record = current.get(vault_id)
                 if record is None and capped:
                     continue  # No mailbox: the customer never opted in to a channel.
-                content = (
-                    _empty_box()
-                    if record is None
-                    else json.loads(cipher.open_note(LABEL, record["sealed"]))
-                )
+                content = _opened(cipher, record)
                 if not self._allows(content, offer, now, capped):
                     continue
                 content["items"].append(_entry(offer, content, now))
@@ -595,15 +576,17 @@ class Offers:
                 return _item(entry, Offer.from_record(offer_id, record))
         raise NotFound("no such offer in your inbox")
 
-    def _answer(self, vault_id: str, offer_id: str, status: str) -> str | None:
-        """Move an unanswered offer to ``status`` atomically; return its status before, or
-        None if it was answered already."""
+    def _answer(
+        self, vault_id: str, offer_id: str, status: str, from_: tuple[str, ...] = (NEW, VIEWED)
+    ) -> str | None:
+        """Move an offer whose status is one of ``from_`` (by default: not answered yet) to
+        ``status`` atomically; return its status before, or None if it was not in ``from_``."""
         before: list[str] = []
 
         def change(content: dict[str, Any]) -> dict[str, Any]:
             before.clear()
             for entry in content["items"]:
-                if entry["offer"] == offer_id and entry["status"] in (NEW, VIEWED):
+                if entry["offer"] == offer_id and entry["status"] in from_:
                     before.append(entry["status"])
                     entry["status"] = status
             return content
@@ -640,25 +623,30 @@ class Offers:
 
     def _open_box(self, vault_id: str) -> dict[str, Any]:
         record = self._store.get(MAILBOXES, vault_id)
-        if record is None:
-            return _empty_box()
-        opened = self._cipher(vault_id).open_note(LABEL, record["sealed"])
-        content: dict[str, Any] = json.loads(opened)
-        return content
+        return _empty_box() if record is None else _opened(self._cipher(vault_id), record)
 
     def _change_box(self, vault_id: str, edit: Any) -> None:
         cipher = self._cipher(vault_id)
 
         def change(record: Document | None) -> Document:
-            content = _empty_box() if record is None else json.loads(
-                cipher.open_note(LABEL, record["sealed"])
-            )
-            return _sealed(cipher, edit(content))
+            return _sealed(cipher, edit(_opened(cipher, record)))
 
         self._store.update(MAILBOXES, vault_id, change)
 
     def _cipher(self, vault_id: str) -> ProfileCipher:
         return ProfileCipher(vault_id, self._datakeys.open(vault_id), self._rng)
+
+    def _emit_sent(self, offer: Offer, detail: Mapping[str, str | bool]) -> None:
+        """The vendor's ``offer.sent`` event: attribute names and counts, never values."""
+        event = Event(
+            "offer.sent",
+            self._clock(),
+            "vendor",
+            vendor=offer.vendor_id,
+            fields=tuple(offer.fields),
+            detail={"offer": offer.offer_id, **detail},
+        )
+        self._events.emit(event)
 
     def _emit(
         self, kind: str, vault_id: str, offer: Offer, fields: Iterable[str] = ()
@@ -678,6 +666,14 @@ class Offers:
 
 def _empty_box() -> dict[str, Any]:
     return {"channels": [], "quiet_hours": None, "cap": None, "blocked": [], "items": []}
+
+
+def _opened(cipher: ProfileCipher, record: Document | None) -> dict[str, Any]:
+    """A mailbox record's content (an empty mailbox for no record)."""
+    if record is None:
+        return _empty_box()
+    content: dict[str, Any] = json.loads(cipher.open_note(LABEL, record["sealed"]))
+    return content
 
 
 def _sealed(cipher: ProfileCipher, content: Mapping[str, Any]) -> Document:
