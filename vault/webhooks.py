@@ -182,24 +182,27 @@ class Webhooks(FollowsNoProfile):
     def deliver_due(self, limit: int = 100) -> DeliveryReport:
         """Post the messages that are due, at most ``limit``; reschedule failures."""
         now = self._clock()
-        due = [
-            key
-            for key, record in self._store.scan(TABLE)
-            if record["status"] == PENDING and parse_iso(record["next_at"]) <= now
-        ]
+        due: list[tuple[str, str]] = []
+        # One read of the table finds what is due and what is old enough to forget.
+        for key, record in self._store.scan(TABLE):
+            if record["status"] == PENDING:
+                if parse_iso(record["next_at"]) <= now:
+                    due.append((record["created_at"], key))
+            elif _done_long_ago(record, now):
+                self._store.delete(TABLE, key)
         delivered = retrying = failed = 0
         started = time.monotonic()
-        for key in sorted(due)[:limit]:
+        # Oldest first, so a vendor hears of a grant's changes in the order they happened.
+        for _, key in sorted(due)[:limit]:
             if time.monotonic() - started > PASS_SECONDS:
                 break
-            record = self._lease(key, now)
-            if record is None:
+            leased = self._lease(key, now)
+            if leased is None:
                 continue
-            outcome = self._attempt(key, record, now)
+            outcome = self._attempt(key, leased, now)
             delivered += outcome == DELIVERED
             failed += outcome == FAILED
             retrying += outcome == PENDING
-        self._prune(now)
         return DeliveryReport(delivered, retrying, failed)
 
     def pending(self) -> list[tuple[str, Document]]:
@@ -262,11 +265,6 @@ class Webhooks(FollowsNoProfile):
         )
         return outcome
 
-    def _prune(self, now: datetime) -> None:
-        for key, record in self._store.scan(TABLE):
-            done = record.get("done_at")
-            if record["status"] != PENDING and done and parse_iso(done) < now - KEEP_DONE:
-                self._store.delete(TABLE, key)
 
 
 class HttpTransport:
@@ -314,6 +312,12 @@ class HttpTransport:
         if scheme == "https":
             return _PinnedHTTPS(host, port, address, self._timeout, self._tls)
         return _PinnedHTTP(host, port, address, self._timeout)
+
+
+def _done_long_ago(record: Document, now: datetime) -> bool:
+    """A delivered or abandoned message kept past KEEP_DONE."""
+    done = record.get("done_at")
+    return isinstance(done, str) and parse_iso(done) < now - KEEP_DONE
 
 
 def _cut(connection: http.client.HTTPConnection) -> None:

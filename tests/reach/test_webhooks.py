@@ -284,3 +284,27 @@ def test_a_vendor_that_never_answers_cannot_hold_a_delivery_past_its_deadline() 
         release.set()
         server.shutdown()
         server.server_close()
+
+
+def test_a_vendor_hears_of_a_grant_s_changes_in_the_order_they_happened(
+    client: FlaskClient,
+    vault: Services,
+    marketer: Marketer,
+    receiver: Receiver,
+    clock: FakeClock,
+) -> None:
+    vault_id, _ = accepted_offer(client, vault, marketer)
+    (grant,) = vault.consents.grants(vault_id)
+    vault.consents.give(vault_id, marketer.client_id, ["given_name"])
+    clock.advance(1)
+    vault.consents.remove_field(vault_id, grant.grant_id, "email")
+    clock.advance(1)
+    vault.consents.revoke(vault_id, grant.grant_id)
+
+    vault.webhooks.deliver_due()
+
+    kinds = [
+        next(iter(verified(client, body)["events"])).rsplit(":", 1)[1]
+        for _, body in receiver.received
+    ]
+    assert kinds == ["offer.accepted", "grant.narrowed", "grant.revoked"]
