@@ -4,6 +4,7 @@ gives a working token for exactly the fields chosen; declining gives nothing."""
 from __future__ import annotations
 
 import threading
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -12,6 +13,7 @@ from flask.testing import FlaskClient
 from tests.reach.conftest import Marketer, Receiver, customer, cyclist
 from vault.errors import ValidationError
 from vault.events import ListSink
+from vault.offers import quiet_until
 from vendor_api.oauth import OFFER_GRANT_TYPE
 from vrm.services import Services
 
@@ -330,3 +332,43 @@ def test_a_block_closes_waiting_offers_without_counting_declines(
     assert record is not None
     assert record["declined"] == 0
     assert [i.status for i in vault.offers.inbox(ids[0])] == ["declined"]
+
+
+def test_an_offer_delivered_in_quiet_hours_waits_for_them_to_end(
+    client: FlaskClient, vault: Services, marketer: Marketer, clock: Any
+) -> None:
+    quiet = {"start": "21:00", "end": "08:00", "timezone": "Europe/London"}
+    night = customer(vault, 1, cyclist(1), channels={"email": True, "quiet_hours": quiet})
+    clock.now = clock.now.replace(hour=7, minute=30)  # 07:30 in London, in winter.
+
+    send(client, marketer)
+
+    (item,) = vault.offers.inbox(night)
+    assert item.notify_after == clock.now.replace(hour=8, minute=0)
+
+
+@pytest.mark.parametrize(
+    ("start", "end", "at", "waits_until"),
+    [
+        ("21:00", "08:00", "22:15", "08:00+1"),
+        ("21:00", "08:00", "07:59", "08:00"),
+        ("21:00", "08:00", "08:00", None),
+        ("12:00", "14:00", "13:00", "14:00"),
+        ("12:00", "14:00", "20:00", None),
+    ],
+)
+def test_quiet_hours_span_midnight_or_not(
+    start: str, end: str, at: str, waits_until: str | None
+) -> None:
+    hours = {"start": start, "end": end, "timezone": "UTC"}
+    now = datetime(2026, 12, 1, *map(int, at.split(":")), tzinfo=UTC)
+
+    found = quiet_until(hours, now)
+
+    if waits_until is None:
+        assert found is None
+    else:
+        clock_time, _, next_day = waits_until.partition("+")
+        hour, minute = map(int, clock_time.split(":"))
+        expected = now.replace(hour=hour, minute=minute) + timedelta(days=int(next_day or 0))
+        assert found == expected
