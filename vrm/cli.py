@@ -18,7 +18,6 @@ from typing import Any, TextIO, TypeVar
 import click
 
 from keys.errors import KeyringError
-from vault.access_export import full_export
 from vault.audit import (
     CheckpointError,
     export_log,
@@ -240,13 +239,7 @@ def vault_export(data: Path | None, email: str, out: Path | None) -> None:
     password = read_password()
     with opened(data) as services:
         vault_id = services.vaults.authenticate(email, password)
-        document = full_export(
-            services.vaults,
-            services.history,
-            vault_id,
-            offers=services.offers,
-            intents=services.intents,
-        )
+        document = services.export(vault_id)
     if out is None:
         print_json(document)
         return

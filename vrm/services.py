@@ -13,6 +13,7 @@ from urllib.parse import urlsplit
 from keys import KeySet, open_keys
 from keys.files import ensure_private_dir
 from vault.access import VendorAccess
+from vault.access_export import full_export
 from vault.access_history import AccessHistory
 from vault.accounts import LoginPolicy
 from vault.audit import AuditLog, AuditSink
@@ -59,6 +60,13 @@ class Services:
     webhooks: Webhooks
     intents: IntentBoard
     offers: Offers
+
+    def export(self, vault_id: str) -> dict[str, Any]:
+        """Everything a customer's export holds (see ``vault.access_export``); the web page
+        and ``vrm vault export`` both give exactly this."""
+        return full_export(
+            self.vaults, self.history, vault_id, offers=self.offers, intents=self.intents
+        )
 
     def close(self) -> None:
         """Release the store and the log."""

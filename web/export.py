@@ -6,7 +6,6 @@ import json
 
 from flask import Response, render_template
 
-from vault.access_export import full_export
 from vrm.app_context import services
 from web.customer_session import login_required, signed_in_vault
 from web.pages import bp
@@ -27,14 +26,7 @@ def export_download() -> Response:
     A form post (with its CSRF token) rather than a link, because making an export is
     recorded in the log: another site must not be able to cause one.
     """
-    wired = services()
-    document = full_export(
-        wired.vaults,
-        wired.history,
-        signed_in_vault(),
-        offers=wired.offers,
-        intents=wired.intents,
-    )
+    document = services().export(signed_in_vault())
     day = str(document["exported_at"])[:10]
     body = json.dumps(document, ensure_ascii=False, indent=2) + "\n"
     response = Response(body, mimetype="application/json")
