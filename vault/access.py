@@ -326,10 +326,11 @@ class VendorAccess:
         self._emit("data.read", claims, fields=tuple(shared))
         return shared
 
-    def peek(self, token: str) -> TokenClaims | None:
-        """The claims of a genuine access token, checked or not (for logging refusals)."""
+    def peek(self, token: str, kind: str = ACCESS) -> TokenClaims | None:
+        """The claims of a genuine token of ``kind`` (an access token unless said),
+        checked or not (for logging refusals)."""
         try:
-            return self._sealer.open(token, ACCESS)
+            return self._sealer.open(token, kind)
         except InvalidToken:
             return None
 

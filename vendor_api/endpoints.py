@@ -17,14 +17,18 @@ from flask import Blueprint, Response, current_app, g, jsonify, request
 
 from vault.errors import InvalidClientMetadata
 from vault.events import Event
-from vault.tokens import CODE, REFRESH, InvalidToken, TokenClaims, TokenSealer
-from vault.vendors import PROFILE_SCOPE_PREFIX
-from vendor_api.oauth import VaultServer
+from vault.tokens import CODE, REFRESH, TokenClaims
+from vault.vendors import GRANT_TYPES, PROFILE_SCOPE_PREFIX
+from vendor_api.oauth import OFFER_GRANT_TYPE, VaultServer
 from vrm.app_context import services
 
 bp = Blueprint("oauth", __name__, url_prefix="/oauth")
-GRANT_TYPES = ("authorization_code", "refresh_token", "client_credentials")
-_TOKEN_OF = {"authorization_code": ("code", CODE), "refresh_token": ("refresh_token", REFRESH)}
+_GRANT_TYPES = (*GRANT_TYPES, OFFER_GRANT_TYPE)
+_TOKEN_OF = {
+    "authorization_code": ("code", CODE),
+    "refresh_token": ("refresh_token", REFRESH),
+    OFFER_GRANT_TYPE: ("code", CODE),
+}
 _SHORTEST_SECRET = 8
 _LONGEST_REASON = 200
 
@@ -105,7 +109,7 @@ def _record_token_refusal(code: str, description: str) -> None:
         "reason": _without_secrets(description) or code,
         "error": code,
         "path": request.path,
-        "grant_type": grant_type if grant_type in GRANT_TYPES else "other",
+        "grant_type": grant_type if grant_type in _GRANT_TYPES else "other",
     }
     vault_id = claims.vault_id if claims else None
     event = Event(
@@ -125,12 +129,7 @@ def _presented_claims() -> TokenClaims | None:
     sealed it (whether or not it is still good)."""
     name, kind = _TOKEN_OF.get(request.form.get("grant_type", ""), ("", ""))
     value = request.form.get(name, "") if name else ""
-    if not value:
-        return None
-    try:
-        return TokenSealer(services().keys.token_key).open(value, kind)
-    except InvalidToken:
-        return None
+    return services().access.peek(value, kind) if value else None
 
 
 def _fields_of(claims: TokenClaims | None) -> tuple[str, ...]:
