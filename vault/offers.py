@@ -291,6 +291,10 @@ class Offers:
         items.reverse()
         return sorted(items, key=lambda i: i.delivered_at, reverse=True)
 
+    def item(self, vault_id: str, offer_id: str) -> InboxItem:
+        """One offer of the customer's, as it stands (NotFound if it is not theirs)."""
+        return self._item_of(vault_id, offer_id)
+
     def open(self, vault_id: str, offer_id: str) -> InboxItem:
         """One offer of the customer's; the first opening counts as viewed."""
         item = self._item_of(vault_id, offer_id)

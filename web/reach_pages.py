@@ -8,6 +8,8 @@ shown, and a signed receipt in the grant.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from flask import abort, flash, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response
 
@@ -70,8 +72,7 @@ def inbox() -> str:
 @login_required
 def offer(offer_id: str) -> str:
     """One offer; opening it the first time counts as viewed."""
-    item = _item(offer_id)
-    return _offer_page(item)
+    return _offer_page(_item(offer_id, services().offers.open))
 
 
 @bp.post("/inbox/<offer_id>/accept")
@@ -79,7 +80,7 @@ def offer(offer_id: str) -> str:
 def accept_offer(offer_id: str) -> Response | tuple[str, int]:
     """Grant the ticked fields to the offer's vendor for the chosen time."""
     vault_id = signed_in_vault()
-    item = _item(offer_id)
+    item = _item(offer_id, services().offers.item)
     days = {str(d): d for d in DURATION_DAYS}.get(request.form.get("duration", ""), 0)
     if not days:
         return _offer_page(item, "Choose one of the offered durations."), 400
@@ -101,7 +102,7 @@ def accept_offer(offer_id: str) -> Response | tuple[str, int]:
 @login_required
 def decline_offer(offer_id: str) -> Response:
     """Say no; the vendor learns only a count it sees once at least k said no."""
-    item = _item(offer_id)
+    item = _item(offer_id, services().offers.item)
     services().offers.decline(signed_in_vault(), offer_id)
     flash(f"You declined the offer from {vendor_name(item.offer.vendor_id)}.", "success")
     return redirect(url_for("web.inbox"), code=303)
@@ -165,9 +166,11 @@ def withdraw_intent(intent_id: str) -> Response:
 _INTENT_INPUTS = ("category", "text", "budget", "currency", "region", "days")
 
 
-def _item(offer_id: str) -> InboxItem:
+def _item(offer_id: str, find: Callable[[str, str], InboxItem]) -> InboxItem:
+    """The signed-in customer's offer by ``find`` (opening it, or only reading it); 404 if
+    it is not theirs."""
     try:
-        return services().offers.open(signed_in_vault(), offer_id)
+        return find(signed_in_vault(), offer_id)
     except NotFound:
         abort(404)
 
