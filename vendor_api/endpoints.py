@@ -20,6 +20,7 @@ from vault.events import Event
 from vault.tokens import CODE, REFRESH, TokenClaims
 from vault.vendors import GRANT_TYPES, PROFILE_SCOPE_PREFIX
 from vendor_api.oauth import OFFER_GRANT_TYPE, VaultServer
+from vendor_api.resources import json_object_body
 from vrm.app_context import services
 
 bp = Blueprint("oauth", __name__, url_prefix="/oauth")
@@ -181,11 +182,8 @@ def register() -> Response | tuple[Response, int]:
         return refused
     if not request.is_json:
         return _error(400, "invalid_client_metadata", "send the metadata as application/json")
-    try:
-        metadata = request.get_json(silent=True)
-    except RecursionError:
-        metadata = None
-    if not isinstance(metadata, dict):
+    metadata = json_object_body()
+    if metadata is None:
         return _error(400, "invalid_client_metadata", "the body must be one JSON object")
     try:
         vendor, secret = services().vendors.register(metadata)

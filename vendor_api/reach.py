@@ -10,13 +10,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, Response, jsonify, request
+from flask import Blueprint, Response, jsonify
 
 from vault.errors import NotFound, ValidationError
 from vault.offers import parse_offer
 from vault.segment_query import parse_predicate
 from vault.vendors import Vendor
-from vendor_api.resources import BearerError, authorized
+from vendor_api.resources import BearerError, authorized, json_object_body
 from vrm.app_context import services
 
 bp = Blueprint("reach", __name__, url_prefix="/api/v1")
@@ -85,14 +85,9 @@ def _vendor_with(scope: str) -> Vendor:
 
 
 def _json_object() -> dict[str, Any]:
-    if not request.is_json:
-        raise ValidationError("body", "send one JSON object as application/json")
-    try:
-        body = request.get_json(silent=True)
-    except RecursionError:
-        body = None
-    if not isinstance(body, dict):
-        raise ValidationError("body", "must be one JSON object")
+    body = json_object_body()
+    if body is None:
+        raise ValidationError("body", "must be one JSON object, sent as application/json")
     return body
 
 

@@ -100,6 +100,18 @@ def _grant_view(context: AccessContext) -> Grant:
     return Grant.from_record(context.doc["grants"][context.claims.grant_id])
 
 
+def json_object_body() -> dict[str, Any] | None:
+    """The request's body if it is one JSON object sent as JSON; None for anything else
+    (another content type, malformed or too deeply nested JSON, an array, a string)."""
+    if not request.is_json:
+        return None
+    try:
+        body = request.get_json(silent=True)
+    except RecursionError:
+        return None
+    return body if isinstance(body, dict) else None
+
+
 def _bearer_token() -> str:
     header = request.headers.get("Authorization", "")
     if not header:
