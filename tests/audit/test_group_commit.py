@@ -21,8 +21,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.audit.test_log import SPAWN, VAULTS, assert_log_verifies, event
-from vault.audit import AuditLog, files, levels
+from tests.audit.test_log import SPAWN, VAULTS, assert_log_verifies, event, fill
+from vault.audit import AuditLog, byvault, files
 from vault.audit import log as log_module
 from vault.errors import StorageError
 
@@ -79,16 +79,23 @@ def queue_appends(log: AuditLog, directory: Path, count: int) -> list[Appender]:
 
 
 def count_fsyncs(monkeypatch: pytest.MonkeyPatch) -> list[int]:
-    """Record the inode of every file the log fsyncs from now on, in order."""
+    """Record the inode of every file the log fsyncs from now on, in order; a flush of
+    the whole file system is recorded as 0."""
     synced: list[int] = []
     real = files.datasync
+    real_flush = files.sync_file_system
 
     def datasync(fd: int) -> None:
         synced.append(os.fstat(fd).st_ino)
         real(fd)
 
-    for module in (log_module, levels):
+    def sync_file_system(fd: int) -> None:
+        synced.append(0)
+        real_flush(fd)
+
+    for module in (log_module, byvault):
         monkeypatch.setattr(module, "datasync", datasync)
+    monkeypatch.setattr(log_module, "sync_file_system", sync_file_system)
     return synced
 
 
@@ -104,14 +111,42 @@ def test_appends_queued_together_are_written_as_one_batch_in_queue_order(
         assert [appender.index for appender in appenders] == list(range(12))
         assert batches == [12]
         assert [entry["detail"]["n"] for entry in log.entries()] == list(range(12))
-        # One round: entries.jsonl, three index files, four levels and offsets.bin, each
-        # synced once, where one append at a time would have synced 5 or more files each.
-        assert len(synced) == len(set(synced)) == 1 + len(VAULTS) + 4 + 1
+        # One fsync, of entries.jsonl, where one append at a time would have made 12.
+        assert synced == [(directory / "entries.jsonl").stat().st_ino]
     monkeypatch.undo()
 
     with AuditLog(directory) as again:
         assert again.recovered == []
         assert_log_verifies(again)
+
+
+def test_derived_files_are_flushed_together_each_time_the_mark_moves(
+    directory: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(log_module, "DURABLE_EVERY", 5)
+    entries = directory / "entries.jsonl"
+    with AuditLog(directory) as log:
+        synced = count_fsyncs(monkeypatch)
+        for n in range(12):
+            log.append_event(event(n))
+        line = entries.stat().st_ino
+        # One fsync of entries.jsonl an append; the derived files only at entries 5 and 10.
+        assert synced == [line] * 5 + [0] + [line] * 5 + [0] + [line] * 2
+        assert (directory / "durable.json").read_bytes() == b'{"size":10}'
+    assert synced[-1] == 0
+    assert (directory / "durable.json").read_bytes() == b'{"size":12}'
+
+
+def test_a_mark_another_writer_moved_is_kept(
+    directory: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(log_module, "DURABLE_EVERY", 4)
+    with AuditLog(directory) as behind, AuditLog(directory) as ahead:
+        fill(behind, 3)
+        fill(ahead, 5)
+        assert (directory / "durable.json").read_bytes() == b'{"size":8}'
+        behind.close()
+        assert (directory / "durable.json").read_bytes() == b'{"size":8}'
 
 
 def test_an_append_alone_is_written_at_once_in_a_batch_of_its_own(directory: Path) -> None:

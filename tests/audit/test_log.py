@@ -128,12 +128,16 @@ def test_files_follow_the_documented_layout(directory: Path, log: AuditLog) -> N
     assert files_under(directory) == {
         "log.json",
         "lock",
+        "durable.json",
         "entries.jsonl",
         "offsets.bin",
         *levels_of_six,
         *index_files,
     }
     assert (directory / "log.json").read_bytes() == b'{"format":1}'
+    assert (directory / "durable.json").read_bytes() == b'{"size":0}'
+    log.close()
+    assert (directory / "durable.json").read_bytes() == b'{"size":6}'
 
 
 def test_each_entry_is_one_canonical_json_line_and_its_leaf(directory: Path, log: AuditLog) -> None:
@@ -419,38 +423,43 @@ def missing_level_hashes(directory: Path) -> None:
     cut_bytes(directory / "level-02.bin", 32)
 
 
-#: The vault whose index record an unfinished append of event 9 leaves behind.
-TORN_INDEX = f"by-vault index of {vault_of(9)}"
-
-#: Each kind of damage to a log of 9 entries, and what recovery must name as it repairs it.
-TORN_TAILS: dict[str, tuple[Callable[[Path], None], set[str]]] = {
-    "half a line": (half_a_line, {"entries.jsonl"}),
-    "a line and its index record": (line_and_index_record, {"entries.jsonl", TORN_INDEX}),
-    "a partial offset": (
-        partial_offset,
-        {"offsets.bin", "entries.jsonl", "level-00.bin", TORN_INDEX},
+#: Each kind of damage to a log of 9 entries, what recovery must name as it repairs it,
+#: and the size it leaves: a whole line past the offsets is an append that died after
+#: writing its line, which is kept (its caller never saw it return, but it may have
+#: happened); anything less is cut.
+TORN_TAILS: dict[str, tuple[Callable[[Path], None], set[str], int]] = {
+    "half a line": (half_a_line, {"entries.jsonl"}, 9),
+    "a line and its index record": (
+        line_and_index_record,
+        {"offsets.bin", "level-00.bin", "level-01.bin"},
+        10,
     ),
+    "a partial offset": (partial_offset, {"offsets.bin", "level-00.bin", "level-01.bin"}, 10),
     "extra level bytes": (
         extra_level_bytes,
-        {"entries.jsonl", "level-00.bin", "level-01.bin", "level-04.bin", TORN_INDEX},
+        {"offsets.bin", "level-00.bin", "level-01.bin", "level-04.bin"},
+        10,
     ),
     "missing level hashes": (
         missing_level_hashes,
         {"level-00.bin", "level-01.bin", "level-02.bin"},
+        9,
     ),
 }
 
 
 @pytest.mark.parametrize("damage", sorted(TORN_TAILS))
-def test_torn_tail_is_reported_and_cut_on_reopen(
+def test_torn_tail_is_repaired_and_reported_on_reopen(
     directory: Path, log: AuditLog, damage: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     fill(log, 9)
     root = log.root()
     history = {key: log.indexes_for(key) for key in VAULTS}
     log.close()
-    tear, named = TORN_TAILS[damage]
+    tear, named, size = TORN_TAILS[damage]
     tear(directory)
+    if size == 10:
+        history[vault_of(9)].append(9)
 
     with caplog.at_level(logging.WARNING, logger="vault.audit.log"), reopen(directory) as again:
         recovered = list(again.recovered)
@@ -458,13 +467,87 @@ def test_torn_tail_is_reported_and_cut_on_reopen(
         assert [record.getMessage() for record in caplog.records] == [
             f"audit log {directory}: {message}" for message in recovered
         ]
-        assert again.size() == 9
-        assert again.root() == root
+        assert again.size() == size
+        assert again.root(9) == root
+        if size == 10:
+            assert again.entry(9) == event(9).to_json()
         assert (directory / "entries.jsonl").stat().st_size == offsets(directory)[-1]
         assert {key: again.indexes_for(key) for key in VAULTS} == history
         assert_log_verifies(again)
         fill(again, 3)
         assert again.recovered == recovered
+        assert_log_verifies(again)
+
+
+def test_derived_files_past_the_durable_mark_are_rebuilt_from_the_entries(
+    directory: Path, log: AuditLog
+) -> None:
+    """What an OS crash can leave of files written but not flushed: offsets, hashes and
+    index records past the mark zeroed, cut or gone, with every line still there."""
+    fill(log, 13)
+    root = log.root()
+    history = {key: log.indexes_for(key) for key in VAULTS}
+    log.close()
+    (directory / "durable.json").write_bytes(b'{"size":5}')
+    with open(directory / "offsets.bin", "r+b") as file:
+        file.seek(6 * 8)
+        file.write(bytes(3 * 8))
+    with open(directory / "level-00.bin", "r+b") as file:
+        file.seek(5 * 32)
+        file.write(bytes(32))
+    cut_bytes(directory / "level-01.bin", 3 * 32)
+    (directory / "level-03.bin").unlink()
+    key = vault_of(12)
+    cut_bytes(directory / "by-vault" / key[:2] / f"{key}.bin", 8)
+
+    with reopen(directory) as again:
+        assert {message.split(":")[0] for message in again.recovered} == {
+            "offsets.bin",
+            "level-00.bin",
+            "level-01.bin",
+            "level-03.bin",
+            f"by-vault index of {key}",
+        }
+        assert again.size() == 13
+        assert again.root() == root
+        assert {key: again.indexes_for(key) for key in VAULTS} == history
+        assert_log_verifies(again)
+    assert (directory / "durable.json").read_bytes() == b'{"size":13}'
+
+
+def test_entries_whose_offsets_were_lost_are_kept(directory: Path, log: AuditLog) -> None:
+    fill(log, 9)
+    root = log.root()
+    log.close()
+    (directory / "durable.json").write_bytes(b'{"size":4}')
+    os.truncate(directory / "offsets.bin", 4 * 8)
+
+    with reopen(directory) as again:
+        assert again.size() == 9
+        assert again.root() == root
+        assert_log_verifies(again)
+
+
+def test_a_clean_reopen_repairs_and_reports_nothing(directory: Path, log: AuditLog) -> None:
+    fill(log, 9)
+    with reopen(directory) as other:
+        assert other.recovered == []
+        fill(other, 2)
+    fill(log, 2)
+    assert log.recovered == []
+    assert_log_verifies(log)
+
+
+def test_a_line_not_in_canonical_form_ends_the_log(directory: Path, log: AuditLog) -> None:
+    fill(log, 4)
+    root = log.root()
+    log.close()
+    add_bytes(directory / "entries.jsonl", b'{"b": 1, "a": 2}\n' + unfinished_line(4))
+
+    with reopen(directory) as again:
+        assert again.size() == 4
+        assert again.root() == root
+        assert [message.split(":")[0] for message in again.recovered] == ["entries.jsonl"]
         assert_log_verifies(again)
 
 
@@ -512,8 +595,8 @@ class Crash(BaseException):
     """Stands in for a kill: raised in place of a write, it unwinds past every handler."""
 
 
-#: Appending entry 7 to a log of 7 writes, in order: the line, level-00[7], level-01[3],
-#: level-02[1], level-03[0], the vault index record, and last the offset.
+#: Appending entry 7 to a log of 7 writes, in order: the line (then fsyncs it), level-00[7],
+#: level-01[3], level-02[1], level-03[0], the vault index record, and last the offset.
 APPEND_WRITES = 7
 
 
@@ -549,29 +632,34 @@ def test_crash_at_any_write_of_an_append_leaves_the_log_whole(
             log.append_event(event(7))
     monkeypatch.undo()
 
+    kept = step > 1
+    if kept:
+        history[vault_of(7)].append(7)
     with AuditLog(directory) as again:
         assert bool(again.recovered) == (step > 1 or halfway)
-        assert again.size() == 7
-        assert again.root() == root
+        assert again.size() == 7 + kept
+        assert again.root(7) == root
         assert {key: again.indexes_for(key) for key in VAULTS} == history
         assert_log_verifies(again)
-        assert again.append_event(event(7)) == 7
-        assert 7 in again.indexes_for(vault_of(7))
+        assert again.append_event(event(7 + kept)) == 7 + kept
+        assert 7 + kept in again.indexes_for(vault_of(7 + kept))
         assert_log_verifies(again)
 
 
-def test_crash_after_the_offset_keeps_the_entry(
-    directory: Path, monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize("synced", [False, True], ids=["during", "after"])
+def test_crash_at_the_fsync_of_the_line_keeps_the_entry(
+    directory: Path, monkeypatch: pytest.MonkeyPatch, synced: bool
 ) -> None:
     with AuditLog(directory) as log:
         fill(log, 7)
-        offsets_inode = (directory / "offsets.bin").stat().st_ino
+        entries_inode = (directory / "entries.jsonl").stat().st_ino
         real_datasync = files.datasync
 
         def datasync(fd: int) -> None:
-            if os.fstat(fd).st_ino == offsets_inode:
+            if synced:
+                real_datasync(fd)
+            if os.fstat(fd).st_ino == entries_inode:
                 raise Crash
-            real_datasync(fd)
 
         monkeypatch.setattr(log_module, "datasync", datasync)
         with pytest.raises(Crash):
@@ -581,6 +669,7 @@ def test_crash_after_the_offset_keeps_the_entry(
     with AuditLog(directory) as again:
         assert again.size() == 8
         assert again.entry(7) == event(7).to_json()
+        assert 7 in again.indexes_for(vault_of(7))
         assert_log_verifies(again)
 
 
@@ -589,7 +678,8 @@ def test_a_recovery_cut_short_is_finished_by_the_next(
 ) -> None:
     with AuditLog(directory, sync="none") as log:
         fill(log, 7)
-    extra_level_bytes(directory)
+    half_a_line(directory)
+    add_bytes(directory / "level-04.bin", b"\x07" * 32)
     real_truncate = os.ftruncate
     entries_inode = (directory / "entries.jsonl").stat().st_ino
 
@@ -604,7 +694,7 @@ def test_a_recovery_cut_short_is_finished_by_the_next(
     monkeypatch.undo()
 
     with AuditLog(directory, sync="none") as again:
-        assert any(message.startswith("entries.jsonl") for message in again.recovered)
+        assert [message.split(":")[0] for message in again.recovered] == ["entries.jsonl"]
         assert again.size() == 7
         assert_log_verifies(again)
 

@@ -87,6 +87,34 @@ class VaultIndex:
             sync_dir(Path(name).parent)
         return cut
 
+    def rewrite_from(self, key: str, start: int, indexes: Sequence[int]) -> bool:
+        """Make ``indexes`` the records of ``key`` at or past ``start``; return whether
+        anything had to change (a torn record, or records other than those)."""
+        wanted = b"".join(_RECORD.pack(index) for index in indexes)
+        name = self._name(key)
+        try:
+            fd, created = open_file(name)
+        except FileNotFoundError:
+            make_dir(Path(name).parent, sync=self._sync)
+            fd, created = open_file(name)
+        try:
+            length = file_size(fd)
+            kept = length // _RECORD.size
+            while kept and _record(fd, kept - 1) >= start:
+                kept -= 1
+            offset = kept * _RECORD.size
+            if length - offset == len(wanted) and os.pread(fd, len(wanted), offset) == wanted:
+                return False
+            os.ftruncate(fd, offset)
+            write_at(fd, wanted, offset)
+            if self._sync:
+                datasync(fd)
+        finally:
+            os.close(fd)
+        if self._sync and created:
+            sync_dir(Path(name).parent)
+        return True
+
     def trim(self, key: str, limit: int) -> int:
         """Cut the records of ``key`` at or past ``limit``; return how many were cut."""
         try:

@@ -8,7 +8,10 @@ mode 0600 and directories 0700: the log names pseudonyms, but they are still per
 
 from __future__ import annotations
 
+import ctypes
 import os
+import sys
+from collections.abc import Callable
 from contextlib import suppress
 from pathlib import Path
 
@@ -16,6 +19,36 @@ from vault.audit.errors import LogCorrupted
 
 #: Flush a file's data (and its size) to disk; fdatasync where the platform has it.
 datasync = getattr(os, "fdatasync", os.fsync)
+
+
+def _find_syncfs() -> Callable[[int], int] | None:
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        found = ctypes.CDLL(None, use_errno=True).syncfs
+    except (OSError, AttributeError):
+        return None
+    found.argtypes = [ctypes.c_int]
+    found.restype = ctypes.c_int
+    return found
+
+
+_syncfs = _find_syncfs()
+
+
+def sync_file_system(fd: int) -> None:
+    """Flush every file (data and names) of the file system holding ``fd`` to disk.
+
+    Linux's ``syncfs``: one journal commit for any number of files written since the last,
+    where an fsync each would cost one each. Elsewhere ``sync``, which flushes every file
+    system.
+    """
+    if _syncfs is None:
+        os.sync()
+        return
+    if _syncfs(fd) != 0:
+        code = ctypes.get_errno()
+        raise OSError(code, os.strerror(code))
 
 
 def open_file(path: str | Path) -> tuple[int, bool]:

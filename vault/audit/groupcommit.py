@@ -12,10 +12,7 @@ threads appending, with no waiting added when there is no load.
 
 from __future__ import annotations
 
-import os
 import threading
-from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
 
@@ -77,28 +74,3 @@ class CommitQueue:
         """How many appends are queued and not yet taken by a leader."""
         with self._changed:
             return len(self._queue)
-
-
-class Overlap:
-    """A thread of its own for work a leader overlaps with its own, such as another fsync.
-
-    The thread is started on first use and again in a forked child, which inherits the
-    object but not the thread.
-    """
-
-    def __init__(self) -> None:
-        self._pool: ThreadPoolExecutor | None = None
-        self._pid = 0
-
-    def start(self, work: Callable[[], None]) -> Future[None]:
-        """Run ``work`` on the thread; the caller must wait for its result."""
-        if self._pool is None or self._pid != os.getpid():
-            self._pool = ThreadPoolExecutor(1, thread_name_prefix="audit-log")
-            self._pid = os.getpid()
-        return self._pool.submit(work)
-
-    def close(self) -> None:
-        """Let the thread end (once any work started is done)."""
-        if self._pool is not None and self._pid == os.getpid():
-            self._pool.shutdown()
-        self._pool = None

@@ -20,14 +20,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from vault.audit.errors import LogCorrupted
-from vault.audit.files import (
-    datasync,
-    file_size,
-    open_file,
-    read_exact,
-    sync_dir,
-    write_at,
-)
+from vault.audit.files import file_size, open_file, read_exact, write_at
 from vault.audit.merkle import HASH_SIZE, node_hash, split_point
 
 _LEVEL_FILE = re.compile(r"level-(\d{2})\.bin")
@@ -42,8 +35,6 @@ class TreeLevels:
         self._names = [os.path.join(directory, label) for label in self._labels]
         self._fds: dict[int, int] = {}
         self._opening = threading.Lock()
-        self._unsynced: set[int] = set()
-        self._created = False
 
     def path(self, level: int) -> Path:
         """The file of ``level``."""
@@ -75,15 +66,17 @@ class TreeLevels:
             return b""
         return read_exact(self._fd(level), count * HASH_SIZE, 0, self._labels[level])
 
+    def stored(self, level: int, first: int, count: int) -> bytes:
+        """Up to ``count`` hashes of ``level`` from ``first``: as many as the file holds."""
+        return os.pread(self._fd(level), count * HASH_SIZE, first * HASH_SIZE)
+
     def write(self, level: int, position: int, value: bytes) -> None:
-        """Store ``value`` at ``position`` of ``level``."""
+        """Store ``value`` (one hash, or several in a row) at ``position`` of ``level``."""
         write_at(self._fd(level), value, position * HASH_SIZE)
-        self._unsynced.add(level)
 
     def truncate(self, level: int, count: int) -> None:
         """Cut ``level`` to its first ``count`` hashes."""
         os.ftruncate(self._fd(level), count * HASH_SIZE)
-        self._unsynced.add(level)
 
     def add_leaf(self, index: int, leaf: bytes) -> None:
         """Store leaf ``index`` and the node of every subtree it completes."""
@@ -108,15 +101,6 @@ class TreeLevels:
         middle = start + split_point(width)
         return node_hash(self.subtree_hash(start, middle), self.subtree_hash(middle, end))
 
-    def sync(self) -> None:
-        """Flush every level written since the last sync (and new files' names) to disk."""
-        for level in sorted(self._unsynced):
-            datasync(self._fds[level])
-        self._unsynced.clear()
-        if self._created:
-            sync_dir(self._directory)
-            self._created = False
-
     def close(self) -> None:
         """Close every open level file."""
         for fd in self._fds.values():
@@ -133,7 +117,5 @@ class TreeLevels:
             raise LogCorrupted(f"no tree has level {level}")
         with self._opening:
             if level not in self._fds:
-                fd, created = open_file(self._names[level])
-                self._fds[level] = fd
-                self._created |= created
+                self._fds[level] = open_file(self._names[level])[0]
             return self._fds[level]

@@ -4,6 +4,8 @@ Layout under the log's directory::
 
     log.json                    {"format":1}: the version of this layout, checked on open
     lock                        appenders hold an exclusive flock on it, one at a time
+    durable.json                {"size":n}: every derived file below is on disk for the
+                                first n entries (see Durability)
     entries.jsonl               entry i is line i: its canonical JSON, then "\\n"
     offsets.bin                 where line i ends in entries.jsonl: 8 bytes, big-endian
     level-00.bin, level-01.bin  the Merkle tree, one file of 32-byte hashes per level
@@ -16,42 +18,44 @@ index is its position, which the tree binds, and line i without its "\\n" is exa
 leaf, so anyone can recompute a leaf hash from an exported event alone.
 
 **Size.** The log holds as many entries as offsets.bin holds whole records. An append
-writes, under the lock: the entry's line at the end of entries.jsonl, its leaf hash and
-the nodes it completes, its vault index record, and only then its offset record. So an
-append either counts, with all its parts in place, or is a torn tail that nothing counts.
+writes, under the lock: the entry's line at the end of entries.jsonl, then its leaf hash
+and the nodes it completes, its vault index record, and only then its offset record. So
+a reader that finds an offset finds everything the entry needs in place.
 
 **Group commit.** Appends made at once by threads of one process are written together
 (see vault.audit.groupcommit): the first waiting for the lock takes, once it holds it,
 every append queued by then, and writes them in queue order as one batch, each step above
-for all of them before the next step for any. A batch is the unit of the fsyncs below: one
-round of them covers all its appends, so under load the fsyncs per append fall.
+for all of them before the next step for any. A batch is the unit of the fsync below: one
+covers all its appends, so under load the fsyncs per append fall.
 
-**Durability.** With ``sync="always"`` a batch fsyncs entries.jsonl before its vault
-index records are written, fsyncs the index files and levels it wrote before its offsets
-are written (the levels on a thread of their own, beside the other two), and fsyncs
-offsets.bin before any of its appends returns: a returned append
-survives a crash of the process, the OS or the machine. That last fsync is done after the
-lock is let go, so that the next batch can be written meanwhile; the next batch's own
-fsync of offsets.bin covers this one's offsets, so no later append is acknowledged first.
-A crash in the middle of a batch keeps at most a prefix of it, each entry whole, and none
-of its appends has returned. If writing a batch fails, every append in it raises
-StorageError (if that last fsync failed, its entries may still count: an action may fail
-with its record kept, but never happen without one). With ``sync="none"`` nothing is
-fsynced; a killed process still loses nothing, but an OS crash or power loss can lose
-recent appends, or keep some of their files' pages and not others, which recovery repairs
-only in part (:meth:`AuditLog.verify` finds what is left). It is for benchmarks and tests.
+**Durability.** entries.jsonl is the record; every other file is derived from it and can
+be recomputed. With ``sync="always"`` a batch fsyncs entries.jsonl once, after writing its
+lines and before writing anything derived from them, and no append returns before that:
+a returned append survives a crash of the process, the OS or the machine, and every
+derived record on disk belongs to a line already durable. The derived files are not
+fsynced per batch. Instead, once DURABLE_EVERY entries have been appended past the mark in
+durable.json (and when the log is closed), the file system is flushed in one ``syncfs``
+and the mark moved to the log's size: everything derived below the mark is on disk.
+With ``sync="none"`` nothing is fsynced (the mark is still kept); a killed process still
+loses nothing, but an OS crash or power loss can lose recent appends, or keep some of
+their files' pages and not others, which recovery repairs only in part
+(:meth:`AuditLog.verify` finds what is left). It is for benchmarks and tests.
 
-**Recovery.** An append writes its line first, so an append that never finished (killed,
-or failed on a full disk) always leaves entries.jsonl longer than the last offset. At the
-start of every append, under the lock, the log looks for that sign (or a partial offset
-record). If it finds one, and always on open, it checks every file and cuts what a crash
-can leave: a partial offset record; offsets that point past the end of entries.jsonl (then the vault
-index is rebuilt); level hashes past what the size implies; vault index records of the
-unfinished entry; and, last, the unfinished line itself, so that a recovery that is itself
-cut short leaves the sign for the next. Level hashes missing for counted entries (which
-only an OS crash under ``sync="none"`` or a hand can cause) are recomputed from
-entries.jsonl. Each repair is logged as a warning and kept in :attr:`AuditLog.recovered`.
-Nothing from a torn tail ever enters the tree.
+**Recovery.** Nothing derived is trusted past the durable mark after a crash, and nothing
+counts that entries.jsonl does not hold whole. On open, under the lock, the log reads
+entries.jsonl from the mark (or from where the offsets end, if sooner) and rolls forward:
+each complete line that is an entry in canonical form becomes the next entry, and the
+offsets, level hashes and vault index records from the mark on are checked against those
+lines and rewritten where they differ; hashes missing below the mark are recomputed, and
+anything past the new size is cut. The first line that is not whole, and all after it,
+is cut last, so a recovery that is itself cut short leaves the sign for the next. So an
+append that wrote its line but died before its offset (its caller never saw it return)
+is kept: an action may fail with its record kept, but never happen without one. An append
+that found entries.jsonl longer than the last offset (a writer killed mid-batch) does the
+same from the last offset. Each repair is logged as a warning and kept in
+:attr:`AuditLog.recovered`; on a log closed cleanly, or left by a live writer, nothing
+differs and nothing is reported. Offsets that point past the end of entries.jsonl (which
+only a hand can cause) are cut and the whole vault index rebuilt.
 
 **Readers** take no lock: they read the size once from offsets.bin and then only what that
 size covers, all of which was written before its offset record.
@@ -66,7 +70,7 @@ import os
 import struct
 import threading
 from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from itertools import accumulate, pairwise
 from pathlib import Path
 from types import TracebackType
@@ -83,9 +87,10 @@ from vault.audit.files import (
     read_exact,
     replace_file,
     sync_dir,
+    sync_file_system,
     write_at,
 )
-from vault.audit.groupcommit import CommitQueue, Overlap, Pending
+from vault.audit.groupcommit import CommitQueue, Pending
 from vault.audit.levels import TreeLevels
 from vault.audit.merkle import EMPTY_ROOT, HASH_SIZE, canonical_json
 from vault.errors import StorageError
@@ -93,6 +98,11 @@ from vault.events import Event
 
 #: Version of the layout above, recorded in ``log.json``.
 FORMAT = 1
+
+#: How many entries may be appended past the durable mark before the derived files are
+#: flushed and the mark moved: what recovery after a crash recomputes at most, give or take
+#: a batch.
+DURABLE_EVERY = 1024
 
 #: The values of AuditLog's ``sync``: fsync every append, or leave flushing to the OS.
 SYNC_MODES = ("always", "none")
@@ -130,7 +140,7 @@ class AuditLog:
         self._on_commit = on_commit
         self._mutex = threading.Lock()
         self._queue = CommitQueue()
-        self._overlap = Overlap()
+        self._durable = 0
         self._fds: list[int] = []
         self._known = (0, 0)
         self._levels = TreeLevels(self.directory)
@@ -143,7 +153,8 @@ class AuditLog:
             self._entries = self._open("entries.jsonl")
             self._offsets = self._open("offsets.bin")
             with self._exclusive():
-                _check_format(self.directory / "log.json", sync=self._sync)
+                if _check_format(self.directory / "log.json", sync=self._sync):
+                    self._write_durable(0)
                 self._recover(thorough=True)
         except BaseException:
             self.close()
@@ -190,8 +201,20 @@ class AuditLog:
         return sum(len(indexes) for indexes in found.values())
 
     def close(self) -> None:
-        """Close the log's files; any later use fails rather than touch a reused descriptor."""
-        self._overlap.close()
+        """Flush the derived files of a whole log, then close the log's files.
+
+        Any later use fails rather than touch a reused descriptor. A log that is not whole
+        (a writer died mid-batch) or cannot be flushed still closes, the latter with a
+        warning: the next open recovers, from the mark.
+        """
+        if self._lock >= 0 and self._offsets >= 0:
+            try:
+                with self._exclusive():
+                    size, torn = divmod(file_size(self._offsets), _OFFSET.size)
+                    if not torn and file_size(self._entries) == self._end_of(size):
+                        self._make_durable(size)
+            except (OSError, AuditError) as exc:
+                logger.warning("audit log %s: not flushed on close: %s", self.directory, exc)
         self._levels.close()
         while self._fds:
             os.close(self._fds.pop())
@@ -319,11 +342,6 @@ class AuditLog:
             with self._exclusive():
                 batch = self._queue.take()
                 self._commit(batch)
-            # The offsets are synced after the lock is let go, so another process's batch
-            # can be written meanwhile: it is never acknowledged before these offsets are
-            # durable, as its own sync of offsets.bin covers them.
-            if self._sync:
-                datasync(self._offsets)
             if self._on_commit is not None:
                 self._on_commit(len(batch))
         except BaseException as exc:
@@ -348,61 +366,79 @@ class AuditLog:
                 pending.error = error
 
     def _commit(self, batch: list[Pending]) -> None:
-        """Write ``batch`` after the last entry: lines, index records, hashes, offsets last.
+        """Write ``batch`` after the last entry: lines, fsync, hashes, index records, offsets.
 
-        Each step is done for the whole batch, and with ``sync`` each file written is
-        fsynced once: entries.jsonl before the index records are written, and the levels
-        (on the overlap thread, meanwhile) and index files before the offsets are written,
-        which are left for the caller to sync.
+        Each step is done for the whole batch. With ``sync`` entries.jsonl is fsynced once,
+        before anything derived from the lines is written; the derived files are flushed
+        only when the durable mark moves.
         """
         first, end = self._recover()
         ends = list(accumulate((len(pending.line) + 1 for pending in batch), initial=end))
         write_at(self._entries, b"".join(pending.line + b"\n" for pending in batch), end)
+        if self._sync:
+            self._sync_lines(end)
         for index, pending in enumerate(batch, start=first):
             self._levels.add_leaf(index, merkle.leaf_hash(pending.line))
-        levels = self._overlap.start(self._levels.sync) if self._sync else None
-        try:
-            if self._sync:
-                datasync(self._entries)
-            self._index_batch(first, batch)
-        finally:
-            if levels is not None:
-                levels.result()
+        for index, pending in enumerate(batch, start=first):
+            if pending.key is not None:
+                self._add_to_index(pending.key, index)
         write_at(self._offsets, b"".join(map(_OFFSET.pack, ends[1:])), first * _OFFSET.size)
-        self._known = (first + len(batch), ends[-1])
+        size = first + len(batch)
+        self._known = (size, ends[-1])
         for index, pending in enumerate(batch, start=first):
             pending.index = index
+        if size - self._durable >= DURABLE_EVERY:
+            self._make_durable(size)
 
-    def _index_batch(self, first: int, batch: list[Pending]) -> None:
-        """Write the batch's vault index records, then fsync each file written once."""
-        created: dict[str, bool] = {}
-        for index, pending in enumerate(batch, start=first):
-            if pending.key is None:
-                continue
-            if pending.key not in created:
-                created[pending.key] = self._sync and self._prepare_index(pending.key)
-            self._add_to_index(pending.key, index)
-        if self._sync:
-            for key, new in created.items():
-                self._sync_index(key, new=new)
+    def _sync_lines(self, end: int) -> None:
+        """Fsync entries.jsonl; if that fails, cut the batch's lines from ``end`` and raise.
 
-    def _prepare_index(self, key: str) -> bool:
-        """Make the directory of a new index file durable; return whether the file is new."""
-        path = self._index.path(key)
-        if path.exists():
-            return False
-        make_dir(path.parent, sync=True)
-        return True
-
-    def _sync_index(self, key: str, *, new: bool) -> None:
-        path = self._index.path(key)
-        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+        The batch's appends all fail, so their lines are taken back at once rather than
+        kept by the next recovery (if the cut fails too, that recovery keeps them).
+        """
         try:
-            datasync(fd)
-        finally:
-            os.close(fd)
-        if new:
-            sync_dir(path.parent)
+            datasync(self._entries)
+        except OSError:
+            length = file_size(self._entries)
+            with suppress(OSError):
+                os.ftruncate(self._entries, end)
+                self._report(f"entries.jsonl: cut the {length - end} bytes of a batch not synced")
+            raise
+
+    def _make_durable(self, size: int) -> None:
+        """Flush every derived file to disk, then move the durable mark to ``size``.
+
+        Under the lock, with ``size`` the log's size. Another process may have moved the
+        mark since this one last looked; it never moves back.
+        """
+        mark = self._read_durable()
+        if mark is not None and mark >= size:
+            self._durable = mark
+            return
+        if self._sync:
+            sync_file_system(self._offsets)
+        self._write_durable(size)
+
+    def _read_durable(self) -> int | None:
+        """The durable mark, 0 if it is unreadable, or None for a log made before marks."""
+        try:
+            found = json.loads((self.directory / "durable.json").read_bytes())
+        except FileNotFoundError:
+            return None
+        except ValueError:
+            found = None
+        size = found.get("size") if isinstance(found, dict) else None
+        if isinstance(size, bool) or not isinstance(size, int) or size < 0:
+            self._report("durable.json: unreadable, so every derived file is checked")
+            return 0
+        self._durable = size
+        return size
+
+    def _write_durable(self, size: int) -> None:
+        replace_file(
+            self.directory / "durable.json", canonical_json({"size": size}), sync=self._sync
+        )
+        self._durable = size
 
     def _add_to_index(self, key: str, index: int) -> None:
         cut = self._batch_index.add(key, index)
@@ -413,94 +449,118 @@ class AuditLog:
             )
 
     def _recover(self, *, thorough: bool = False) -> tuple[int, int]:
-        """Cut any torn tail and fill in missing hashes; return ``(size, end offset)``.
+        """Roll forward from what can be trusted; return ``(size, end offset)``.
 
-        An append writes its line first, so any append that never finished left
-        entries.jsonl longer than the last offset. Unless ``thorough`` (as on open), a log
-        without that sign (nor a partial offset) is taken as whole: other damage is not a
-        crash's, and open or :meth:`verify` finds it. The unfinished line is cut last, so
-        a recovery that is itself cut short leaves the sign for the next one.
+        An append writes its line first, so a writer that died mid-batch left entries.jsonl
+        longer than the last offset, or a partial offset record. Unless ``thorough`` (as on
+        open, which starts from the durable mark), a log without either sign is taken as
+        whole: other damage is not a crash's, and :meth:`verify` finds it.
         """
         size, torn = divmod(file_size(self._offsets), _OFFSET.size)
         end = self._known[1] if self._known[0] == size else self._end_of(size)
         if not thorough and not torn and file_size(self._entries) == end:
             return size, end
-        size = self._recover_offsets()
-        size, lost = self._recover_overrun(size)
-        self._recover_levels(size)
-        if lost:
-            self._index.replace_all(self._scan_vaults(size))
-            self._report("by-vault: rebuilt the whole index from entries.jsonl")
-        end = self._end_of(size)
-        self._cut_unfinished_entry(size, end)
-        if self._sync:
-            self._levels.sync()
+        start = size
+        if thorough:
+            mark = self._read_durable()
+            start = size if mark is None else min(mark, size)
+        start, lost = self._within_entries(start)
+        size, end = self._roll_forward(start, rebuild_index=lost)
         self._known = (size, end)
         return size, end
 
-    def _recover_offsets(self) -> int:
-        """Cut a partial offset record; return the size the whole records give."""
-        length = file_size(self._offsets)
-        size, torn = divmod(length, _OFFSET.size)
-        if torn:
-            os.ftruncate(self._offsets, size * _OFFSET.size)
-            self._report(f"offsets.bin: cut {torn} bytes of an unfinished offset for entry {size}")
-        return size
-
-    def _recover_overrun(self, size: int) -> tuple[int, bool]:
-        """Cut offsets that point past the end of entries.jsonl; return (size, any cut)."""
+    def _within_entries(self, start: int) -> tuple[int, bool]:
+        """Lower ``start`` past offsets that point beyond entries.jsonl; return (start, any)."""
         length = file_size(self._entries)
-        kept = size
+        kept = start
         while kept and self._end_of(kept) > length:
             kept -= 1
-        if kept < size:
-            os.ftruncate(self._offsets, kept * _OFFSET.size)
+        if kept < start:
             self._report(
-                f"offsets.bin: cut the offsets of entries {kept} to {size - 1}, "
+                f"offsets.bin: cut the offsets of entries {kept} to {start - 1}, "
                 "which point past the end of entries.jsonl"
             )
-        return kept, kept < size
+        return kept, kept < start
 
-    def _cut_unfinished_entry(self, index: int, end: int) -> None:
-        """Cut entries.jsonl back to ``end``, after the index records of what is cut."""
+    def _roll_forward(self, start: int, *, rebuild_index: bool) -> tuple[int, int]:
+        """Make every derived file agree with entries.jsonl from entry ``start`` on.
+
+        The offsets below ``start`` are trusted. Each whole line after them is an entry;
+        offsets, hashes and index records from ``start`` are rewritten where they differ,
+        and the first line that is not whole is cut with all after it, last.
+        """
+        begin = self._end_of(start)
         length = file_size(self._entries)
-        if length <= end:
-            return
-        for key in _vaults_in(os.pread(self._entries, length - end, end)):
-            if cut := self._index.trim(key, index):
-                self._report(f"by-vault index of {key}: cut {cut} record(s) of unfinished entries")
-        os.ftruncate(self._entries, end)
-        self._report(f"entries.jsonl: cut {length - end} bytes of an unfinished entry {index}")
+        tail = read_exact(self._entries, length - begin, begin, "entries.jsonl")
+        lines, used = _whole_lines(tail)
+        size = start + len(lines)
+        ends = list(accumulate((len(line) + 1 for line in lines), initial=begin))
+        offsets = b"".join(map(_OFFSET.pack, ends[1:]))
+        offsets_whole = file_size(self._offsets) == size * _OFFSET.size and (
+            os.pread(self._offsets, len(offsets), start * _OFFSET.size) == offsets
+        )
+        if not offsets_whole:
+            # Readers see only the trusted offsets until the rest is in place.
+            os.ftruncate(self._offsets, start * _OFFSET.size)
+        self._roll_levels(start, size, lines)
+        if rebuild_index:
+            self._index.replace_all(self._scan_vaults(size))
+            self._report("by-vault: rebuilt the whole index from entries.jsonl")
+        else:
+            self._roll_index(start, size, lines, tail[used:])
+        if not offsets_whole:
+            write_at(self._offsets, offsets, start * _OFFSET.size)
+            self._report(f"offsets.bin: rewrote the offsets of entries {start} to {size - 1}")
+        if used < len(tail):
+            os.ftruncate(self._entries, begin + used)
+            cut = len(tail) - used
+            self._report(f"entries.jsonl: cut {cut} bytes of an unfinished entry {size}")
+        return size, ends[-1]
 
-    def _recover_levels(self, size: int) -> None:
-        """Give every level file, in rising order, exactly the hashes ``size`` implies."""
-        levels = set(range(size.bit_length() + 1)) | set(self._levels.on_disk())
-        for level in sorted(levels):
-            self._recover_level(level, size >> level)
-
-    def _recover_level(self, level: int, wanted: int) -> None:
-        """Give ``level`` exactly ``wanted`` hashes: cut extra bytes, recompute missing ones."""
-        length = self._levels.length(level)
-        if length == wanted * HASH_SIZE:
-            return
-        name = self._levels.path(level).name
-        have = min(length // HASH_SIZE, wanted)
-        if length > have * HASH_SIZE:
-            self._levels.truncate(level, have)
-            self._report(f"{name}: cut {length - have * HASH_SIZE} bytes past its {have} hashes")
-        if have < wanted:
-            for position in range(have, wanted):
-                self._levels.write(level, position, self._stored_node(level, position))
-            self._report(f"{name}: recomputed hashes {have} to {wanted - 1}, which were missing")
+    def _roll_levels(self, start: int, size: int, lines: list[bytes]) -> None:
+        """Give each level exactly the hashes of ``size`` entries, checked from ``start``."""
+        leaves = [merkle.leaf_hash(line) for line in lines]
+        for level in sorted(set(range(size.bit_length() + 1)) | set(self._levels.on_disk())):
+            wanted = size >> level
+            length = self._levels.length(level)
+            first = min(start >> level, length // HASH_SIZE, wanted)
+            if first == wanted and length == wanted * HASH_SIZE:
+                continue
+            name = self._levels.path(level).name
+            hashes = b"".join(
+                leaves[position - start] if not level and position >= start
+                else self._stored_node(level, position)
+                for position in range(first, wanted)
+            )  # fmt: skip
+            if self._levels.stored(level, first, wanted - first) != hashes:
+                self._levels.write(level, first, hashes)
+                self._report(f"{name}: recomputed hashes {first} to {wanted - 1}")
+            if length > wanted * HASH_SIZE:
+                self._levels.truncate(level, wanted)
+                extra = length - wanted * HASH_SIZE
+                self._report(f"{name}: cut {extra} bytes past its {wanted} hashes")
 
     def _stored_node(self, level: int, position: int) -> bytes:
-        """Recompute a missing hash: a leaf from its entry (reindexed too), a node from below."""
+        """A hash recomputed from the files: a leaf from its entry, a node from below."""
         if level:
             return self._levels.node(level, position)
-        line = self._line(position)
-        for key in _vaults_in(line + b"\n"):
-            self._index.add(key, position)
-        return merkle.leaf_hash(line)
+        return merkle.leaf_hash(self._line(position))
+
+    def _roll_index(self, start: int, size: int, lines: list[bytes], cut: bytes) -> None:
+        """Give each vault named from ``start`` exactly its records from ``start`` on, and
+        cut the records that the lines about to be cut left past ``size``."""
+        named: dict[str, list[int]] = {}
+        for index, line in enumerate(lines, start=start):
+            for key in _vaults_in(line + b"\n"):
+                named.setdefault(key, []).append(index)
+        for key, indexes in named.items():
+            if self._batch_index.rewrite_from(key, start, indexes):
+                self._report(f"by-vault index of {key}: rewrote its records from entry {start}")
+        for key in _vaults_in(cut) - named.keys():
+            if removed := self._batch_index.trim(key, size):
+                self._report(
+                    f"by-vault index of {key}: cut {removed} record(s) of unfinished entries"
+                )
 
     def _report(self, message: str) -> None:
         logger.warning("audit log %s: %s", self.directory, message)
@@ -614,6 +674,31 @@ class AuditLog:
         return fd
 
 
+def _whole_lines(data: bytes) -> tuple[list[bytes], int]:
+    """The whole entries at the start of ``data`` and how many bytes they take.
+
+    A line is whole if it ends in "\\n" and is a JSON object in canonical form whose
+    ``vault``, if any, is a pseudonym: what an append writes, and not what a torn write or
+    a lost page leaves.
+    """
+    lines: list[bytes] = []
+    used = 0
+    while (stop := data.find(b"\n", used)) >= 0:
+        line = data[used:stop]
+        try:
+            entry = json.loads(line)
+            whole = isinstance(entry, dict) and canonical_json(entry) == line
+            if whole:
+                _vault_of(entry)
+        except (ValueError, TypeError, RecursionError):
+            whole = False
+        if not whole:
+            break
+        lines.append(line)
+        used = stop + 1
+    return lines, used
+
+
 def _vault_of(entry: Mapping[str, Any]) -> str | None:
     """The entry's vault pseudonym, checked, or None if it names no vault."""
     vault = entry.get("vault")
@@ -642,15 +727,16 @@ def _parse(index: int, line: bytes) -> dict[str, Any]:
     return entry
 
 
-def _check_format(path: Path, *, sync: bool) -> None:
-    """Record the layout's version on first use; refuse a log written in another."""
+def _check_format(path: Path, *, sync: bool) -> bool:
+    """Record the layout's version on first use (return True); refuse a log of another."""
     wanted = {"format": FORMAT}
     try:
         found = json.loads(path.read_bytes())
     except FileNotFoundError:
         replace_file(path, canonical_json(wanted), sync=sync)
-        return
+        return True
     except ValueError as exc:
         raise LogCorrupted(f"{path} is not valid JSON") from exc
     if found != wanted:
         raise AuditError(f"{path} says {found}, but this code reads {wanted}")
+    return False
