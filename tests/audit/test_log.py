@@ -528,6 +528,37 @@ def test_entries_whose_offsets_were_lost_are_kept(directory: Path, log: AuditLog
         assert_log_verifies(again)
 
 
+def test_a_log_from_before_the_durable_mark_opens_as_it_is(directory: Path, log: AuditLog) -> None:
+    fill(log, 9)
+    root = log.root()
+    log.close()
+    (directory / "durable.json").unlink()
+
+    with reopen(directory) as again:
+        assert again.recovered == []
+        assert again.root() == root
+        fill(again, 2)
+    assert (directory / "durable.json").read_bytes() == b'{"size":11}'
+
+
+def test_an_unreadable_mark_makes_the_next_open_check_every_file(
+    directory: Path, log: AuditLog
+) -> None:
+    fill(log, 9)
+    root = log.root()
+    log.close()
+    (directory / "durable.json").write_bytes(b"{not json")
+    cut_bytes(directory / "level-00.bin", 32)
+
+    with reopen(directory) as again:
+        assert [message.split(":")[0] for message in again.recovered] == [
+            "durable.json",
+            "level-00.bin",
+        ]
+        assert again.root() == root
+        assert_log_verifies(again)
+
+
 def test_a_clean_reopen_repairs_and_reports_nothing(directory: Path, log: AuditLog) -> None:
     fill(log, 9)
     with reopen(directory) as other:
