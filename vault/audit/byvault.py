@@ -13,6 +13,7 @@ import os
 import re
 import struct
 from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 from vault.audit.files import (
@@ -70,27 +71,28 @@ class VaultIndex:
         ``index`` is the entry being appended, so a record at or past it can only be left
         by an append that never finished.
         """
-        name = self._name(key)
-        try:
-            fd, created = open_file(name)
-        except FileNotFoundError:
-            make_dir(Path(name).parent, sync=self._sync)
-            fd, created = open_file(name)
-        try:
+        with self._writing(key) as fd:
             kept, cut = _keep_below(fd, index)
             write_at(fd, _RECORD.pack(index), kept * _RECORD.size)
-            if self._sync:
-                datasync(fd)
-        finally:
-            os.close(fd)
-        if self._sync and created:
-            sync_dir(Path(name).parent)
         return cut
 
     def rewrite_from(self, key: str, start: int, indexes: Sequence[int]) -> bool:
         """Make ``indexes`` the records of ``key`` at or past ``start``; return whether
         anything had to change (a torn record, or records other than those)."""
         wanted = b"".join(_RECORD.pack(index) for index in indexes)
+        with self._writing(key) as fd:
+            kept, length = _below(fd, start)
+            offset = kept * _RECORD.size
+            if length - offset == len(wanted) and os.pread(fd, len(wanted), offset) == wanted:
+                return False
+            os.ftruncate(fd, offset)
+            write_at(fd, wanted, offset)
+        return True
+
+    @contextmanager
+    def _writing(self, key: str) -> Iterator[int]:
+        """The index file of ``key``, created if need be, open for writing; with ``sync``,
+        fsynced (and a new file's name made durable) once the caller is done."""
         name = self._name(key)
         try:
             fd, created = open_file(name)
@@ -98,22 +100,13 @@ class VaultIndex:
             make_dir(Path(name).parent, sync=self._sync)
             fd, created = open_file(name)
         try:
-            length = file_size(fd)
-            kept = length // _RECORD.size
-            while kept and _record(fd, kept - 1) >= start:
-                kept -= 1
-            offset = kept * _RECORD.size
-            if length - offset == len(wanted) and os.pread(fd, len(wanted), offset) == wanted:
-                return False
-            os.ftruncate(fd, offset)
-            write_at(fd, wanted, offset)
+            yield fd
             if self._sync:
                 datasync(fd)
         finally:
             os.close(fd)
         if self._sync and created:
             sync_dir(Path(name).parent)
-        return True
 
     def trim(self, key: str, limit: int) -> int:
         """Cut the records of ``key`` at or past ``limit``; return how many were cut."""
@@ -152,14 +145,19 @@ def _keep_below(fd: int, limit: int) -> tuple[int, int]:
 
     A torn (partial) record counts as one cut record.
     """
-    length = file_size(fd)
-    kept = length // _RECORD.size
-    torn = length % _RECORD.size != 0
-    while kept and _record(fd, kept - 1) >= limit:
-        kept -= 1
+    kept, length = _below(fd, limit)
     if kept * _RECORD.size != length:
         os.ftruncate(fd, kept * _RECORD.size)
-    return kept, length // _RECORD.size - kept + torn
+    return kept, length // _RECORD.size - kept + (length % _RECORD.size != 0)
+
+
+def _below(fd: int, limit: int) -> tuple[int, int]:
+    """How many whole records from the start are below ``limit``, and the file's length."""
+    length = file_size(fd)
+    kept = length // _RECORD.size
+    while kept and _record(fd, kept - 1) >= limit:
+        kept -= 1
+    return kept, length
 
 
 def _record(fd: int, position: int) -> int:
