@@ -15,7 +15,7 @@ import base64
 import binascii
 import json
 import os
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, fields
 from typing import Any
 
 from cryptography.exceptions import InvalidTag
@@ -113,8 +113,14 @@ class TokenSealer:
         return None
 
 
+_SEALED_FIELDS = tuple(f.name for f in fields(TokenClaims) if f.name != "kind")
+
+
 def _compact(claims: TokenClaims) -> dict[str, Any]:
-    return {k: v for k, v in asdict(claims).items() if k != "kind" and v not in (None, 0)}
+    # Every field is a string, an int or a tuple of strings, so reading them directly
+    # gives what dataclasses.asdict would, without its deep copy.
+    found = {name: getattr(claims, name) for name in _SEALED_FIELDS}
+    return {k: v for k, v in found.items() if v not in (None, 0)}
 
 
 def _expand(kind: str, data: dict[str, Any]) -> TokenClaims:
