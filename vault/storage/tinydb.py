@@ -29,6 +29,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Collection, Iterator, Mapping
 from contextlib import ExitStack, contextmanager, suppress
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, cast
 
@@ -217,12 +218,25 @@ class TinyDBStore:
         """Do nothing: no file stays open between operations."""
 
     def _vault_path(self, vault_id: str) -> Path:
-        check_vault_id(vault_id)
-        return self._root / "vaults" / vault_id[:2] / f"{vault_id}.json"
+        return _vault_file(self._root, vault_id)
 
     def _shard_path(self, table: str, key: str) -> Path:
-        shard = hashlib.sha256(check_key(key).encode()).digest()[0] % self._shards
-        return self._root / "tables" / check_table(table) / f"{shard:02x}.json"
+        return _shard_file(self._root, self._shards, table, key)
+
+
+# Building a path costs more than reading a cached record, and the same vaults and
+# vendors are read on every request, so recent paths are remembered. A path depends on
+# nothing but these arguments, and invalid names raise, which lru_cache never remembers.
+@lru_cache(maxsize=4096)
+def _vault_file(root: Path, vault_id: str) -> Path:
+    check_vault_id(vault_id)
+    return root / "vaults" / vault_id[:2] / f"{vault_id}.json"
+
+
+@lru_cache(maxsize=4096)
+def _shard_file(root: Path, shards: int, table: str, key: str) -> Path:
+    shard = hashlib.sha256(check_key(key).encode()).digest()[0] % shards
+    return root / "tables" / check_table(table) / f"{shard:02x}.json"
 
 
 _SHARD_NAME = re.compile(r"[0-9a-f]{2}")
