@@ -157,6 +157,36 @@ def test_returned_records_are_copies(store: Store) -> None:
     assert store.get(TABLE, "k") == {"list": [1]}
 
 
+def test_a_repeated_read_returns_a_new_copy_each_time(store: Store) -> None:
+    store.create_vault(VAULT, {"list": [1]})
+    store.insert(TABLE, "k", {"list": [1]})
+
+    for _ in range(3):
+        store.read_vault(VAULT)["list"].append("changed after read")
+        store.get(TABLE, "k")["list"].append("changed after get")  # type: ignore[index]
+
+    assert store.read_vault(VAULT) == {"list": [1]}
+    assert store.get(TABLE, "k") == {"list": [1]}
+
+
+def test_a_many_change_that_mutates_its_copies_changes_only_what_it_returns(store: Store) -> None:
+    for key in ("a", "b", "c"):
+        store.insert(TABLE, key, {"n": 0})
+
+    def change(records: Mapping[str, Document]) -> dict[str, Document | None]:
+        for record in records.values():
+            record["n"] = 99
+        return {"a": {"n": 1}}
+
+    store.update_many(TABLE, ["a", "b"], change)
+
+    assert {key: store.get(TABLE, key) for key in "abc"} == {
+        "a": {"n": 1},
+        "b": {"n": 0},
+        "c": {"n": 0},
+    }
+
+
 # Shared tables.
 
 

@@ -233,6 +233,44 @@ def run_workers(target: Callable[..., None], args: list[tuple[Any, ...]]) -> Non
     assert [process.exitcode for process in processes] == [0] * len(processes)
 
 
+def write_same_sizes(root: Path) -> None:
+    store = TinyDBStore(root)
+    store.update_vault(VAULT, lambda doc: {"log": ["b"]})
+    store.update(TABLE, "k", lambda rec: {"n": 1})
+
+
+def test_a_read_after_another_process_wrote_sees_its_write(root: Path, store: TinyDBStore) -> None:
+    store.create_vault(VAULT, {"log": ["a"]})
+    store.insert(TABLE, "k", {"n": 0})
+    assert store.read_vault(VAULT) == {"log": ["a"]}
+    assert store.get(TABLE, "k") == {"n": 0}
+
+    run_workers(write_same_sizes, [(root,)])
+
+    assert store.read_vault(VAULT) == {"log": ["b"]}
+    assert store.get(TABLE, "k") == {"n": 1}
+
+
+def test_an_update_reads_and_writes_the_file_once(
+    root: Path, store: TinyDBStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store.create_vault(VAULT, {"n": 0})
+    store.insert(TABLE, "k", {"n": 0})
+    reads: list[Path] = []
+    real_read = Path.read_bytes
+
+    def counted(path: Path) -> bytes:
+        reads.append(path)
+        return real_read(path)
+
+    monkeypatch.setattr(Path, "read_bytes", counted)
+    store.update_vault(VAULT, lambda doc: {"n": doc["n"] + 1})
+    store.update(TABLE, "k", lambda rec: {"n": (rec or {"n": 0})["n"] + 1})
+
+    assert reads == [vault_file(root), shard_file(root, "k")]
+    assert json.loads(vault_file(root).read_text())["_default"]["1"]["v"] == {"n": 1}
+
+
 @pytest.mark.slow
 def test_processes_writing_one_vault_lose_no_update(root: Path, store: TinyDBStore) -> None:
     store.create_vault(VAULT, {"log": []})

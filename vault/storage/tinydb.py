@@ -27,11 +27,11 @@ import os
 import re
 import threading
 from collections import OrderedDict
-from collections.abc import Collection, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping
 from contextlib import ExitStack, contextmanager, suppress
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
 from tinydb import TinyDB
 from tinydb.storages import Storage
@@ -49,6 +49,8 @@ from vault.storage.checks import (
 
 #: Version of the layout above, recorded in ``store.json``.
 FORMAT = 1
+
+_New = TypeVar("_New", bound=Document | None)
 
 
 class TinyDBStore:
@@ -91,14 +93,18 @@ class TinyDBStore:
         path = self._vault_path(vault_id)
         if not path.exists():
             raise NotFound(f"no vault {vault_id}")
-        with _locked(path) as table:
-            current = table.record(vault_id)
+
+        def replace(current: Document | None) -> Document:
             if current is None:
-                _discard(_lock_path(path))
                 raise NotFound(f"no vault {vault_id}")
-            stored = json_document(change(current))
-            table.put({vault_id: stored})
-        return stored
+            return json_document(change(current))
+
+        with _locked(path) as table:
+            try:
+                return table.replace(vault_id, replace)
+            except NotFound:
+                _discard(_lock_path(path))
+                raise
 
     def delete_vault(self, vault_id: str) -> None:
         """Remove the vault's file and its lock file; raise NotFound if there is none."""
@@ -142,16 +148,13 @@ class TinyDBStore:
 
     def update(self, table: str, key: str, change: RecordChange) -> Document | None:
         """Atomically replace the record with ``change(current or None)``; None deletes."""
-        with _locked(self._shard_path(table, key)) as records:
-            current = records.record(key)
+
+        def replace(current: Document | None) -> Document | None:
             new = change(current)
-            if new is None:
-                if current is not None:
-                    records.put({key: None})
-                return None
-            stored = json_document(new)
-            records.put({key: stored})
-        return stored
+            return None if new is None else json_document(new)
+
+        with _locked(self._shard_path(table, key)) as records:
+            return records.replace(key, replace)
 
     def update_many(self, table: str, keys: Collection[str], change: ManyChange) -> None:
         """Atomically change several records of one table together.
@@ -249,7 +252,8 @@ class _ReadCache:
     size, modification and change times are all as they were still holds what was parsed,
     whichever process wrote it last. A read therefore costs one ``stat`` unless the file
     changed. Records are kept as JSON text and parsed per read, so callers always get a
-    fresh copy. Writers never use this: they read fresh under their lock.
+    fresh copy (the read that parses the file returns what it parsed, which nothing else
+    holds). Writers never use this: they read fresh under their lock.
     """
 
     def __init__(self, capacity: int = 4096) -> None:
@@ -265,11 +269,14 @@ class _ReadCache:
             return None
         with self._lock:
             cached = self._files.get(path)
-        if cached is None or cached[0] != stamp:
-            cached = (stamp, _record_texts(path))
-            self._remember(path, cached)
-        text = cached[1].get(key)
-        return None if text is None else cast(Document, json.loads(text))
+        if cached is not None and cached[0] == stamp:
+            text = cached[1].get(key)
+            return None if text is None else cast(Document, json.loads(text))
+        # The stat above came first, so what is read here is at least as new as its
+        # stamp: a file replaced in between only makes the next read parse again.
+        records = dict(_KeyedTable.at(path).records())
+        self._remember(path, (stamp, {k: json.dumps(doc) for k, doc in records.items()}))
+        return records.get(key)
 
     def _remember(self, path: Path, entry: tuple[tuple[int, ...], dict[str, str]]) -> None:
         with self._lock:
@@ -291,12 +298,6 @@ def _stamp(path: Path) -> tuple[int, ...] | None:
     except OSError as exc:
         raise StorageError(f"cannot read {path}: {exc}") from exc
     return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
-
-
-def _record_texts(path: Path) -> dict[str, str]:
-    # The stat above came first, so what is read here is at least as new as its stamp:
-    # a file replaced in between only makes the next read parse again.
-    return {key: json.dumps(doc) for key, doc in _KeyedTable.at(path).records()}
 
 
 _READS = _ReadCache()
@@ -347,17 +348,47 @@ class _KeyedTable(Table):
         for entry in self:
             yield entry["k"], entry["v"]
 
+    def replace(self, key: str, change: Callable[[Document | None], _New]) -> _New:
+        """Set ``key``'s document to ``change(current or None)`` (None removes it),
+        reading and writing the file once; return the new document.
+
+        Nothing is written if ``change`` raises, or if it removes a key that is absent.
+        """
+        outcome: list[_New] = []
+
+        def rebuild(table: dict[int, Mapping[str, Any]]) -> None:
+            merged = {entry["k"]: entry["v"] for entry in table.values()}
+            new = change(merged.get(key))
+            outcome.append(new)
+            if new is None and key not in merged:
+                raise _Unchanged
+            merged[key] = new
+            _refill(table, merged)
+
+        with suppress(_Unchanged):
+            self._update_table(rebuild)
+        return outcome[0]
+
     def put(self, values: Mapping[str, Document | None]) -> None:
         """Set each key's document, removing those given None, in one write of the file."""
 
         def rebuild(table: dict[int, Mapping[str, Any]]) -> None:
             merged = {entry["k"]: entry["v"] for entry in table.values()}
             merged.update(values)
-            entries = [{"k": key, "v": doc} for key, doc in merged.items() if doc is not None]
-            table.clear()
-            table.update(enumerate(entries, start=1))
+            _refill(table, merged)
 
         self._update_table(rebuild)
+
+
+class _Unchanged(Exception):
+    """Raised inside a table update to leave the file as it is."""
+
+
+def _refill(table: dict[int, Mapping[str, Any]], merged: Mapping[str, Document | None]) -> None:
+    """Make ``table`` hold one entry per key of ``merged`` that has a document."""
+    entries = [{"k": key, "v": doc} for key, doc in merged.items() if doc is not None]
+    table.clear()
+    table.update(enumerate(entries, start=1))
 
 
 def _scan(directory: Path) -> Iterator[tuple[str, Document]]:
