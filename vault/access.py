@@ -5,6 +5,8 @@ State lives where it belongs: a code's single use and a refresh token's place in
 rotation chain are recorded in the grant (the customer's own vault file); client
 credentials tokens need no state at all. Every request re-reads the grant, so narrowing,
 revocation, expiry, erasure and a disabled vendor take effect on the very next request.
+Each change function is handed its own fresh copy of the vault document (see
+``vault.storage.base``), so the changes below edit it in place.
 
 Refresh tokens rotate on use. Presenting a rotated one again means two parties hold the
 chain, so every token of that grant is revoked (RFC 9700 section 4.14); a reused code does
@@ -14,7 +16,6 @@ the same (RFC 6749 section 4.1.2), expired or not, for as long as the grant reme
 
 from __future__ import annotations
 
-import copy
 import os
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
@@ -134,11 +135,10 @@ class VendorAccess:
         }
 
         def change(doc: Document) -> Document:
-            new = copy.deepcopy(doc)
-            record = _live_record(new, principal.grant_id, now)
+            record = _live_record(doc, principal.grant_id, now)
             record["codes"] = _remembered(record["codes"], now)
             record["codes"][claims.token_id] = entry
-            return new
+            return doc
 
         self._store.update_vault(principal.vault_id, change)
         return self._sealer.seal(claims)
@@ -196,8 +196,7 @@ class VendorAccess:
         outcome: dict[str, Any] = {}
 
         def change(doc: Document) -> Document:
-            new = copy.deepcopy(doc)
-            record = _live_record(new, claims.grant_id or "", now)
+            record = _live_record(doc, claims.grant_id or "", now)
             entry = record["codes"].get(claims.token_id)
             if entry is not None and entry["used"]:
                 outcome["reused"] = "tokens already revoked"
@@ -205,7 +204,7 @@ class VendorAccess:
                     record["epoch"] += 1
                     record["refresh"] = None
                     outcome["reused"] = "grant tokens revoked"
-                return new
+                return doc
             if _ts(now) >= claims.expires_at:
                 raise InvalidToken("the code expired")
             if entry is None:
@@ -215,7 +214,7 @@ class VendorAccess:
             entry["used"] = True
             outcome["entry"] = dict(entry)
             record["codes"] = _remembered(record["codes"], now)
-            return new
+            return doc
 
         self._update_or_invalid(vault_id, change)
         if "reused" in outcome:
@@ -241,12 +240,11 @@ class VendorAccess:
         family = claims.token_id
 
         def change(doc: Document) -> Document:
-            new = copy.deepcopy(doc)
-            record = _live_record(new, principal.grant_id, now)
+            record = _live_record(doc, principal.grant_id, now)
             if record["epoch"] != principal.epoch:
                 raise InvalidToken("the grant's tokens were revoked")
             record["refresh"] = {"family": family, "counter": 1}
-            return new
+            return doc
 
         self._update_or_invalid(principal.vault_id, change)
         sealed = replace(claims, family=family, counter=1)
@@ -273,16 +271,15 @@ class VendorAccess:
         reused: list[bool] = []
 
         def change(doc: Document) -> Document:
-            new = copy.deepcopy(doc)
-            record = _live_record(new, old.grant_id or "", now)
+            record = _live_record(doc, old.grant_id or "", now)
             chain = record["refresh"]
             if chain is None or chain != {"family": old.family, "counter": old.counter}:
                 record["epoch"] += 1
                 record["refresh"] = None
                 reused.append(True)
-                return new
+                return doc
             chain["counter"] += 1
-            return new
+            return doc
 
         self._update_or_invalid(old.vault_id or "", change)
         if reused:
@@ -466,28 +463,26 @@ class VendorAccess:
         now = self._clock()
 
         def change(doc: Document) -> Document:
-            new = copy.deepcopy(doc)
-            record = new.get("grants", {}).get(claims.grant_id)
+            record = doc.get("grants", {}).get(claims.grant_id)
             if record is None or record["epoch"] != claims.epoch:
-                return new
+                return doc
             if claims.kind == REFRESH:
                 record["epoch"] += 1
                 record["refresh"] = None
             else:
                 live = {k: v for k, v in record["revoked_tokens"].items() if v > _ts(now)}
                 record["revoked_tokens"] = {**live, claims.token_id: claims.expires_at}
-            return new
+            return doc
 
         self._update_or_invalid(claims.vault_id or "", change)
 
     def _revoke_for_reuse(self, claims: TokenClaims) -> None:
         def change(doc: Document) -> Document:
-            new = copy.deepcopy(doc)
-            record = new["grants"][claims.grant_id]
+            record = doc["grants"][claims.grant_id]
             if record["epoch"] == claims.epoch:
                 record["epoch"] += 1
                 record["refresh"] = None
-            return new
+            return doc
 
         self._update_or_invalid(claims.vault_id or "", change)
         self._emit("token.refresh_reused", claims, detail={"action": "grant tokens revoked"})
@@ -500,11 +495,10 @@ class VendorAccess:
             return
 
         def change(current: Document) -> Document:
-            new = copy.deepcopy(current)
-            record = new.get("grants", {}).get(claims.grant_id)
+            record = current.get("grants", {}).get(claims.grant_id)
             if record is not None:
                 record["last_access"] = isoformat(now)
-            return new
+            return current
 
         self._update_or_invalid(claims.vault_id or "", change)
 
