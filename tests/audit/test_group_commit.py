@@ -9,6 +9,7 @@ fsyncs themselves; nothing waits on the clock.
 
 from __future__ import annotations
 
+import ctypes
 import errno
 import fcntl
 import os
@@ -302,3 +303,27 @@ def test_threads_killed_at_any_moment_keep_every_append_that_returned(directory:
                 assert mine == list(range(len(mine)))
                 assert returned <= len(mine) <= returned + 1
             assert_log_verifies(log)
+
+
+def test_a_file_system_flush_uses_syncfs_or_else_sync(
+    directory: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    directory.mkdir()
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        files.sync_file_system(fd)
+        flushed: list[str] = []
+        monkeypatch.setattr(files, "_syncfs", None)
+        monkeypatch.setattr(os, "sync", lambda: flushed.append("sync"))
+        files.sync_file_system(fd)
+        assert flushed == ["sync"]
+
+        def failing(_fd: int) -> int:
+            ctypes.set_errno(errno.EIO)
+            return -1
+
+        monkeypatch.setattr(files, "_syncfs", failing)
+        with pytest.raises(OSError, match="Input/output error"):
+            files.sync_file_system(fd)
+    finally:
+        os.close(fd)
