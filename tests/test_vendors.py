@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import multiprocessing
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -15,6 +17,7 @@ from tests.conftest import FakeClock
 from vault.errors import InvalidClientMetadata, NotFound, StorageError, VendorDisabled
 from vault.events import ListSink
 from vault.storage.memory import MemoryStore
+from vault.storage.tinydb import TinyDBStore
 from vault.vendors import AUTH_METHODS, GRANT_TYPES, Vendor, VendorRegistry, digest_secret
 from vrm.services import Services
 
@@ -337,6 +340,50 @@ def test_disabled_vendor_is_refused_but_still_found(
         vendor.client_id,
         clock.now,
     )
+
+
+def disable_in_own_process(root: Path, client_id: str) -> None:
+    VendorRegistry(TinyDBStore(root), clock=FakeClock(), events=ListSink()).disable(client_id)
+
+
+def test_vendor_disabled_elsewhere_is_refused_on_the_next_lookup(tmp_path: Path) -> None:
+    def registry_on_root() -> VendorRegistry:
+        return VendorRegistry(TinyDBStore(tmp_path), clock=FakeClock(), events=ListSink())
+
+    server, other_server = registry_on_root(), registry_on_root()
+    first, _ = server.register(shop())
+    second, _ = server.register(shop())
+    assert server.require_active(first.client_id) == first
+    assert server.require_active(second.client_id) == second
+
+    other_server.disable(first.client_id)
+    process = multiprocessing.get_context("spawn").Process(
+        target=disable_in_own_process, args=(tmp_path, second.client_id)
+    )
+    process.start()
+    process.join(timeout=60)
+    assert process.exitcode == 0
+
+    for vendor in (first, second):
+        with pytest.raises(VendorDisabled):
+            server.require_active(vendor.client_id)
+
+
+def test_a_vendor_looked_up_again_cannot_be_changed_by_its_caller(
+    registry: VendorRegistry,
+) -> None:
+    vendor, _ = registry.register(shop())
+    found = registry.get(vendor.client_id)
+    assert found is not None
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        found.disabled = True  # type: ignore[misc]
+    with pytest.raises(TypeError):
+        found.field_purposes["email"] = "something else"  # type: ignore[index]
+
+    again = registry.get(vendor.client_id)
+    assert again == vendor
+    assert again is not None
+    assert again.field_purposes["email"] == "Order confirmations"
 
 
 def test_disabling_twice_changes_nothing_and_is_logged_once(

@@ -54,6 +54,8 @@ PUBLIC_AUTH_METHOD = AUTH_METHODS[2]
 """The auth method of a public client: no secret, so it must prove itself with PKCE."""
 
 RECORD_FORMAT = 1
+KNOWN_CAPACITY = 1024
+"""How many vendors a registry keeps built, each with the record it was built from."""
 MAX_NAME_CHARS = 200
 MAX_PURPOSE_CHARS = 500
 # Every purpose is repeated in each signed consent receipt; this keeps a receipt far below
@@ -259,6 +261,7 @@ class VendorRegistry:
         self._clock = clock
         self._events = events
         self._rng = rng
+        self._known: dict[str, tuple[Document, Vendor]] = {}
 
     def register(self, metadata: Mapping[str, object]) -> tuple[Vendor, str | None]:
         """Register a vendor from RFC 7591 client metadata.
@@ -289,11 +292,26 @@ class VendorRegistry:
         return vendor, secret
 
     def get(self, client_id: str) -> Vendor | None:
-        """The vendor with ``client_id``, or None (also for a malformed id)."""
+        """The vendor with ``client_id``, or None (also for a malformed id).
+
+        The record is read from the store every time, so a change any process made to it
+        (disabling, above all) shows at once. Building a Vendor from it is skipped when the
+        record is exactly the one the remembered Vendor was built from: a Vendor is
+        immutable, so handing out the same one is safe.
+        """
         if not _CLIENT_ID.fullmatch(client_id):
             return None
         record = self._store.get(TABLE, client_id)
-        return None if record is None else Vendor.from_record(record)
+        if record is None:
+            return None
+        known = self._known.get(client_id)
+        if known is not None and known[0] == record:
+            return known[1]
+        vendor = Vendor.from_record(record)
+        if len(self._known) >= KNOWN_CAPACITY:
+            self._known.clear()
+        self._known[client_id] = (record, vendor)
+        return vendor
 
     def require_active(self, client_id: str) -> Vendor:
         """The vendor with ``client_id``; NotFound if there is none, VendorDisabled if the
