@@ -15,6 +15,7 @@ import base64
 import binascii
 import json
 import os
+import threading
 from dataclasses import dataclass, fields
 from typing import Any
 
@@ -32,6 +33,8 @@ CODE = "ac"
 KINDS = (ACCESS, REFRESH, CODE)
 _FORMAT = 1
 _NONCE = 12
+OPENED_CAPACITY = 4096
+"""How many opened access tokens a sealer remembers."""
 
 
 class InvalidToken(VaultError):
@@ -70,12 +73,21 @@ class TokenClaims:
 
 
 class TokenSealer:
-    """Seals and opens tokens under one server key."""
+    """Seals and opens tokens under one server key.
+
+    A vendor presents the same access token on every request for its 15 minutes, so the
+    claims of recently opened access tokens are remembered by the token's exact text. That
+    changes nothing a check sees: what a token says is fixed when it is sealed (claims are
+    immutable), and everything that can change later is checked against the grant and the
+    vendor on every request. Codes and refresh tokens are used once, so they are not kept.
+    """
 
     def __init__(self, key: bytes, rng: RandomBytes = os.urandom) -> None:
         okm = HKDF(hashes.SHA256(), 32, salt=None, info=b"vrm-vault tokens v1").derive(key)
         self._aead = AESGCM(okm)
         self._rng = rng
+        self._opened: dict[str, TokenClaims] = {}
+        self._lock = threading.Lock()
 
     def new_id(self) -> str:
         """A fresh random token id (128 bits)."""
@@ -96,6 +108,15 @@ class TokenSealer:
         prefix = f"vrm_{kind}_"
         if not isinstance(token, str) or not token.startswith(prefix) or len(token) > 4096:
             raise InvalidToken("not a token of this server")
+        remembered = self._opened.get(token) if kind == ACCESS else None
+        if remembered is not None:
+            return remembered
+        claims = self._decrypt(token, prefix, kind)
+        if kind == ACCESS:
+            self._remember(token, claims)
+        return claims
+
+    def _decrypt(self, token: str, prefix: str, kind: str) -> TokenClaims:
         blob = _b64decode(token[len(prefix) :])
         if len(blob) < 1 + _NONCE + 16 or blob[0] != _FORMAT:
             raise InvalidToken("not a token of this server")
@@ -104,6 +125,12 @@ class TokenSealer:
         except InvalidTag:
             raise InvalidToken("not a token of this server") from None
         return _expand(kind, json.loads(payload))
+
+    def _remember(self, token: str, claims: TokenClaims) -> None:
+        with self._lock:
+            if len(self._opened) >= OPENED_CAPACITY:
+                del self._opened[next(iter(self._opened))]
+            self._opened[token] = claims
 
     def kind_of(self, token: str) -> str | None:
         """Which kind a token string claims to be (unverified), for dispatch."""

@@ -543,6 +543,16 @@ def test_revoked_access_token_gives_invalid_token(
     assert_invalid_token(read_profile(client, tokens["access_token"]))
 
 
+def test_access_token_used_a_moment_ago_is_refused_once_revoked(
+    app: Flask, client: FlaskClient, shop: Vendor, vault_id: str
+) -> None:
+    tokens = tokens_for(app, shop, ALL)
+    assert read_profile(client, tokens["access_token"]).status_code == 200
+    response = client.post("/oauth/revoke", data={"token": tokens["access_token"]}, auth=shop.auth)
+    assert response.status_code == 200
+    assert_invalid_token(read_profile(client, tokens["access_token"]))
+
+
 def test_revoked_refresh_token_is_invalid_grant(
     app: Flask, client: FlaskClient, shop: Vendor, vault_id: str
 ) -> None:

@@ -1,0 +1,76 @@
+"""Sealed tokens: what a token carries comes back out of it, and nothing else opens."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from vault import tokens
+from vault.tokens import ACCESS, CODE, REFRESH, InvalidToken, TokenClaims, TokenSealer
+
+KEY = bytes(range(32))
+
+
+def claims(kind: str = ACCESS, ident: str = "t1") -> TokenClaims:
+    return TokenClaims(
+        kind=kind,
+        client_id="vnd_" + "0" * 24,
+        token_id=ident,
+        scopes=("profile:email", "profile:given_name"),
+        issued_at=1_700_000_000,
+        expires_at=1_700_000_900,
+        vault_id="v" * 32,
+        grant_id="g1",
+        epoch=2,
+        family="f1" if kind == REFRESH else None,
+        counter=3 if kind == REFRESH else 0,
+    )
+
+
+@pytest.mark.parametrize("kind", [ACCESS, REFRESH, CODE])
+def test_sealed_claims_open_back_every_time(kind: str) -> None:
+    sealer = TokenSealer(KEY)
+    token = sealer.seal(claims(kind))
+
+    assert sealer.open(token, kind) == claims(kind)
+    assert sealer.open(token, kind) == claims(kind)
+
+
+def test_an_access_token_opened_before_still_opens_only_as_itself() -> None:
+    sealer = TokenSealer(KEY)
+    token = sealer.seal(claims())
+    sealer.open(token, ACCESS)
+    body = token.removeprefix("vrm_at_")
+    altered = "vrm_at_" + body[:10] + ("A" if body[10] != "A" else "B") + body[11:]
+
+    with pytest.raises(InvalidToken):
+        sealer.open(altered, ACCESS)
+    with pytest.raises(InvalidToken):
+        sealer.open(token, REFRESH)
+    with pytest.raises(InvalidToken):
+        sealer.open("vrm_rt_" + body, REFRESH)
+    with pytest.raises(InvalidToken):
+        TokenSealer(bytes(32)).open(token, ACCESS)
+
+
+def test_claims_of_an_opened_token_cannot_be_changed() -> None:
+    sealer = TokenSealer(KEY)
+    token = sealer.seal(claims())
+    opened = sealer.open(token, ACCESS)
+
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        opened.expires_at = 2_000_000_000  # type: ignore[misc]
+    assert sealer.open(token, ACCESS).expires_at == 1_700_000_900
+
+
+def test_many_access_tokens_all_open_with_their_own_claims(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(tokens, "OPENED_CAPACITY", 3)
+    sealer = TokenSealer(KEY)
+    sealed = {f"t{n}": sealer.seal(claims(ident=f"t{n}")) for n in range(8)}
+
+    for _ in range(2):
+        for ident, token in sealed.items():
+            assert sealer.open(token, ACCESS) == claims(ident=ident)
