@@ -530,13 +530,11 @@ def decode_value(data: bytes) -> JSONValue:
 
 def _loads(text: str) -> JSONValue:
     """Strict JSON: no NaN or infinity, no duplicate keys, nothing encode_value refuses."""
+    if text.startswith("\ufeff"):
+        # What json.loads says of a byte order mark, which a decoder's own decode() misses.
+        raise json.JSONDecodeError("Unexpected UTF-8 BOM (decode using utf-8-sig)", text, 0)
     try:
-        value: JSONValue = json.loads(
-            text,
-            parse_constant=_refuse_constant,
-            parse_float=_finite_float,
-            object_pairs_hook=_unique_keys,
-        )
+        value: JSONValue = _STRICT_JSON.decode(text)
     except RecursionError:
         raise ValueError("nested too deeply") from None
     problem = _json_problem(value)
@@ -563,6 +561,12 @@ def _unique_keys(pairs: list[tuple[str, JSONValue]]) -> dict[str, JSONValue]:
             raise ValueError(f"duplicate key {json.dumps(key[:40], ensure_ascii=False)}")
         result[key] = value
     return result
+
+
+# Built once: every field a vendor reads is decoded with it.
+_STRICT_JSON = json.JSONDecoder(
+    parse_constant=_refuse_constant, parse_float=_finite_float, object_pairs_hook=_unique_keys
+)
 
 
 # The registry.
