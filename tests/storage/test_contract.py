@@ -384,6 +384,16 @@ def test_values_json_cannot_hold_are_rejected(store: Store) -> None:
     assert store.get(TABLE, "k") is None
 
 
+@pytest.mark.parametrize("bad", [None, 7, ["k"], {"k": 1}])
+def test_names_that_are_not_text_are_rejected(store: Store, bad: Any) -> None:
+    with pytest.raises(ValueError, match="invalid"):
+        store.get(TABLE, bad)
+    with pytest.raises(ValueError, match="invalid"):
+        store.get(bad, "k")
+    with pytest.raises(ValueError, match="invalid"):
+        store.read_vault(bad)
+
+
 BAD_TABLES = ["", "a/b", "..", ".hidden", "has space", "é", "x" * 201, "tab\n"]
 BAD_KEYS = ["", "a/b", "has space", "ü", "x" * 201, "../up"]
 BAD_VAULT_IDS = ["", "a", "ABCDEF12", "../etc", "ab/cd", "ab.json", "x" * 65]

@@ -221,25 +221,24 @@ class TinyDBStore:
         """Do nothing: no file stays open between operations."""
 
     def _vault_path(self, vault_id: str) -> Path:
-        return _vault_file(self._root, vault_id)
+        return _vault_file(self._root, check_vault_id(vault_id))
 
     def _shard_path(self, table: str, key: str) -> Path:
-        return _shard_file(self._root, self._shards, table, key)
+        return _shard_file(self._root, self._shards, check_table(table), check_key(key))
 
 
 # Building a path costs more than reading a cached record, and the same vaults and
 # vendors are read on every request, so recent paths are remembered. A path depends on
-# nothing but these arguments, and invalid names raise, which lru_cache never remembers.
+# nothing but these arguments, which are checked before they are looked up.
 @lru_cache(maxsize=4096)
 def _vault_file(root: Path, vault_id: str) -> Path:
-    check_vault_id(vault_id)
     return root / "vaults" / vault_id[:2] / f"{vault_id}.json"
 
 
 @lru_cache(maxsize=4096)
 def _shard_file(root: Path, shards: int, table: str, key: str) -> Path:
-    shard = hashlib.sha256(check_key(key).encode()).digest()[0] % shards
-    return root / "tables" / check_table(table) / f"{shard:02x}.json"
+    shard = hashlib.sha256(key.encode()).digest()[0] % shards
+    return root / "tables" / table / f"{shard:02x}.json"
 
 
 _SHARD_NAME = re.compile(r"[0-9a-f]{2}")
