@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import lru_cache
 from typing import Any, Protocol
 
 from keys.digests import keyed_digest
@@ -48,8 +49,13 @@ class Event:
         return doc
 
 
+@lru_cache(maxsize=4096)
 def vault_pseudonym(index_key: bytes, vault_id: str) -> str:
-    """How events name a vault: a keyed digest of its id, stable and revealing nothing."""
+    """How events name a vault: a keyed digest of its id, stable and revealing nothing.
+
+    Every request that reads a vault records an event naming it, so recent pseudonyms are
+    remembered; a digest depends on nothing but its arguments.
+    """
     return keyed_digest(index_key, "vault-pseudonym", vault_id)[:32]
 
 

@@ -15,6 +15,7 @@ import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import lru_cache
 from typing import Any, Protocol
 
 from keys import SigningKey
@@ -117,8 +118,13 @@ def is_live(record: Mapping[str, Any], now: datetime) -> bool:
     return bool(record["status"] == LIVE and now < parse_iso(record["expires_at"]))
 
 
+@lru_cache(maxsize=4096)
 def pairwise_subject(index_key: bytes, vault_id: str, vendor_id: str) -> str:
-    """The id a vendor knows a vault by: stable for one vendor, unlinkable between them."""
+    """The id a vendor knows a vault by: stable for one vendor, unlinkable between them.
+
+    Every profile read answers with it, so recent subjects are remembered; a digest
+    depends on nothing but its arguments.
+    """
     return keyed_digest(index_key, "pairwise-sub", f"{vendor_id}\x00{vault_id}")[:32]
 
 
