@@ -406,13 +406,13 @@ def line_and_index_record(directory: Path) -> None:
 
 def partial_offset(directory: Path) -> None:
     line_and_index_record(directory)
-    add_bytes(directory / "level-00.bin", b"\x07" * 32)
+    add_bytes(directory / "level-00.bin", bytes(32))
     add_bytes(directory / "offsets.bin", b"\x00\x00\x01")
 
 
 def extra_level_bytes(directory: Path) -> None:
     line_and_index_record(directory)
-    add_bytes(directory / "level-00.bin", b"\x07" * 32)
+    add_bytes(directory / "level-00.bin", bytes(32))
     add_bytes(directory / "level-01.bin", b"\x07" * 5)
     add_bytes(directory / "level-04.bin", b"\x07" * 32)
 
@@ -537,6 +537,8 @@ def test_a_log_from_before_the_durable_mark_opens_as_it_is(directory: Path, log:
     with reopen(directory) as again:
         assert again.recovered == []
         assert again.root() == root
+        # Flushed and marked at once, so what it appends next is covered by recovery.
+        assert (directory / "durable.json").read_bytes() == b'{"size":9}'
         fill(again, 2)
     assert (directory / "durable.json").read_bytes() == b'{"size":11}'
 
@@ -557,6 +559,60 @@ def test_an_unreadable_mark_makes_the_next_open_check_every_file(
         ]
         assert again.root() == root
         assert_log_verifies(again)
+
+
+def test_an_entry_edited_past_the_mark_is_not_hidden_by_recovery(
+    directory: Path, log: AuditLog
+) -> None:
+    fill(log, 20)
+    data = bytearray((directory / "entries.jsonl").read_bytes())
+    start = offsets(directory)[4]
+    data[data.index(b"acme", start)] = ord("A")
+    (directory / "entries.jsonl").write_bytes(bytes(data))
+
+    with reopen(directory) as again:
+        assert [message.split(":")[0] for message in again.recovered] == ["level-00.bin"]
+        assert "kept 1 hash(es)" in again.recovered[0]
+        with pytest.raises(LogCorrupted, match="entry 5 does not match its leaf hash"):
+            again.verify()
+
+
+def test_zeroed_index_records_past_the_mark_are_cut(directory: Path, log: AuditLog) -> None:
+    fill(log, 18)
+    history = {key: log.indexes_for(key) for key in VAULTS}
+    log.close()
+    (directory / "durable.json").write_bytes(b'{"size":10}')
+    key = vault_of(0)
+    path = directory / "by-vault" / key[:2] / f"{key}.bin"
+    records = path.read_bytes()
+    path.write_bytes(records[:32] + bytes(16) + records[48:])
+
+    with reopen(directory) as again:
+        assert [message.split(":")[0] for message in again.recovered] == [
+            f"by-vault index of {key}"
+        ]
+        assert {key: again.indexes_for(key) for key in VAULTS} == history
+        assert_log_verifies(again)
+
+
+def test_recovery_never_shows_readers_fewer_entries_than_agree(
+    directory: Path, log: AuditLog, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fill(log, 20)
+    add_bytes(directory / "entries.jsonl", unfinished_line(20))
+    offsets_inode = (directory / "offsets.bin").stat().st_ino
+    lengths: list[int] = []
+    real_truncate = os.ftruncate
+
+    def ftruncate(fd: int, length: int) -> None:
+        if os.fstat(fd).st_ino == offsets_inode:
+            lengths.append(length)
+        real_truncate(fd, length)
+
+    monkeypatch.setattr(os, "ftruncate", ftruncate)
+    with reopen(directory) as again:
+        assert again.size() == 21
+    assert all(length >= 20 * 8 for length in lengths)
 
 
 def test_a_clean_reopen_repairs_and_reports_nothing(directory: Path, log: AuditLog) -> None:
@@ -805,7 +861,8 @@ def test_index_records_past_the_size_are_ignored_then_cut(directory: Path, log: 
     assert log.indexes_for(key) == [1, 4]
     assert index_file.read_bytes() == struct.pack(">QQ", 1, 4)
     assert log.recovered == [
-        f"by-vault index of {key}: cut 2 record(s) at or past entry 4, left by an unfinished append"
+        f"by-vault index of {key}: cut 2 record(s) at or past entry 4, "
+        "left by an append that never finished"
     ]
     assert_log_verifies(log)
 

@@ -152,10 +152,17 @@ def _keep_below(fd: int, limit: int) -> tuple[int, int]:
 
 
 def _below(fd: int, limit: int) -> tuple[int, int]:
-    """How many whole records from the start are below ``limit``, and the file's length."""
+    """How many whole records from the start to keep below ``limit``, and the file's length.
+
+    Read from the end: records rise, so one that does not rise above the record before it
+    (a page a crash left zeroed) is cut like one at or past ``limit``, with all after it.
+    """
     length = file_size(fd)
     kept = length // _RECORD.size
-    while kept and _record(fd, kept - 1) >= limit:
+    while kept:
+        last = _record(fd, kept - 1)
+        if last < limit and (kept == 1 or _record(fd, kept - 2) < last):
+            break
         kept -= 1
     return kept, length
 

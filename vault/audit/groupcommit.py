@@ -2,7 +2,7 @@
 
 Every append joins a queue. The first to find no leader becomes the leader: it takes the
 log's lock, then takes every append queued by then, writes them in queue order as one
-batch, syncs each file once for the whole batch, and marks each append done with its index
+batch, syncs once for the whole batch, and marks each append done with its index
 or its error. The others wait; when the batch holding theirs is done they return (or raise)
 at once, and when a batch that does not hold theirs is done, one of them becomes the next
 leader. So no append returns before its record is on disk, and while one batch is being

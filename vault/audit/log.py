@@ -29,33 +29,41 @@ for all of them before the next step for any. A batch is the unit of the fsync b
 covers all its appends, so under load the fsyncs per append fall.
 
 **Durability.** entries.jsonl is the record; every other file is derived from it and can
-be recomputed. With ``sync="always"`` a batch fsyncs entries.jsonl once, after writing its
-lines and before writing anything derived from them, and no append returns before that:
-a returned append survives a crash of the process, the OS or the machine, and every
+be recomputed. With ``sync="always"`` a batch fsyncs entries.jsonl once, after writing
+its lines and before writing anything derived from them, and no append returns before
+that: a returned append survives a crash of the process, the OS or the machine, and every
 derived record on disk belongs to a line already durable. The derived files are not
-fsynced per batch. Instead, once DURABLE_EVERY entries have been appended past the mark in
-durable.json (and when the log is closed), the file system is flushed in one ``syncfs``
-and the mark moved to the log's size: everything derived below the mark is on disk.
-With ``sync="none"`` nothing is fsynced (the mark is still kept); a killed process still
-loses nothing, but an OS crash or power loss can lose recent appends, or keep some of
-their files' pages and not others, which recovery repairs only in part
-(:meth:`AuditLog.verify` finds what is left). It is for benchmarks and tests.
+fsynced per batch. Instead, once DURABLE_EVERY entries have been appended past the mark
+in durable.json (and when the log is closed), the file system is flushed in one
+``syncfs`` and the mark moved to the log's size: everything derived below the mark is on
+disk. The flush is of the whole file system the log lives on (``syncfs``; elsewhere
+``sync``, which on some systems may return before the data is written), under the lock,
+so on a disk busy with other writes it can hold appends up for as long as that flush
+takes. With ``sync="none"`` nothing is fsynced (the mark is still moved, without a
+flush); a killed process still loses nothing, but an OS crash or power loss can lose
+recent appends, or keep some of their files' pages and not others, which recovery repairs
+only in part (:meth:`AuditLog.verify` finds what is left). It is for benchmarks and
+tests.
 
 **Recovery.** Nothing derived is trusted past the durable mark after a crash, and nothing
 counts that entries.jsonl does not hold whole. On open, under the lock, the log reads
 entries.jsonl from the mark (or from where the offsets end, if sooner) and rolls forward:
-each complete line that is an entry in canonical form becomes the next entry, and the
-offsets, level hashes and vault index records from the mark on are checked against those
-lines and rewritten where they differ; hashes missing below the mark are recomputed, and
-anything past the new size is cut. The first line that is not whole, and all after it,
-is cut last, so a recovery that is itself cut short leaves the sign for the next. So an
-append that wrote its line but died before its offset (its caller never saw it return)
-is kept: an action may fail with its record kept, but never happen without one. An append
-that found entries.jsonl longer than the last offset (a writer killed mid-batch) does the
-same from the last offset. Each repair is logged as a warning and kept in
-:attr:`AuditLog.recovered`; on a log closed cleanly, or left by a live writer, nothing
-differs and nothing is reported. Offsets that point past the end of entries.jsonl (which
-only a hand can cause) are cut and the whole vault index rebuilt.
+each complete line that is an entry in canonical form becomes the next entry (with
+``sync``, entries.jsonl is fsynced before anything is derived from them), and the offsets
+and the vault index records of the vaults those lines name are rewritten from the mark on
+where they differ; level hashes that are missing or zeroed (what a crash leaves) are
+recomputed, while a stored hash that is present and differs is kept, so that
+:meth:`AuditLog.verify` still reports an entry edited by hand; anything past the new size
+is cut. Offsets are cut back only past the first that differs, so a reader in another
+process never sees the log shrink below what agrees with the entries. The first line that
+is not whole, and all after it, is cut last, so a recovery that is itself cut short
+leaves the sign for the next. So an append that wrote its line but died before its offset
+(its caller never saw it return) is kept: an action may fail with its record kept, but
+never happen without one. An append that found entries.jsonl longer than the last offset
+(a writer killed mid-batch) does the same from the last offset. Each repair is logged as
+a warning and kept in :attr:`AuditLog.recovered`; on a log closed cleanly, or left by a
+live writer, nothing differs and nothing is reported. Offsets that point past the end of
+entries.jsonl (which only a hand can cause) are cut and the whole vault index rebuilt.
 
 **Readers** take no lock: they read the size once from offsets.bin and then only what that
 size covers, all of which was written before its offset record.
@@ -110,6 +118,7 @@ SYNC_MODES = ("always", "none")
 logger = logging.getLogger(__name__)
 
 _OFFSET = struct.Struct(">Q")
+_ZERO_HASH = bytes(HASH_SIZE)
 _CHUNK = 1024
 
 
@@ -145,7 +154,7 @@ class AuditLog:
         self._known = (0, 0)
         self._levels = TreeLevels(self.directory)
         self._index = VaultIndex(self.directory / "by-vault", sync=self._sync)
-        # Appends sync the index files they write once a batch, not once a record.
+        # Index records are made durable by the flush that moves the mark, not one by one.
         self._batch_index = VaultIndex(self.directory / "by-vault", sync=False)
         try:
             make_dir(self.directory, sync=self._sync)
@@ -165,12 +174,12 @@ class AuditLog:
     def append(self, entry: Mapping[str, Any]) -> int:
         """Add ``entry`` (a JSON object) at the end of the log; return its index.
 
-        With ``sync="always"`` every file it writes is fsynced before it returns. Raises
-        ValueError (or TypeError) for an entry that is not JSON or whose ``vault`` is not a
-        pseudonym, before anything is written, and StorageError if the files cannot be
-        written (the next append then cuts whatever this one left). Appends from several
-        threads at once are written together, in the order they were queued, with one
-        round of fsyncs (see the module docstring).
+        With ``sync="always"`` its line is fsynced before it returns. Raises ValueError (or
+        TypeError) for an entry that is not JSON or whose ``vault`` is not a pseudonym,
+        before anything is written, and StorageError if the files cannot be written (the
+        next append then recovers whatever this one left). Appends from several threads at
+        once are written together, in the order they were queued, with one fsync (see the
+        module docstring).
         """
         line = canonical_json(entry if isinstance(entry, dict) else dict(entry))
         mine = Pending(line, _vault_of(entry))
@@ -405,16 +414,20 @@ class AuditLog:
                 self._report(f"entries.jsonl: cut the {length - end} bytes of a batch not synced")
             raise
 
-    def _make_durable(self, size: int) -> None:
+    def _make_durable(self, size: int, *, force: bool = False) -> None:
         """Flush every derived file to disk, then move the durable mark to ``size``.
 
         Under the lock, with ``size`` the log's size. Another process may have moved the
-        mark since this one last looked; it never moves back.
+        mark since this one last looked: then nothing is done unless ``size`` is at least
+        DURABLE_EVERY past it, so several writers flush no more often than one. ``force``
+        flushes and sets the mark whatever it was (recovery's own use).
         """
         mark = self._read_durable()
-        if mark is not None and mark >= size:
-            self._durable = mark
-            return
+        if not force and mark is not None:
+            moved = mark > self._durable and size - mark < DURABLE_EVERY
+            if mark >= size or moved:
+                self._durable = mark
+                return
         if self._sync:
             sync_file_system(self._offsets)
         self._write_durable(size)
@@ -431,7 +444,6 @@ class AuditLog:
         if isinstance(size, bool) or not isinstance(size, int) or size < 0:
             self._report("durable.json: unreadable, so every derived file is checked")
             return 0
-        self._durable = size
         return size
 
     def _write_durable(self, size: int) -> None:
@@ -445,7 +457,7 @@ class AuditLog:
         if cut:
             self._report(
                 f"by-vault index of {key}: cut {cut} record(s) at or past entry {index}, "
-                "left by an unfinished append"
+                "left by an append that never finished"
             )
 
     def _recover(self, *, thorough: bool = False) -> tuple[int, int]:
@@ -461,12 +473,18 @@ class AuditLog:
         if not thorough and not torn and file_size(self._entries) == end:
             return size, end
         start = size
+        mark: int | None = size
         if thorough:
             mark = self._read_durable()
             start = size if mark is None else min(mark, size)
+            self._durable = start
         start, lost = self._within_entries(start)
         size, end = self._roll_forward(start, rebuild_index=lost)
         self._known = (size, end)
+        if thorough and (mark is None or mark > size):
+            # A log from before marks was fsynced whole, and a mark past the size (entries
+            # cut by hand) promises too much: either way, flush and mark what is there now.
+            self._make_durable(size, force=True)
         return size, end
 
     def _within_entries(self, start: int) -> tuple[int, bool]:
@@ -485,23 +503,34 @@ class AuditLog:
     def _roll_forward(self, start: int, *, rebuild_index: bool) -> tuple[int, int]:
         """Make every derived file agree with entries.jsonl from entry ``start`` on.
 
-        The offsets below ``start`` are trusted. Each whole line after them is an entry;
-        offsets, hashes and index records from ``start`` are rewritten where they differ,
-        and the first line that is not whole is cut with all after it, last.
+        The offsets below ``start`` are trusted. Each whole line after them is an entry:
+        with ``sync`` entries.jsonl is fsynced first, so nothing is derived from a line
+        that is not durable. Offsets, missing hashes and index records from ``start`` are
+        rewritten where they differ, and the first line that is not whole is cut with all
+        after it, last.
         """
         begin = self._end_of(start)
         length = file_size(self._entries)
         tail = read_exact(self._entries, length - begin, begin, "entries.jsonl")
         lines, used = _whole_lines(tail)
+        if lines and self._sync:
+            datasync(self._entries)
         size = start + len(lines)
         ends = list(accumulate((len(line) + 1 for line in lines), initial=begin))
         offsets = b"".join(map(_OFFSET.pack, ends[1:]))
-        offsets_whole = file_size(self._offsets) == size * _OFFSET.size and (
-            os.pread(self._offsets, len(offsets), start * _OFFSET.size) == offsets
+        stored = os.pread(self._offsets, len(offsets), start * _OFFSET.size)
+        same = (
+            start
+            + next(
+                (n for n, (a, b) in enumerate(zip(stored, offsets, strict=False)) if a != b),
+                min(len(stored), len(offsets)),
+            )
+            // _OFFSET.size
         )
+        offsets_whole = same == size and file_size(self._offsets) == size * _OFFSET.size
         if not offsets_whole:
-            # Readers see only the trusted offsets until the rest is in place.
-            os.ftruncate(self._offsets, start * _OFFSET.size)
+            # Readers never see offsets that disagree with the entries, nor fewer than agree.
+            os.ftruncate(self._offsets, same * _OFFSET.size)
         self._roll_levels(start, size, lines)
         if rebuild_index:
             self._index.replace_all(self._scan_vaults(size))
@@ -509,8 +538,12 @@ class AuditLog:
         else:
             self._roll_index(start, size, lines, tail[used:])
         if not offsets_whole:
-            write_at(self._offsets, offsets, start * _OFFSET.size)
-            self._report(f"offsets.bin: rewrote the offsets of entries {start} to {size - 1}")
+            write_at(self._offsets, offsets[(same - start) * _OFFSET.size :], same * _OFFSET.size)
+            self._report(
+                f"offsets.bin: rewrote the offsets of entries {same} to {size - 1}"
+                if same < size
+                else f"offsets.bin: cut what followed the offset of entry {size - 1}"
+            )
         if used < len(tail):
             os.ftruncate(self._entries, begin + used)
             cut = len(tail) - used
@@ -532,9 +565,16 @@ class AuditLog:
                 else self._stored_node(level, position)
                 for position in range(first, wanted)
             )  # fmt: skip
-            if self._levels.stored(level, first, wanted - first) != hashes:
-                self._levels.write(level, first, hashes)
+            stored = self._levels.stored(level, first, wanted - first)
+            merged, kept = _keep_present(stored, hashes)
+            if merged != stored:
+                self._levels.write(level, first, merged)
                 self._report(f"{name}: recomputed hashes {first} to {wanted - 1}")
+            if kept:
+                self._report(
+                    f"{name}: kept {kept} hash(es) from {first} on that do not match the "
+                    "entries, for verify() to report"
+                )
             if length > wanted * HASH_SIZE:
                 self._levels.truncate(level, wanted)
                 extra = length - wanted * HASH_SIZE
@@ -672,6 +712,23 @@ class AuditLog:
         if created and self._sync:
             sync_dir(self.directory)
         return fd
+
+
+def _keep_present(stored: bytes, computed: bytes) -> tuple[bytes, int]:
+    """``computed``, but with each hash ``stored`` holds whole and not zeroed kept as it
+    is; return it and how many of those kept differ from what was computed.
+
+    A hash past the durable mark that a crash did not keep is missing or zeroed; one
+    present and different was changed by hand, and recovery must not hide that.
+    """
+    merged = bytearray(computed)
+    kept = 0
+    for offset in range(0, min(len(stored), len(computed)) // HASH_SIZE * HASH_SIZE, HASH_SIZE):
+        hash_ = stored[offset : offset + HASH_SIZE]
+        if hash_ != _ZERO_HASH and hash_ != computed[offset : offset + HASH_SIZE]:
+            merged[offset : offset + HASH_SIZE] = hash_
+            kept += 1
+    return bytes(merged), kept
 
 
 def _whole_lines(data: bytes) -> tuple[list[bytes], int]:
