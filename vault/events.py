@@ -7,7 +7,7 @@ names, never a value. The tamper-evident log is one sink; tests use :class:`List
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import lru_cache
@@ -66,6 +66,10 @@ class EventSink(Protocol):
         """Record ``event``."""
         ...
 
+    def emit_all(self, events: Sequence[Event]) -> None:
+        """Record ``events``, in order, together: the audit log writes them as one batch."""
+        ...
+
 
 class FanOut:
     """Hands every event to several sinks in turn (the log, and a test's list)."""
@@ -78,12 +82,20 @@ class FanOut:
         for sink in self._sinks:
             sink.emit(event)
 
+    def emit_all(self, events: Sequence[Event]) -> None:
+        """Give ``events`` to each sink, together."""
+        for sink in self._sinks:
+            sink.emit_all(events)
+
 
 class NullSink:
     """Discards events: for tools that record nothing (and for the moment before a log)."""
 
     def emit(self, event: Event) -> None:
         """Drop ``event``."""
+
+    def emit_all(self, events: Sequence[Event]) -> None:
+        """Drop ``events``."""
 
 
 class ListSink:
@@ -95,6 +107,10 @@ class ListSink:
     def emit(self, event: Event) -> None:
         """Append ``event``."""
         self.events.append(event)
+
+    def emit_all(self, events: Sequence[Event]) -> None:
+        """Append ``events``."""
+        self.events.extend(events)
 
     def types(self) -> list[str]:
         """The event types seen so far, in order."""

@@ -303,12 +303,11 @@ class RefreshGrant(grants.RefreshTokenGrant):  # type: ignore[misc]
 
     def issue_token(self, user: Principal, refresh_token: RefreshCredential) -> dict[str, Any]:
         scopes = tuple(scope_to_list(self.request.scope))
+        client_id = self.request.client.get_client_id()
         try:
-            rotated = self._access.rotate_refresh(refresh_token.claims, scopes)
+            token, rotated = self._access.refresh(refresh_token.claims, client_id, scopes)
         except InvalidToken as error:
             raise InvalidGrantError(str(error)) from None
-        client_id = self.request.client.get_client_id()
-        token, _ = self._access.access_token(client_id, scopes, user)
         return {**bearer(token, scopes), "refresh_token": rotated}
 
     def revoke_old_credential(self, refresh_token: RefreshCredential) -> None:

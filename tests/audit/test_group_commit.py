@@ -150,6 +150,25 @@ def test_a_mark_another_writer_moved_is_kept(
         assert (directory / "durable.json").read_bytes() == b'{"size":8}'
 
 
+def test_entries_appended_together_are_one_batch_with_one_fsync(
+    directory: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    batches: list[int] = []
+    with AuditLog(directory, on_commit=batches.append) as log:
+        fill(log, 2)
+        synced = count_fsyncs(monkeypatch)
+        entries = [event(n).to_json() for n in range(2, 5)]
+        assert log.append_all(entries) == [2, 3, 4]
+        assert log.append_all([]) == []
+        assert batches == [1, 1, 3]
+        assert synced == [(directory / "entries.jsonl").stat().st_ino]
+        assert [log.entry(index) for index in (2, 3, 4)] == entries
+        with pytest.raises(ValueError, match="pseudonym"):
+            log.append_all([event(5).to_json(), {**event(6).to_json(), "vault": "../x"}])
+        assert log.size() == 5
+        assert_log_verifies(log)
+
+
 def test_an_append_alone_is_written_at_once_in_a_batch_of_its_own(directory: Path) -> None:
     batches: list[int] = []
     with AuditLog(directory, on_commit=batches.append) as log:

@@ -163,7 +163,7 @@ def test_consent_post_without_csrf_token_grants_nothing(
 
 
 def test_refresh_rotates_the_refresh_token(
-    app: Flask, client: FlaskClient, shop: Vendor, vault_id: str
+    app: Flask, client: FlaskClient, shop: Vendor, vault_id: str, events: ListSink
 ) -> None:
     first = tokens_for(app, shop, "profile:email")
     response = client.post(
@@ -173,6 +173,10 @@ def test_refresh_rotates_the_refresh_token(
     )
     second = response.get_json()
     assert response.status_code == 200
+    refreshed, issued = events.events[-2:]
+    assert (refreshed.type, issued.type) == ("token.refreshed", "token.issued")
+    assert refreshed.vault == issued.vault is not None
+    assert refreshed.vendor == issued.vendor == shop.client_id
     assert second["refresh_token"] != first["refresh_token"]
     assert second["scope"] == "profile:email"
     read = client.get("/api/v1/profile", headers=bearer(second["access_token"]))

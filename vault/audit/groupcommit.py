@@ -35,17 +35,19 @@ class CommitQueue:
         self._queue: list[Pending] = []
         self._leading = False
 
-    def join(self, pending: Pending) -> bool:
-        """Queue ``pending`` and wait: True once the caller must lead, False once it is done.
+    def join(self, pendings: list[Pending]) -> bool:
+        """Queue ``pendings`` together and wait: True once the caller must lead, False once
+        they are done. Queued at once, they are taken at once, into one batch.
 
         A leader must call :meth:`take` (then :meth:`finish`), or :meth:`withdraw` its own
-        append if it fails before taking, so that the others are not left waiting.
+        appends if it fails before taking, so that the others are not left waiting.
         """
+        last = pendings[-1]
         with self._changed:
-            self._queue.append(pending)
-            while self._leading and not pending.done:
+            self._queue.extend(pendings)
+            while self._leading and not last.done:
                 self._changed.wait()
-            if pending.done:
+            if last.done:
                 return False
             self._leading = True
             return True
@@ -56,11 +58,10 @@ class CommitQueue:
             batch, self._queue = self._queue, []
         return batch
 
-    def withdraw(self, pending: Pending) -> None:
-        """Take the leader's own append out of the queue, for a leader that failed early."""
+    def withdraw(self, pendings: list[Pending]) -> None:
+        """Take the leader's own appends out of the queue, for a leader that failed early."""
         with self._changed:
-            if pending in self._queue:
-                self._queue.remove(pending)
+            self._queue = [queued for queued in self._queue if queued not in pendings]
 
     def finish(self, batch: list[Pending]) -> None:
         """Mark ``batch`` done, end the leader's turn and wake every waiting append."""

@@ -77,7 +77,7 @@ import logging
 import os
 import struct
 import threading
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from itertools import accumulate, pairwise
 from pathlib import Path
@@ -181,13 +181,26 @@ class AuditLog:
         once are written together, in the order they were queued, with one fsync (see the
         module docstring).
         """
-        line = canonical_json(entry if isinstance(entry, dict) else dict(entry))
-        mine = Pending(line, _vault_of(entry))
+        return self.append_all([entry])[0]
+
+    def append_all(self, entries: Sequence[Mapping[str, Any]]) -> list[int]:
+        """Add ``entries`` at the end of the log, in order and next to each other, in one
+        batch (so with one fsync); return their indexes. Each is checked as by
+        :meth:`append` before any is written."""
+        mine = [
+            Pending(
+                canonical_json(entry if isinstance(entry, dict) else dict(entry)), _vault_of(entry)
+            )
+            for entry in entries
+        ]
+        if not mine:
+            return []
         if self._queue.join(mine):
             self._lead(mine)
-        if mine.error is not None:
-            raise mine.error
-        return mine.index
+        for pending in mine:
+            if pending.error is not None:
+                raise pending.error
+        return [pending.index for pending in mine]
 
     def append_event(self, event: Event) -> int:
         """Add ``event`` at the end of the log; return its index."""
@@ -344,7 +357,7 @@ class AuditLog:
             finally:
                 fcntl.flock(self._lock, fcntl.LOCK_UN)
 
-    def _lead(self, mine: Pending) -> None:
+    def _lead(self, mine: list[Pending]) -> None:
         """Write every queued append (``mine`` among them) as one batch, then hand over."""
         batch: list[Pending] = []
         try:
@@ -356,18 +369,18 @@ class AuditLog:
         except BaseException as exc:
             if not batch:
                 self._queue.withdraw(mine)
-                batch = [mine]
+                batch = mine
             self._fail(batch, mine, exc)
         finally:
             self._queue.finish(batch)
 
-    def _fail(self, batch: list[Pending], mine: Pending, exc: BaseException) -> None:
+    def _fail(self, batch: list[Pending], mine: list[Pending], exc: BaseException) -> None:
         """Give each append of a batch that failed its own error; the leader's is ``exc``.
 
         Anything but an OSError (a bug, an interrupt) reaches the leader's caller as it is.
         """
         for pending in batch:
-            if pending is mine and not isinstance(exc, OSError):
+            if pending in mine and not isinstance(exc, OSError):
                 pending.error = exc
             else:
                 error = StorageError(f"cannot append to the audit log {self.directory}: {exc}")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from vault.audit.log import AuditLog
 from vault.events import Event
 
@@ -19,3 +21,7 @@ class AuditSink:
     def emit(self, event: Event) -> None:
         """Append ``event`` to the log."""
         self.log.append_event(event)
+
+    def emit_all(self, events: Sequence[Event]) -> None:
+        """Append ``events`` to the log in one batch, so with one fsync."""
+        self.log.append_all([event.to_json() for event in events])
