@@ -615,6 +615,35 @@ def test_recovery_never_shows_readers_fewer_entries_than_agree(
     assert all(length >= 20 * 8 for length in lengths)
 
 
+def test_recovery_syncs_the_lines_it_derives_from_first(
+    directory: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with AuditLog(directory) as log:
+        fill(log, 4)
+    add_bytes(directory / "entries.jsonl", unfinished_line(4))
+    entries_inode = (directory / "entries.jsonl").stat().st_ino
+    order: list[str] = []
+    real_datasync = files.datasync
+    real_write = files.write_at
+
+    def datasync(fd: int) -> None:
+        if os.fstat(fd).st_ino == entries_inode:
+            order.append("sync entries")
+        real_datasync(fd)
+
+    def write_at(fd: int, data: bytes, offset: int) -> None:
+        order.append("derive")
+        real_write(fd, data, offset)
+
+    monkeypatch.setattr(log_module, "datasync", datasync)
+    for module in (log_module, levels, byvault):
+        monkeypatch.setattr(module, "write_at", write_at)
+    with AuditLog(directory) as again:
+        assert again.size() == 5
+    assert order[0] == "sync entries"
+    assert "derive" in order
+
+
 def test_a_clean_reopen_repairs_and_reports_nothing(directory: Path, log: AuditLog) -> None:
     fill(log, 9)
     with reopen(directory) as other:
