@@ -19,7 +19,6 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
-import multiprocessing
 import os
 import signal
 import stat
@@ -31,9 +30,9 @@ from typing import Any
 
 import pytest
 
+from tests.kills import SPAWN, ReportingWriter
 from vrm.services import Services, build_services
 
-SPAWN = multiprocessing.get_context("spawn")
 ROUNDS = 2
 PASSWORD = "correct horse battery staple"
 CHANNELS = ("email", "sms", "phone", "post")
@@ -85,15 +84,6 @@ def update_for_ever(config: dict[str, Any], vault_id: str, start: int, sender: C
         for n in itertools.count(start + 1):
             services.vaults.set_fields(vault_id, values_at(n))
             sender.send(n)
-
-
-def reports(receiver: Connection) -> Iterator[int]:
-    with receiver:
-        while True:
-            try:
-                yield receiver.recv()
-            except EOFError:
-                return
 
 
 def assert_vault_at_old_or_new(config: dict[str, Any], vault_id: str, last: int) -> int:
@@ -173,18 +163,14 @@ def renamed(path: Path) -> Callable[[], bool]:
     return lambda: path.stat().st_ino != inode
 
 
-def kill_at(
-    writer: Any, receiver: Connection, at: int, seen: Callable[[], bool], patience: int
-) -> int:
+def kill_at(writer: ReportingWriter, at: int, seen: Callable[[], bool], patience: int) -> int:
     """Kill the writer once ``seen()`` holds or it reports ``patience`` more updates,
     whichever comes first, watching without a clock; return the last update it reported."""
     last = at
     while not seen() and last < at + patience:
-        if receiver.poll():
-            last = receiver.recv()
-    os.kill(writer.pid, signal.SIGKILL)
-    writer.join(timeout=60)
-    return max(reports(receiver), default=last)
+        if writer.ready():
+            last = next(writer.reports)
+    return max(writer.kill(), default=last)
 
 
 #: How many more updates the parent lets through if it never sees its moment (it may
@@ -200,16 +186,13 @@ def test_writer_killed_at_varied_points_leaves_the_vault_at_old_or_new(
     vault_id = new_vault(config)
     at = 0
     for _ in range(ROUNDS):
-        receiver, sender = SPAWN.Pipe(duplex=False)
-        writer = SPAWN.Process(target=update_for_ever, args=(config, vault_id, at, sender))
-        writer.start()
-        sender.close()
+        writer = ReportingWriter(update_for_ever, config, vault_id, at)
         # The first report says the writer is under way; the moment is looked for after.
-        first = receiver.recv()
+        first = next(writer.reports)
         patience = 1 if moment == "next_report" else PATIENCE
-        last = kill_at(writer, receiver, first, MOMENTS[moment](config, vault_id), patience)
+        last = kill_at(writer, first, MOMENTS[moment](config, vault_id), patience)
 
-        assert writer.exitcode == -signal.SIGKILL
+        assert writer.process.exitcode == -signal.SIGKILL
         at = assert_vault_at_old_or_new(config, vault_id, last)
         assert_files_whole(config_dir(config), temp_allowed=True)
 

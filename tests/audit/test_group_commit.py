@@ -22,7 +22,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.audit.test_log import SPAWN, VAULTS, assert_log_verifies, event, fill
+from tests.audit.test_log import VAULTS, assert_log_verifies, event, fill
+from tests.kills import ReportingWriter
 from vault.audit import AuditLog, byvault, files
 from vault.audit import log as log_module
 from vault.errors import StorageError
@@ -264,7 +265,7 @@ def test_a_leader_that_cannot_take_the_lock_fails_only_its_own_append(
 # Threads of a process killed at any moment.
 
 
-def threads_write_for_ever(directory: Path, sender: Connection, writers: list[str]) -> None:
+def threads_write_for_ever(directory: Path, writers: list[str], sender: Connection) -> None:
     """Append from a thread per writer for ever, reporting each (writer, n, index) returned."""
     sending = threading.Lock()
 
@@ -284,31 +285,15 @@ def threads_write_for_ever(directory: Path, sender: Connection, writers: list[st
             thread.join()
 
 
-def reports_of(receiver: Connection) -> Iterator[tuple[str, int, int]]:
-    with receiver:
-        while True:
-            try:
-                yield receiver.recv()
-            except EOFError:
-                return
-
-
 @pytest.mark.slow
 def test_threads_killed_at_any_moment_keep_every_append_that_returned(directory: Path) -> None:
     AuditLog(directory).close()
     for round_ in range(3):
         writers = [f"round-{round_}-thread-{t}" for t in range(4)]
-        receiver, sender = SPAWN.Pipe(duplex=False)
-        process = SPAWN.Process(target=threads_write_for_ever, args=(directory, sender, writers))
-        process.start()
-        assert process.pid is not None
-        sender.close()
-        reports = reports_of(receiver)
-        seen = [next(reports) for _ in range(40 + 7 * round_)]
-        os.kill(process.pid, signal.SIGKILL)
-        process.join(timeout=60)
-        seen.extend(reports)
-        assert process.exitcode == -signal.SIGKILL
+        writer = ReportingWriter(threads_write_for_ever, directory, writers)
+        seen: list[tuple[str, int, int]] = [next(writer.reports) for _ in range(40 + 7 * round_)]
+        seen.extend(writer.kill())
+        assert writer.process.exitcode == -signal.SIGKILL
 
         with AuditLog(directory, sync="none") as log:
             for writer, n, index in seen:

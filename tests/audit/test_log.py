@@ -10,7 +10,6 @@ a real SIGKILL at a moment a child reports over a pipe, so no test waits on the 
 from __future__ import annotations
 
 import logging
-import multiprocessing
 import os
 import signal
 import struct
@@ -24,6 +23,7 @@ from typing import Any
 import pytest
 
 from tests.audit.vectors import LEAVES, ROOTS
+from tests.kills import SPAWN, ReportingWriter
 from vault.audit import (
     EMPTY_ROOT,
     AuditError,
@@ -45,7 +45,6 @@ from vault.audit.levels import TreeLevels
 from vault.errors import StorageError
 from vault.events import Event, EventSink
 
-SPAWN = multiprocessing.get_context("spawn")
 VAULTS = [f"{n:02x}" * 16 for n in (0xA1, 0xB2, 0xC3)]
 AT = datetime(2026, 11, 25, 9, 0, tzinfo=UTC)
 
@@ -825,30 +824,14 @@ def write_for_ever(directory: Path, sender: Connection) -> None:
             sender.send(log.append_event(event(log.size())))
 
 
-def reported(receiver: Connection) -> Iterator[int]:
-    with receiver:
-        while True:
-            try:
-                yield receiver.recv()
-            except EOFError:
-                return
-
-
 @pytest.mark.slow
 def test_writer_killed_at_any_moment_leaves_a_log_that_verifies(directory: Path) -> None:
     AuditLog(directory).close()
     for round_ in range(4):
-        receiver, sender = SPAWN.Pipe(duplex=False)
-        process = SPAWN.Process(target=write_for_ever, args=(directory, sender))
-        process.start()
-        assert process.pid is not None
-        sender.close()
-        reports = reported(receiver)
-        last = next(index for index in reports if index >= 20 * (round_ + 1) + round_)
-        os.kill(process.pid, signal.SIGKILL)
-        process.join(timeout=60)
-        last = max(reports, default=last)
-        assert process.exitcode == -signal.SIGKILL
+        writer = ReportingWriter(write_for_ever, directory)
+        last = next(index for index in writer.reports if index >= 20 * (round_ + 1) + round_)
+        last = max(writer.kill(), default=last)
+        assert writer.process.exitcode == -signal.SIGKILL
 
         with reopen(directory) as log:
             assert log.size() in (last + 1, last + 2)

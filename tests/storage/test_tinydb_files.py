@@ -9,12 +9,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-import multiprocessing
 import os
 import re
 import signal
 import stat
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
@@ -22,13 +21,13 @@ from typing import Any
 import pytest
 from tinydb import TinyDB
 
+from tests.kills import SPAWN, ReportingWriter
 from vault.errors import StorageError
 from vault.storage import Document, open_store
 from vault.storage.tinydb import TinyDBStore
 
 VAULT = "0f1e2d3c4b5a69788796a5b4c3d2e1f0"
 TABLE = "accounts"
-SPAWN = multiprocessing.get_context("spawn")
 WORKERS = 4
 WRITES = 200
 
@@ -412,30 +411,15 @@ def write_versions(root: Path, sender: Connection) -> None:
         sender.send(store.update_vault(VAULT, next_version)["version"])
 
 
-def reported_versions(receiver: Connection) -> Iterator[int]:
-    with receiver:
-        while True:
-            try:
-                yield receiver.recv()
-            except EOFError:
-                return
-
-
 @pytest.mark.slow
 def test_busy_writer_killed_at_any_moment_leaves_old_or_new(root: Path, store: TinyDBStore) -> None:
     store.create_vault(VAULT, {"version": 0})
     for round_ in range(8):
         start = store.read_vault(VAULT)["version"]
-        receiver, sender = SPAWN.Pipe(duplex=False)
-        process = SPAWN.Process(target=write_versions, args=(root, sender))
-        process.start()
-        sender.close()
-        reports = reported_versions(receiver)
-        last = next(version for version in reports if version >= start + 1 + round_ * 3)
-        os.kill(process.pid, signal.SIGKILL)
-        process.join(timeout=60)
-        last = max(reports, default=last)
+        writer = ReportingWriter(write_versions, root)
+        last = next(version for version in writer.reports if version >= start + 1 + round_ * 3)
+        last = max(writer.kill(), default=last)
 
-        assert process.exitcode == -signal.SIGKILL
+        assert writer.process.exitcode == -signal.SIGKILL
         assert store.read_vault(VAULT)["version"] in (last, last + 1)
         assert_every_file_is_valid(root, temp_allowed=True)
