@@ -525,7 +525,7 @@ class AuditLog:
         begin = self._end_of(start)
         length = file_size(self._entries)
         tail = read_exact(self._entries, length - begin, begin, "entries.jsonl")
-        lines, used = _whole_lines(tail)
+        lines, vaults, used = _whole_lines(tail)
         if lines and self._sync:
             datasync(self._entries)
         size = start + len(lines)
@@ -549,7 +549,7 @@ class AuditLog:
             self._index.replace_all(self._scan_vaults(size))
             self._report("by-vault: rebuilt the whole index from entries.jsonl")
         else:
-            self._roll_index(start, size, lines, tail[used:])
+            self._roll_index(start, size, vaults, tail[used:])
         if not offsets_whole:
             write_at(self._offsets, offsets[(same - start) * _OFFSET.size :], same * _OFFSET.size)
             self._report(
@@ -599,12 +599,13 @@ class AuditLog:
             return self._levels.node(level, position)
         return merkle.leaf_hash(self._line(position))
 
-    def _roll_index(self, start: int, size: int, lines: list[bytes], cut: bytes) -> None:
-        """Give each vault named from ``start`` exactly its records from ``start`` on, and
-        cut the records that the lines about to be cut left past ``size``."""
+    def _roll_index(self, start: int, size: int, vaults: list[str | None], cut: bytes) -> None:
+        """Give each vault named from ``start`` (``vaults``, one per entry) exactly its
+        records from ``start`` on, and cut the records that the lines about to be cut left
+        past ``size``."""
         named: dict[str, list[int]] = {}
-        for index, line in enumerate(lines, start=start):
-            for key in _vaults_in(line + b"\n"):
+        for index, key in enumerate(vaults, start=start):
+            if key is not None:
                 named.setdefault(key, []).append(index)
         for key, indexes in named.items():
             if self._batch_index.rewrite_from(key, start, indexes):
@@ -744,29 +745,29 @@ def _keep_present(stored: bytes, computed: bytes) -> tuple[bytes, int]:
     return bytes(merged), kept
 
 
-def _whole_lines(data: bytes) -> tuple[list[bytes], int]:
-    """The whole entries at the start of ``data`` and how many bytes they take.
+def _whole_lines(data: bytes) -> tuple[list[bytes], list[str | None], int]:
+    """The whole entries at the start of ``data``, the vault each names (or None), and
+    how many bytes they take.
 
     A line is whole if it ends in "\\n" and is a JSON object in canonical form whose
     ``vault``, if any, is a pseudonym: what an append writes, and not what a torn write or
     a lost page leaves.
     """
     lines: list[bytes] = []
+    vaults: list[str | None] = []
     used = 0
     while (stop := data.find(b"\n", used)) >= 0:
         line = data[used:stop]
         try:
             entry = json.loads(line)
-            whole = isinstance(entry, dict) and canonical_json(entry) == line
-            if whole:
-                _vault_of(entry)
+            if not isinstance(entry, dict) or canonical_json(entry) != line:
+                break
+            vaults.append(_vault_of(entry))
         except (ValueError, TypeError, RecursionError):
-            whole = False
-        if not whole:
             break
         lines.append(line)
         used = stop + 1
-    return lines, used
+    return lines, vaults, used
 
 
 def _vault_of(entry: Mapping[str, Any]) -> str | None:
