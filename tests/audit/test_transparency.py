@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -163,18 +163,24 @@ def test_bad_proof_requests_are_4xx_json(app: Flask, vault: Services, query: str
     assert response.get_json()["error"] == "invalid_request"
 
 
+def sign_then_change_the_last_signed_root(
+    vault: Services, change: Callable[[bytes], bytes]
+) -> None:
+    """Sign a checkpoint, log one more event, then replace the root the signer remembers
+    with ``change(root)``: the log's history then differs from what was signed, as after
+    a rewrite, and no consistency proof can tie the two."""
+    vault.checkpoints.sign()
+    vault.vaults.sign_up("one-more@example.org", PASSWORD)
+    last = vault.audit.directory / "checkpoint-last.json"
+    record = json.loads(last.read_text())
+    root = change(bytes.fromhex(record["root"]))
+    last.write_text(json.dumps({**record, "root": root.hex()}))
+
+
 def test_server_refuses_to_sign_a_checkpoint_after_the_log_was_rewritten(
     app: Flask, vault: Services
 ) -> None:
-    vault.checkpoints.sign()
-    vault.vaults.sign_up("one-more@example.org", PASSWORD)
-    # The signer keeps the last tree it signed; a log whose history differs from it (as
-    # after a rewrite) cannot produce a consistency proof to it.
-    last = vault.audit.directory / "checkpoint-last.json"
-    record = json.loads(last.read_text())
-    root = bytearray.fromhex(record["root"])
-    root[0] ^= 0xFF
-    last.write_text(json.dumps({**record, "root": root.hex()}))
+    sign_then_change_the_last_signed_root(vault, lambda root: bytes([root[0] ^ 0xFF]) + root[1:])
     with pytest.raises(AuditError, match="no longer extends"):
         vault.checkpoints.sign()
 
@@ -182,11 +188,7 @@ def test_server_refuses_to_sign_a_checkpoint_after_the_log_was_rewritten(
 def test_a_log_that_no_longer_extends_its_checkpoint_is_a_server_error(
     app: Flask, vault: Services
 ) -> None:
-    vault.checkpoints.sign()
-    vault.vaults.sign_up("one-more@example.org", PASSWORD)
-    last = vault.audit.directory / "checkpoint-last.json"
-    record = json.loads(last.read_text())
-    last.write_text(json.dumps({**record, "root": "00" * 32}))
+    sign_then_change_the_last_signed_root(vault, lambda root: bytes(32))
     client = app.test_client()
     newest = vault.audit.size() - 1
     for path in ("/audit/checkpoint", f"/audit/proof/inclusion?index={newest}"):
