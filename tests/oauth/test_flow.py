@@ -4,9 +4,12 @@ grants that extend, receipts, events, and what the vendor then reads."""
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping, Sequence
 from datetime import timedelta
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
@@ -27,6 +30,7 @@ from tests.oauth.conftest import (
     register,
     tokens_for,
 )
+from vault.audit import AuditLog
 from vault.events import ListSink
 from vault.receipts import verify_receipt
 from vrm.services import Services
@@ -181,6 +185,31 @@ def test_refresh_rotates_the_refresh_token(
     assert second["scope"] == "profile:email"
     read = client.get("/api/v1/profile", headers=bearer(second["access_token"]))
     assert read.get_json()["email"] == EMAIL
+
+
+def test_a_refresh_writes_its_two_events_to_the_audit_log_in_one_batch(
+    app: Flask,
+    client: FlaskClient,
+    shop: Vendor,
+    vault_id: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    first = tokens_for(app, shop, "profile:email")
+    batches: list[list[str]] = []
+    real = AuditLog.append_all
+
+    def append_all(log: AuditLog, entries: Sequence[Mapping[str, Any]]) -> list[int]:
+        batches.append([entry["type"] for entry in entries])
+        return real(log, entries)
+
+    monkeypatch.setattr(AuditLog, "append_all", append_all)
+    response = client.post(
+        "/oauth/token",
+        data={"grant_type": "refresh_token", "refresh_token": first["refresh_token"]},
+        auth=shop.auth,
+    )
+    assert response.status_code == 200
+    assert batches == [["token.refreshed", "token.issued"]]
 
 
 def test_sub_is_stable_for_a_vendor_and_differs_between_vendors(
