@@ -514,3 +514,107 @@ def test_unknown_partition_yields_nothing(store: Store) -> None:
 
     assert list(store.scan_partition(TABLE, "../../vaults")) == []
     assert list(store.scan_partition(TABLE, "zz")) == []
+
+
+# Registers: small values beside a vault, moved on by compare-and-set.
+
+CHAIN = "refresh.g1"
+
+
+def test_a_register_never_set_reads_none(store: Store) -> None:
+    store.create_vault(VAULT, {"n": 1})
+
+    assert store.read_register(VAULT, CHAIN) is None
+
+
+def test_a_swap_from_the_held_value_sets_the_register(store: Store) -> None:
+    store.create_vault(VAULT, {"n": 1})
+
+    assert store.swap_register(VAULT, CHAIN, None, {"family": "f", "counter": 2}) is True
+    assert store.swap_register(VAULT, CHAIN, {"family": "f", "counter": 2}, {"counter": 3})
+
+    assert store.read_register(VAULT, CHAIN) == {"counter": 3}
+    assert store.read_vault(VAULT) == {"n": 1}
+
+
+def test_a_swap_from_another_value_changes_nothing(store: Store) -> None:
+    store.create_vault(VAULT, {"n": 1})
+    store.swap_register(VAULT, CHAIN, None, {"counter": 2})
+
+    assert store.swap_register(VAULT, CHAIN, None, {"counter": 9}) is False
+    assert store.swap_register(VAULT, CHAIN, {"counter": 1}, {"counter": 9}) is False
+
+    assert store.read_register(VAULT, CHAIN) == {"counter": 2}
+
+
+def test_registers_are_kept_per_vault_and_name(store: Store) -> None:
+    store.create_vault(VAULT, {"n": 1})
+    store.create_vault(OTHER, {"n": 2})
+
+    store.swap_register(VAULT, CHAIN, None, {"counter": 1})
+    store.swap_register(VAULT, "refresh.g2", None, {"counter": 5})
+
+    assert store.read_register(VAULT, CHAIN) == {"counter": 1}
+    assert store.read_register(VAULT, "refresh.g2") == {"counter": 5}
+    assert store.read_register(OTHER, CHAIN) is None
+
+
+def test_threads_swapping_one_register_from_one_value_succeed_once_each_step(
+    store: Store,
+) -> None:
+    store.create_vault(VAULT, {"n": 1})
+    wins: list[int] = []
+
+    def advance(worker: int) -> None:
+        for _ in range(25):
+            held = store.read_register(VAULT, CHAIN)
+            count = 0 if held is None else held["counter"]
+            if store.swap_register(VAULT, CHAIN, held, {"counter": count + 1}):
+                wins.append(worker)
+
+    threads = [threading.Thread(target=advance, args=(n,)) for n in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert store.read_register(VAULT, CHAIN) == {"counter": len(wins)}
+
+
+def test_a_register_of_a_missing_vault_is_not_found(store: Store) -> None:
+    with pytest.raises(NotFound):
+        store.swap_register(VAULT, CHAIN, None, {"counter": 1})
+
+    assert store.read_register(VAULT, CHAIN) is None
+
+
+def test_erasing_a_vault_erases_its_registers(store: Store) -> None:
+    store.create_vault(VAULT, {"n": 1})
+    store.swap_register(VAULT, CHAIN, None, {"counter": 1})
+
+    store.delete_vault(VAULT)
+    store.create_vault(VAULT, {"n": 2})
+
+    assert store.read_register(VAULT, CHAIN) is None
+
+
+@pytest.mark.parametrize("name", ["", "../x", "a/b", "x" * 201, "a b"])
+def test_bad_register_names_are_refused(store: Store, name: str) -> None:
+    store.create_vault(VAULT, {"n": 1})
+
+    with pytest.raises(ValueError, match="invalid key"):
+        store.swap_register(VAULT, name, None, {"counter": 1})
+    with pytest.raises(ValueError, match="invalid key"):
+        store.read_register(VAULT, name)
+
+
+def test_a_register_value_too_long_is_refused_and_changes_nothing(store: Store) -> None:
+    store.create_vault(VAULT, {"n": 1})
+    store.swap_register(VAULT, CHAIN, None, {"counter": 1})
+
+    with pytest.raises(ValueError, match="at most 400 bytes"):
+        store.swap_register(VAULT, CHAIN, {"counter": 1}, {"pad": "x" * 500})
+    with pytest.raises(TypeError):
+        store.swap_register(VAULT, CHAIN, {"counter": 1}, ["not", "a", "document"])  # type: ignore[arg-type]
+
+    assert store.read_register(VAULT, CHAIN) == {"counter": 1}

@@ -23,7 +23,7 @@ from tinydb import TinyDB
 
 from tests.kills import SPAWN, ReportingWriter
 from vault.errors import StorageError
-from vault.storage import Document, open_store
+from vault.storage import Document, open_store, registers
 from vault.storage.tinydb import TinyDBStore
 
 VAULT = "0f1e2d3c4b5a69788796a5b4c3d2e1f0"
@@ -423,3 +423,118 @@ def test_busy_writer_killed_at_any_moment_leaves_old_or_new(root: Path, store: T
         assert writer.process.exitcode == -signal.SIGKILL
         assert store.read_vault(VAULT)["version"] in (last, last + 1)
         assert_every_file_is_valid(root, temp_allowed=True)
+
+
+# Registers: two slots in a file of their own, set in place.
+
+CHAIN = "refresh.g1"
+
+
+def register_file(root: Path, name: str = CHAIN, vault_id: str = VAULT) -> Path:
+    return root / "vaults" / vault_id[:2] / f"{vault_id}.{name}.reg"
+
+
+def advance_register(root: Path, worker: int) -> None:
+    """Move the register on by one, WRITES times, counting this worker's wins in a record."""
+    store = TinyDBStore(root)
+    wins = 0
+    while wins < WRITES // 4:
+        held = store.read_register(VAULT, CHAIN)
+        count = 0 if held is None else held["counter"]
+        if store.swap_register(VAULT, CHAIN, held, {"counter": count + 1, "by": worker}):
+            wins += 1
+    store.update(TABLE, f"wins-{worker}", lambda record: {"n": wins})
+
+
+def test_a_register_is_a_private_file_of_fixed_size_beside_its_vault(
+    root: Path, store: TinyDBStore
+) -> None:
+    store.create_vault(VAULT, {"n": 1})
+
+    for count in range(1, 6):
+        store.swap_register(VAULT, CHAIN, store.read_register(VAULT, CHAIN), {"counter": count})
+
+    path = register_file(root)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert path.stat().st_size == registers.FILE_BYTES
+    assert list(store.vault_ids()) == [VAULT]
+    assert store.read_vault(VAULT) == {"n": 1}
+
+
+def test_a_swap_torn_by_a_crash_leaves_the_value_before_it(root: Path, store: TinyDBStore) -> None:
+    store.create_vault(VAULT, {"n": 1})
+    store.swap_register(VAULT, CHAIN, None, {"counter": 1})
+    store.swap_register(VAULT, CHAIN, {"counter": 1}, {"counter": 2})
+    path = register_file(root)
+    data = path.read_bytes()
+    # The next swap writes the slot not holding counter 2; a crash tears that write.
+    current = data.index(b'{"counter":2}') // registers.SLOT_BYTES
+    torn = (1 - current) * registers.SLOT_BYTES
+    with open(path, "r+b") as file:
+        file.seek(torn + 10)
+        file.write(b"\xff" * 100)
+
+    assert store.read_register(VAULT, CHAIN) == {"counter": 2}
+    assert store.swap_register(VAULT, CHAIN, {"counter": 2}, {"counter": 3})
+    assert store.read_register(VAULT, CHAIN) == {"counter": 3}
+
+
+def test_a_register_file_with_no_valid_slot_reads_as_never_set(
+    root: Path, store: TinyDBStore
+) -> None:
+    store.create_vault(VAULT, {"n": 1})
+    store.swap_register(VAULT, CHAIN, None, {"counter": 1})
+    register_file(root).write_bytes(b"\0" * registers.FILE_BYTES)
+
+    assert store.read_register(VAULT, CHAIN) is None
+    assert store.swap_register(VAULT, CHAIN, None, {"counter": 1})
+
+
+def test_erasing_a_vault_removes_its_register_files(root: Path, store: TinyDBStore) -> None:
+    store.create_vault(VAULT, {"n": 1})
+    store.swap_register(VAULT, CHAIN, None, {"counter": 1})
+    store.swap_register(VAULT, "refresh.g2", None, {"counter": 1})
+
+    store.delete_vault(VAULT)
+
+    assert [path for path in files_under(root) if VAULT in path.name] == []
+
+
+def test_processes_swapping_one_register_lose_no_step(root: Path, store: TinyDBStore) -> None:
+    store.create_vault(VAULT, {"n": 1})
+
+    run_workers(advance_register, [(root, worker) for worker in range(WORKERS)])
+
+    final = store.read_register(VAULT, CHAIN)
+    assert final is not None
+    assert final["counter"] == WORKERS * (WRITES // 4)
+    wins = [store.get(TABLE, f"wins-{worker}") for worker in range(WORKERS)]
+    assert wins == [{"n": WRITES // 4}] * WORKERS
+
+
+def swap_for_ever(root: Path, sender: Connection) -> None:
+    """Move the register on for ever, reporting each value once its swap has returned."""
+    store = TinyDBStore(root)
+    while True:
+        held = store.read_register(VAULT, CHAIN)
+        count = 0 if held is None else held["counter"]
+        if store.swap_register(VAULT, CHAIN, held, {"counter": count + 1}):
+            sender.send(count + 1)
+
+
+@pytest.mark.slow
+def test_a_swapping_process_killed_at_any_moment_leaves_the_last_value_or_the_next(
+    root: Path, store: TinyDBStore
+) -> None:
+    store.create_vault(VAULT, {"n": 1})
+    for round_ in range(6):
+        held = store.read_register(VAULT, CHAIN)
+        start = 0 if held is None else held["counter"]
+        writer = ReportingWriter(swap_for_ever, root)
+        last = next(count for count in writer.reports if count >= start + 1 + round_ * 5)
+        last = max(writer.kill(), default=last)
+
+        assert writer.process.exitcode == -signal.SIGKILL
+        after = store.read_register(VAULT, CHAIN)
+        assert after is not None
+        assert after["counter"] in (last, last + 1)

@@ -30,6 +30,9 @@ Change = Callable[[Document], Document]
 RecordChange = Callable[[Document | None], Document | None]
 ManyChange = Callable[[Mapping[str, Document]], Mapping[str, Document | None]]
 
+#: The most bytes of compact JSON one register may hold.
+REGISTER_BYTES = 400
+
 
 @runtime_checkable
 class Store(Protocol):
@@ -78,6 +81,30 @@ class Store(Protocol):
 
     def count_vaults(self) -> int:
         """Return how many vaults are stored."""
+        ...
+
+    # Registers: small values kept beside a vault, moved on by compare-and-set.
+
+    def read_register(self, vault_id: str, name: str) -> Document | None:
+        """Return the vault's register ``name``, or None if it was never set.
+
+        A register holds one small document (at most ``REGISTER_BYTES`` of JSON) that
+        changes often and alone, such as the position of a grant's refresh-token chain:
+        setting it is cheaper than rewriting the whole vault document. It is erased with
+        its vault and is not part of the vault document, its export or its reads.
+        """
+        ...
+
+    def swap_register(
+        self, vault_id: str, name: str, expected: Document | None, new: Document
+    ) -> bool:
+        """Set register ``name`` to ``new`` if it holds ``expected`` (None: never set).
+
+        Return True once the new value is durable, False (nothing written) if the register
+        held something else. Concurrent swaps of one register serialise: of two with the
+        same ``expected`` only one succeeds. Raise NotFound if the vault does not exist,
+        and ValueError for a value longer than ``REGISTER_BYTES``.
+        """
         ...
 
     # Shared tables.

@@ -11,7 +11,7 @@ import json
 import re
 from collections.abc import Collection, Mapping
 
-from vault.storage.base import Document
+from vault.storage.base import REGISTER_BYTES, Document
 
 _VAULT_ID = re.compile(r"[0-9a-z]{2,64}")
 _TABLE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,199}")
@@ -51,6 +51,18 @@ def json_document(value: object) -> Document:
         raise TypeError(f"a document is a dict, not {type(value).__name__}")
     copy: Document = json.loads(json.dumps(value, allow_nan=False))
     return copy
+
+
+def register_bytes(value: object) -> bytes:
+    """Return a register's value as the compact JSON a backend stores.
+
+    Raise TypeError or ValueError as :func:`json_document` does, and ValueError for a value
+    longer than ``REGISTER_BYTES``.
+    """
+    encoded = json.dumps(json_document(value), separators=(",", ":")).encode()
+    if len(encoded) > REGISTER_BYTES:
+        raise ValueError(f"a register holds at most {REGISTER_BYTES} bytes, not {len(encoded)}")
+    return encoded
 
 
 def checked_changes(

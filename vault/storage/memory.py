@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 from collections.abc import Collection, Iterator
@@ -14,6 +15,7 @@ from vault.storage.checks import (
     check_vault_id,
     checked_changes,
     json_document,
+    register_bytes,
 )
 
 _log = logging.getLogger(__name__)
@@ -35,6 +37,7 @@ class MemoryStore:
         self._vaults: dict[str, Document] = {}
         self._tables: dict[str, dict[str, Document]] = {}
         self._writes: dict[str, int] = {}
+        self._registers: dict[tuple[str, str], bytes] = {}
 
     # Vault documents.
 
@@ -67,6 +70,8 @@ class MemoryStore:
         with self._lock:
             self._current_vault(vault_id)
             del self._vaults[vault_id]
+            for held in [held for held in self._registers if held[0] == vault_id]:
+                del self._registers[held]
 
     def vault_ids(self) -> Iterator[str]:
         """Yield the id of every vault stored when the call was made."""
@@ -77,6 +82,31 @@ class MemoryStore:
         """Return how many vaults are stored."""
         with self._lock:
             return len(self._vaults)
+
+    # Registers.
+
+    def read_register(self, vault_id: str, name: str) -> Document | None:
+        """Return the vault's register ``name``, or None if it was never set."""
+        check_vault_id(vault_id)
+        check_key(name)
+        with self._lock:
+            value = self._registers.get((vault_id, name))
+        return None if value is None else json_document(json.loads(value))
+
+    def swap_register(
+        self, vault_id: str, name: str, expected: Document | None, new: Document
+    ) -> bool:
+        """Set the register to ``new`` if it holds ``expected``; return whether it did."""
+        check_vault_id(vault_id)
+        check_key(name)
+        encoded = register_bytes(new)
+        with self._lock:
+            self._current_vault(vault_id)
+            held = self._registers.get((vault_id, name))
+            if (None if held is None else json.loads(held)) != expected:
+                return False
+            self._registers[(vault_id, name)] = encoded
+            return True
 
     # Shared tables.
 

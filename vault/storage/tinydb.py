@@ -4,6 +4,7 @@ Layout under the store's root::
 
     store.json                      format version and shard count, checked on open
     vaults/<id[:2]>/<id>.json       one TinyDB file per vault
+    vaults/<id[:2]>/<id>.<name>.reg one file per register of the vault (two fixed slots)
     tables/<table>/<shard>.json     a shared table's records, spread over up to 256 files
 
 A vault's file holds nothing but that vault, so a write costs the same with 100 or 100,000
@@ -38,6 +39,7 @@ from tinydb.storages import Storage
 from tinydb.table import Table
 
 from vault.errors import AlreadyExists, NotFound, StorageError
+from vault.storage import registers
 from vault.storage.base import Change, Document, ManyChange, RecordChange
 from vault.storage.checks import (
     check_key,
@@ -45,6 +47,7 @@ from vault.storage.checks import (
     check_vault_id,
     checked_changes,
     json_document,
+    register_bytes,
 )
 
 #: Version of the layout above, recorded in ``store.json``.
@@ -115,6 +118,7 @@ class TinyDBStore:
             found = table.record(vault_id) is not None
             if found:
                 table.put({vault_id: None})
+            self._remove_registers(vault_id)
             # Removing the lock file is the last step under the lock: a writer that opens
             # the path afterwards gets a new lock file, and one already waiting on the old
             # one notices and retries (see _acquire).
@@ -130,6 +134,52 @@ class TinyDBStore:
     def count_vaults(self) -> int:
         """Return how many vault files there are."""
         return sum(1 for _ in self.vault_ids())
+
+    # Registers: files of two slots beside the vault's file (see vault.storage.registers).
+
+    def read_register(self, vault_id: str, name: str) -> Document | None:
+        """Return the vault's register ``name``, or None if it was never set."""
+        value: Document | None = registers.read(self._register_path(vault_id, name))
+        return value
+
+    def swap_register(
+        self, vault_id: str, name: str, expected: Document | None, new: Document
+    ) -> bool:
+        """Set the register to ``new`` if it holds ``expected``; True once durable."""
+        path = self._register_path(vault_id, name)
+        encoded = register_bytes(new)
+        fd = registers.open_locked(path, create=False)
+        if fd is None:
+            # Made under the vault's lock, so that it cannot outlive an erasure.
+            vault_path = self._vault_path(vault_id)
+            with _exclusive(vault_path):
+                if not vault_path.exists():
+                    raise NotFound(f"no vault {vault_id}")
+                fd = registers.open_locked(path, create=True)
+                assert fd is not None
+                return self._swap(fd, path, expected, encoded)
+        return self._swap(fd, path, expected, encoded)
+
+    @staticmethod
+    def _swap(fd: int, path: Path, expected: Document | None, encoded: bytes) -> bool:
+        try:
+            return registers.swap(fd, path, expected, encoded)
+        finally:
+            os.close(fd)
+
+    def _register_path(self, vault_id: str, name: str) -> Path:
+        check_key(name)
+        return self._vault_path(vault_id).with_name(f"{vault_id}.{name}.reg")
+
+    def _remove_registers(self, vault_id: str) -> None:
+        """Remove the vault's register files (under its lock, so none is made meanwhile)."""
+        directory = self._vault_path(vault_id).parent
+        removed = False
+        for path in directory.glob(f"{vault_id}.*.reg"):
+            _discard(path)
+            removed = True
+        if removed:
+            _sync_dir(directory)
 
     # Shared tables.
 

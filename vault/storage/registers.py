@@ -1,0 +1,155 @@
+"""A register on disk: one small value in a file of two fixed slots, set in place.
+
+The TinyDB store keeps each vault register (see :meth:`vault.storage.base.Store.read_register`)
+in a file of its own, ``SLOTS`` slots of ``SLOT_BYTES`` each. A slot holds::
+
+    b"VRMR" | format (1 byte) | sequence (8) | length (2) | value (length) | zeros | digest (16)
+
+where the digest is the first 16 bytes of SHA-256 over everything before it in the slot. The
+register's value is the one in the valid slot with the higher sequence number; a slot whose
+digest does not match (never written, or torn by a crash in the middle of its write) is
+ignored.
+
+A swap writes the *other* slot, the one not holding the current value, with the next
+sequence number, then ``fdatasync``\\ s: one write of one block into a file that keeps its
+size and place, with no temporary file, rename or directory sync. The slot holding the
+current value is never written, so a crash part-way leaves the value as it was before the
+swap, which had not returned. Swaps take an exclusive ``flock`` on the file; reads take none,
+for the same reason.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import json
+import os
+import struct
+from pathlib import Path
+from typing import Any
+
+from vault.errors import StorageError
+from vault.storage.base import REGISTER_BYTES
+
+SLOT_BYTES = 512
+SLOTS = 2
+FILE_BYTES = SLOT_BYTES * SLOTS
+_MAGIC = b"VRMR"
+_FORMAT = 1
+_HEADER = struct.Struct(">4sBQH")
+_DIGEST_BYTES = 16
+_ROOM = SLOT_BYTES - _HEADER.size - _DIGEST_BYTES
+assert _ROOM >= REGISTER_BYTES
+
+
+def read(path: Path) -> Any:
+    """The register's value (parsed JSON), or None for no file or no valid slot."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise StorageError(f"cannot read {path}: {exc}") from exc
+    try:
+        return _value(_newest(os.pread(fd, FILE_BYTES, 0)))
+    except OSError as exc:
+        raise StorageError(f"cannot read {path}: {exc}") from exc
+    finally:
+        os.close(fd)
+
+
+def open_locked(path: Path, *, create: bool) -> int | None:
+    """Open the register file at ``path`` and hold its lock; return the descriptor.
+
+    Without ``create``, None if there is no file. With it, a missing file is made (mode
+    0600, full size, durable with its directory entry) first; the caller must hold a
+    lock that keeps two processes from creating it at once and keeps its vault alive.
+    """
+    flags = os.O_RDWR | os.O_CLOEXEC
+    try:
+        try:
+            fd = os.open(path, flags)
+        except FileNotFoundError:
+            if not create:
+                return None
+            fd = _create(path)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        except BaseException:
+            os.close(fd)
+            raise
+    except OSError as exc:
+        raise StorageError(f"cannot open {path}: {exc}") from exc
+    return fd
+
+
+def swap(fd: int, path: Path, expected: Any, encoded: bytes) -> bool:
+    """Under the lock ``fd`` holds, set the register to ``encoded`` if it holds ``expected``.
+
+    Return True once the new value is durable, False (nothing written) if it held
+    something else.
+    """
+    try:
+        newest = _newest(os.pread(fd, FILE_BYTES, 0))
+        if _value(newest) != expected:
+            return False
+        sequence, index = newest[0] if newest else 0, newest[1] if newest else SLOTS - 1
+        target = (index + 1) % SLOTS
+        os.pwrite(fd, _slot(sequence + 1, encoded), target * SLOT_BYTES)
+        os.fdatasync(fd)
+    except OSError as exc:
+        raise StorageError(f"cannot write {path}: {exc}") from exc
+    return True
+
+
+def _create(path: Path) -> int:
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    try:
+        if os.fstat(fd).st_size < FILE_BYTES:
+            os.ftruncate(fd, FILE_BYTES)
+            os.fsync(fd)
+            directory = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY)
+            try:
+                os.fsync(directory)
+            finally:
+                os.close(directory)
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+def _slot(sequence: int, encoded: bytes) -> bytes:
+    if len(encoded) > _ROOM:
+        raise ValueError(f"a register slot holds at most {_ROOM} bytes, not {len(encoded)}")
+    body = _HEADER.pack(_MAGIC, _FORMAT, sequence, len(encoded)) + encoded
+    body = body.ljust(SLOT_BYTES - _DIGEST_BYTES, b"\0")
+    return body + hashlib.sha256(body).digest()[:_DIGEST_BYTES]
+
+
+def _newest(data: bytes) -> tuple[int, int, bytes] | None:
+    """(sequence, slot index, value bytes) of the newest valid slot in ``data``, or None."""
+    best: tuple[int, int, bytes] | None = None
+    for index in range(SLOTS):
+        slot = data[index * SLOT_BYTES : (index + 1) * SLOT_BYTES]
+        if len(slot) < SLOT_BYTES:
+            continue
+        body, digest = slot[:-_DIGEST_BYTES], slot[-_DIGEST_BYTES:]
+        if hashlib.sha256(body).digest()[:_DIGEST_BYTES] != digest:
+            continue
+        magic, fmt, sequence, length = _HEADER.unpack_from(body)
+        if magic != _MAGIC or fmt != _FORMAT or length > _ROOM:
+            continue
+        if best is None or sequence > best[0]:
+            value = body[_HEADER.size : _HEADER.size + length]
+            best = (sequence, index, value)
+    return best
+
+
+def _value(newest: tuple[int, int, bytes] | None) -> Any:
+    if newest is None:
+        return None
+    try:
+        return json.loads(newest[2])
+    except ValueError:
+        raise StorageError("a register slot passed its digest but holds no JSON") from None
