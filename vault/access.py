@@ -267,15 +267,20 @@ class VendorAccess:
 
         self._update_or_invalid(principal.vault_id, change)
         sealed = replace(claims, family=family, counter=1)
+        # The register that will hold the chain's position is made now, beside this vault
+        # write, so that a refresh only ever writes it in place.
+        held = self._store.read_register(principal.vault_id, _chain_name(sealed))
+        self._swap_chain(principal.vault_id, sealed, held, {"family": family, "counter": 1})
         return self._sealer.seal(sealed)
 
     def check_refresh(self, token: str, client_id: str) -> tuple[TokenClaims, tuple[str, ...]]:
         """Validate a refresh token; return it and the scopes its grant still allows."""
         claims = self._open(token, REFRESH, client_id)
         _, record = self._grant_of(claims)
-        if record["refresh"] is None or record["refresh"]["family"] != claims.family:
+        chain, _ = self._chain(claims, record)
+        if chain is None or chain["family"] != claims.family:
             raise InvalidToken("the refresh token was revoked")
-        if record["refresh"]["counter"] != claims.counter:
+        if chain["counter"] != claims.counter:
             self._revoke_for_reuse(claims)
             raise InvalidToken("the refresh token was already used; its grant's tokens are revoked")
         return claims, _still_granted(claims.scopes, record)
@@ -292,26 +297,57 @@ class VendorAccess:
 
     def _rotate(self, old: TokenClaims, scopes: tuple[str, ...]) -> TokenClaims:
         """Move the chain of ``old`` on by one; return the next token's claims, unsealed
-        and not yet recorded. A reuse revokes the grant's tokens and raises InvalidToken."""
+        and not yet recorded. A reuse revokes the grant's tokens and raises InvalidToken.
+
+        The chain's position is a register beside the vault (one small durable write),
+        moved on by compare-and-set, so of two requests with one token only one wins; the
+        vault document is written only when a chain starts or its tokens are revoked.
+        """
         now = self._clock()
-        reused: list[bool] = []
-
-        def change(doc: Document) -> Document:
-            record = _live_record(doc, old.grant_id or "", now)
-            chain = record["refresh"]
-            if chain is None or chain != {"family": old.family, "counter": old.counter}:
-                record["epoch"] += 1
-                record["refresh"] = None
-                reused.append(True)
-                return doc
-            chain["counter"] += 1
-            return doc
-
-        self._update_or_invalid(old.vault_id or "", change)
-        if reused:
-            self._emit("token.refresh_reused", old, detail={"action": "grant tokens revoked"})
+        vault_id = principal_of(old).vault_id
+        record = _live_record(self._vault_doc(vault_id), old.grant_id or "", now)
+        chain, held = self._chain(old, record)
+        position = {"family": old.family, "counter": old.counter}
+        moved = chain == position and self._swap_chain(
+            vault_id, old, held, {"family": old.family, "counter": old.counter + 1}
+        )
+        if not moved:
+            self._revoke_for_reuse(old)
             raise InvalidToken("the refresh token was already used; its grant's tokens are revoked")
+        # A revocation that landed while the chain moved wins: no tokens for it.
+        record = _live_record(self._vault_doc(vault_id), old.grant_id or "", now)
+        if record["epoch"] != old.epoch or (record["refresh"] or {}).get("family") != old.family:
+            raise InvalidToken("the grant's tokens were revoked")
         return replace(old, scopes=scopes, counter=old.counter + 1, issued_at=_ts(now))
+
+    def _chain(
+        self, claims: TokenClaims, record: dict[str, Any]
+    ) -> tuple[dict[str, Any] | None, Document | None]:
+        """The grant's refresh chain as it stands (family and counter, or None if it has
+        none), and the register holding its position as read (None if never set).
+
+        The vault document names the chain and where it started; the register, once the
+        chain has moved, says where it is. A register left by an earlier chain is ignored.
+        """
+        chain = record["refresh"]
+        held = self._store.read_register(principal_of(claims).vault_id, _chain_name(claims))
+        if chain is not None and held is not None and held.get("family") == chain["family"]:
+            return held, held
+        return chain, held
+
+    def _swap_chain(
+        self, vault_id: str, claims: TokenClaims, held: Document | None, new: Document
+    ) -> bool:
+        try:
+            return self._store.swap_register(vault_id, _chain_name(claims), held, new)
+        except NotFound:
+            raise InvalidToken("the customer's vault no longer exists") from None
+
+    def _vault_doc(self, vault_id: str) -> Document:
+        try:
+            return self._store.read_vault(vault_id)
+        except NotFound:
+            raise InvalidToken("the customer's vault no longer exists") from None
 
     # The check every request passes.
 
@@ -445,10 +481,7 @@ class VendorAccess:
             raise InvalidToken("the vendor is disabled") from None
 
     def _grant_of(self, claims: TokenClaims) -> tuple[Document, dict[str, Any]]:
-        try:
-            doc = self._store.read_vault(claims.vault_id or "")
-        except NotFound:
-            raise InvalidToken("the customer's vault no longer exists") from None
+        doc = self._vault_doc(claims.vault_id or "")
         record = doc.get("grants", {}).get(claims.grant_id)
         if record is None:
             raise InvalidToken("the grant no longer exists")
@@ -470,7 +503,7 @@ class VendorAccess:
                 raise InvalidToken("the token was revoked")
             return claims.scopes
         _, record = self._grant_of(claims)
-        if claims.kind == REFRESH and record["refresh"] != {
+        if claims.kind == REFRESH and self._chain(claims, record)[0] != {
             "family": claims.family,
             "counter": claims.counter,
         }:
@@ -567,6 +600,11 @@ def principal_of(claims: TokenClaims) -> Principal:
     if not claims.vault_id or not claims.grant_id:
         raise InvalidToken("the token is not bound to a customer's grant")
     return Principal(claims.vault_id, claims.grant_id, claims.epoch)
+
+
+def _chain_name(claims: TokenClaims) -> str:
+    """The name of the register holding the position of the grant's refresh chain."""
+    return f"refresh.{claims.grant_id}"
 
 
 def _live_record(doc: Document, grant_id: str, now: datetime) -> dict[str, Any]:

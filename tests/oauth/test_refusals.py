@@ -7,6 +7,7 @@ refresh token revokes the grant's tokens), that those happened too.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -385,6 +386,76 @@ def test_reused_refresh_token_revokes_every_token_of_the_grant(
     assert_invalid_token(read_profile(client, first["access_token"]))
     assert_invalid_token(read_profile(client, second["access_token"]))
     assert_invalid_grant(refresh(client, shop, second["refresh_token"]))
+
+
+def test_two_refreshes_with_one_token_at_once_let_one_through_and_revoke_the_grant(
+    app: Flask, shop: Vendor, vault_id: str
+) -> None:
+    first = tokens_for(app, shop, ALL)
+    start = threading.Barrier(2)
+    answers: list[TestResponse] = []
+
+    def send() -> None:
+        client = app.test_client()
+        start.wait()
+        answers.append(refresh(client, shop, first["refresh_token"]))
+
+    threads = [threading.Thread(target=send) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert sorted(answer.status_code for answer in answers) == [200, 400]
+    winner = next(answer.get_json() for answer in answers if answer.status_code == 200)
+    client = app.test_client()
+    assert_invalid_token(read_profile(client, winner["access_token"]))
+    assert_invalid_grant(refresh(client, shop, winner["refresh_token"]))
+
+
+def test_a_refresh_moves_its_chain_without_rewriting_the_vault_document(
+    app: Flask, shop: Vendor, vault: Services, vault_id: str
+) -> None:
+    current = tokens_for(app, shop, ALL)
+    before = vault.store.read_vault(vault_id)
+    client = app.test_client()
+
+    for _ in range(3):
+        current = refresh(client, shop, current["refresh_token"]).get_json()
+
+    assert vault.store.read_vault(vault_id) == before
+    assert read_profile(client, current["access_token"]).status_code == 200
+
+
+def test_a_revocation_landing_while_the_chain_moves_wins(
+    app: Flask, shop: Vendor, vault: Services, vault_id: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    tokens = tokens_for(app, shop, ALL)
+    swap = vault.store.swap_register
+
+    def revoke_then_swap(*args: Any) -> bool:
+        vault.consents.revoke(vault_id, live_grant_id(vault, vault_id))
+        return swap(*args)
+
+    monkeypatch.setattr(vault.store, "swap_register", revoke_then_swap)
+
+    assert_invalid_grant(refresh(app.test_client(), shop, tokens["refresh_token"]))
+
+
+def test_a_new_chain_starts_afresh_and_ends_the_one_before(
+    app: Flask, shop: Vendor, vault_id: str
+) -> None:
+    client = app.test_client()
+    old = tokens_for(app, shop, ALL)
+    old = refresh(client, shop, old["refresh_token"]).get_json()
+    new = tokens_for(app, shop, ALL)
+
+    for _ in range(2):
+        new = refresh(client, shop, new["refresh_token"]).get_json()
+        assert "refresh_token" in new
+
+    assert_invalid_grant(refresh(client, shop, old["refresh_token"]))
+    assert read_profile(client, new["access_token"]).status_code == 200
 
 
 def test_refresh_token_of_another_vendor_is_refused_and_left_working(
