@@ -59,7 +59,9 @@ def test_the_hourly_pass_expires_a_grant_nobody_looked_at(
 
 
 def test_a_failing_pass_is_logged_and_the_schedule_goes_on(
-    services: Services, clock: FakeClock, monkeypatch: pytest.MonkeyPatch,
+    services: Services,
+    clock: FakeClock,
+    monkeypatch: pytest.MonkeyPatch,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     def broken(*_: object, **__: object) -> None:

@@ -13,9 +13,7 @@ from vrm.services import Services
 def test_chosen_terms_are_kept_in_catalogue_order(services: Services) -> None:
     vault_id = services.vaults.sign_up("ada@example.org", PASSWORD)
     assert services.vaults.terms(vault_id) == ()
-    chosen = services.vaults.set_terms(
-        vault_id, ["sd-base:no-tracking", "sd-base:service-only"]
-    )
+    chosen = services.vaults.set_terms(vault_id, ["sd-base:no-tracking", "sd-base:service-only"])
     assert chosen == ("sd-base:service-only", "sd-base:no-tracking")
     assert services.vaults.terms(vault_id) == chosen
     assert services.vaults.export(vault_id)["terms"] == list(chosen)

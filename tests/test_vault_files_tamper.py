@@ -316,8 +316,6 @@ def test_flipped_format_byte_is_an_unsupported_format(
     assert_refused_as(UnsupportedFormat, lambda: services.vaults.profile(vault_id))
 
 
-
-
 @pytest.mark.parametrize(
     "index",
     [pytest.param(i, id=f"key-id-{i}") for i in (1, 8)]

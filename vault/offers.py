@@ -344,9 +344,7 @@ class Offers:
             self._set_status(vault_id, offer_id, before)
             raise
         scopes = tuple(PROFILE_SCOPE_PREFIX + f for f in grant.fields)
-        code = self._codes.acceptance_code(
-            vault_id, grant, offer.vendor_id, scopes, ACCEPTANCE_TTL
-        )
+        code = self._codes.acceptance_code(vault_id, grant, offer.vendor_id, scopes, ACCEPTANCE_TTL)
         now = self._clock()
         acceptance = {
             "sub": pairwise_subject(self._index_key, vault_id, offer.vendor_id),
@@ -377,8 +375,11 @@ class Offers:
         if self._vendors.get(vendor_id) is None:
             raise NotFound("no such vendor")
         box = self._open_box(vault_id)
-        pending = [e["offer"] for e in box["items"] if e["vendor"] == vendor_id
-                   and e["status"] in (NEW, VIEWED)]
+        pending = [
+            e["offer"]
+            for e in box["items"]
+            if e["vendor"] == vendor_id and e["status"] in (NEW, VIEWED)
+        ]
 
         def change(content: dict[str, Any]) -> dict[str, Any]:
             content["blocked"] = sorted(set(content["blocked"]) | {vendor_id})
@@ -652,9 +653,7 @@ class Offers:
         )
         self._events.emit(event)
 
-    def _emit(
-        self, kind: str, vault_id: str, offer: Offer, fields: Iterable[str] = ()
-    ) -> None:
+    def _emit(self, kind: str, vault_id: str, offer: Offer, fields: Iterable[str] = ()) -> None:
         self._events.emit(
             Event(
                 kind,

@@ -168,4 +168,3 @@ def _check_size(fields: Mapping[str, Any]) -> None:
         raise ValidationError(
             "profile", f"must be at most {MAX_PROFILE_BYTES} bytes in all, not {total}"
         )
-

@@ -339,7 +339,6 @@ class VaultService:
         self._events.emit(Event(kind, self._clock(), actor, vault=vault, detail=detail or {}))
 
 
-
 def _history_json(history: Mapping[str, list[FieldVersion]]) -> dict[str, list[Document]]:
     return {
         name: [{"version": v.version, "value": v.value, "at": isoformat(v.at)} for v in versions]

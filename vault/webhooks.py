@@ -266,7 +266,6 @@ class Webhooks(FollowsNoProfile):
         return outcome
 
 
-
 class HttpTransport:
     """Posts over HTTP(S) to public addresses only (see the module's note)."""
 

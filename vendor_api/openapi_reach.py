@@ -73,8 +73,15 @@ def reach_schemas() -> dict[str, Any]:
 
 
 def _operation(
-    operation_id: str, summary: str, description: str, scope: str, ok: dict[str, Any],
-    *, body: str | None = None, status: str = "200", parameter: str | None = None,
+    operation_id: str,
+    summary: str,
+    description: str,
+    scope: str,
+    ok: dict[str, Any],
+    *,
+    body: str | None = None,
+    status: str = "200",
+    parameter: str | None = None,
 ) -> dict[str, Any]:
     operation: dict[str, Any] = {
         "tags": ["reach"],
@@ -84,8 +91,10 @@ def _operation(
         "security": [{"bearerAuth": []}, {"oauth2": [scope]}],
         "responses": {
             status: {"description": "Done.", "content": {JSON: {"schema": ok}}},
-            "400": _error("A malformed body, or a rule broken; the description names the "
-                          "member or field at fault (a field that is not segmentable, say)."),
+            "400": _error(
+                "A malformed body, or a rule broken; the description names the "
+                "member or field at fault (a field that is not segmentable, say)."
+            ),
             "401": {"$ref": "#/components/responses/BearerUnauthorized"},
             "403": {"$ref": "#/components/responses/BearerForbidden"},
             "5XX": {"$ref": "#/components/responses/ServerError"},

@@ -191,8 +191,7 @@ def _offer_page(item: InboxItem, error: str | None = None) -> str:
         terms=[term(t) for t in services().vaults.terms(vault_id)],
         durations=DURATION_DAYS,
         default_days=DEFAULT_DAYS,
-        can_answer=item.status not in (ACCEPTED, DECLINED)
-        and offer.is_open(services().clock()),
+        can_answer=item.status not in (ACCEPTED, DECLINED) and offer.is_open(services().clock()),
         error=error,
     )
 

@@ -160,7 +160,8 @@ def test_offer_journey(
     expect(page.get_by_role("status")).to_contain_text("Your intent is published.")
     shots.take(page, "intents")
     (intent,) = [
-        i for i in marketer.get("/api/v1/intents")["intents"]
+        i
+        for i in marketer.get("/api/v1/intents")["intents"]
         if i["text"] == "A cycling holiday in the Alps"
     ]
     marketer.post(

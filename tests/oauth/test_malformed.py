@@ -424,9 +424,7 @@ def test_undescribable_junk_in_scope_or_response_type_is_refused(
     assert_authorize_refused(response)
 
 
-@pytest.mark.parametrize(
-    "scope", ["profile:café", "it's"]
-)
+@pytest.mark.parametrize("scope", ["profile:café", "it's"])
 def test_unknown_scope_with_any_characters_is_invalid_scope(
     client: FlaskClient, confidential: Vendor, scope: str
 ) -> None:
@@ -866,7 +864,6 @@ def test_undecodable_consent_duration_is_refused(
 # Every error says what went wrong.
 
 
-
 def test_unknown_token_type_hint_is_ignored(client: FlaskClient, confidential: Vendor) -> None:
     response = client.post(
         REVOKE, data={"token": "x", "token_type_hint": "id_token"}, auth=confidential.auth
@@ -942,7 +939,6 @@ _TOKEN_VALUES = st.one_of(
 _FORMS = st.lists(
     st.tuples(st.one_of(_TOKEN_NAMES, st.text(max_size=10)), _TOKEN_VALUES), max_size=8
 )
-
 
 
 _AUTH = st.one_of(

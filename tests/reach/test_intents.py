@@ -130,8 +130,11 @@ def test_erasure_removes_intents_mailbox_and_index(
     vault_id = customer(vault, 1, cyclist(1))
     vault.intents.publish(vault_id, INTENT)
     others = [customer(vault, n, cyclist(n)) for n in range(2, 5)]
-    client.post("/api/v1/offers", json={**ANSWER, "segment": {"field": "interests",
-                "equals": "cycling"}}, headers=marketer.bearer)
+    client.post(
+        "/api/v1/offers",
+        json={**ANSWER, "segment": {"field": "interests", "equals": "cycling"}},
+        headers=marketer.bearer,
+    )
 
     vault.vaults.erase(vault_id)
 
@@ -146,8 +149,7 @@ def test_the_export_holds_offers_intents_and_segmentable_fields(
 ) -> None:
     vault_id = customer(vault, 1, cyclist(1))
     intent = vault.intents.publish(vault_id, INTENT)
-    client.post(f"/api/v1/intents/{intent.intent_id}/offers", json=ANSWER,
-                headers=marketer.bearer)
+    client.post(f"/api/v1/intents/{intent.intent_id}/offers", json=ANSWER, headers=marketer.bearer)
 
     document = full_export(
         vault.vaults, vault.history, vault_id, offers=vault.offers, intents=vault.intents
@@ -165,23 +167,39 @@ def test_no_indexed_value_or_intent_text_is_anywhere_on_disk(
 ) -> None:
     secrets = {
         "interests": ["velocipedism"],
-        "postal_address": {"street": "1 Quiet Row", "locality": "Oakham", "country": "GB",
-                           "region": "Rutlandshire"},
+        "postal_address": {
+            "street": "1 Quiet Row",
+            "locality": "Oakham",
+            "country": "GB",
+            "region": "Rutlandshire",
+        },
         "gender": "Androgynous",
         "locale": "cy-GB",
         "birthdate": "1983-07-19",
     }
     ids = [
-        customer(vault, n, secrets, segmentable=("interests", "postal_address", "gender",
-                                                 "locale", "birthdate"))
+        customer(
+            vault,
+            n,
+            secrets,
+            segmentable=("interests", "postal_address", "gender", "locale", "birthdate"),
+        )
         for n in range(3)
     ]
-    vault.intents.publish(ids[0], {**INTENT, "text": "Seeking a tandem for two",
-                                   "region": "Leicestershire"})
+    vault.intents.publish(
+        ids[0], {**INTENT, "text": "Seeking a tandem for two", "region": "Leicestershire"}
+    )
     offer = client.post(
         "/api/v1/offers",
-        json={**ANSWER, "segment": {"all": [{"field": "interests", "equals": "velocipedism"},
-                                            {"field": "region", "equals": "Rutlandshire"}]}},
+        json={
+            **ANSWER,
+            "segment": {
+                "all": [
+                    {"field": "interests", "equals": "velocipedism"},
+                    {"field": "region", "equals": "Rutlandshire"},
+                ]
+            },
+        },
         headers=marketer.bearer,
     ).get_json()
     assert offer["delivered"] == 3
@@ -189,8 +207,18 @@ def test_no_indexed_value_or_intent_text_is_anywhere_on_disk(
     vault.webhooks.deliver_due()
 
     blob = b"".join(p.read_bytes() for p in data_dir.rglob("*") if p.is_file())
-    for value in ("velocipedism", "Rutlandshire", "rutlandshire", "Androgynous", "androgynous",
-                  "cy-GB", "1983-07-19", "Seeking a tandem", "Leicestershire", "Oakham"):
+    for value in (
+        "velocipedism",
+        "Rutlandshire",
+        "rutlandshire",
+        "Androgynous",
+        "androgynous",
+        "cy-GB",
+        "1983-07-19",
+        "Seeking a tandem",
+        "Leicestershire",
+        "Oakham",
+    ):
         assert value.encode() not in blob, value
 
 

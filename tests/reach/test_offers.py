@@ -46,8 +46,9 @@ def test_an_offer_reaches_exactly_those_who_allow_it(
     never_chose = customer(vault, 11, cyclist(11), channels=None)
     blocker = customer(vault, 12, cyclist(12))
     vault.offers.block(blocker, marketer.client_id)
-    capped = customer(vault, 13, cyclist(13), channels={"post": True,
-                                                        "max_offers_per_vendor_per_month": 1})
+    capped = customer(
+        vault, 13, cyclist(13), channels={"post": True, "max_offers_per_vendor_per_month": 1}
+    )
     not_countable = customer(vault, 14, cyclist(14), segmentable=("postal_address",))
     chess = customer(vault, 15, {"interests": ["chess"]})
 
@@ -66,9 +67,12 @@ def test_an_offer_reaches_exactly_those_who_allow_it(
 def test_the_cap_counts_per_calendar_month(
     client: FlaskClient, vault: Services, marketer: Marketer, clock: Any
 ) -> None:
-    ids = [customer(vault, n, cyclist(n), channels={"email": True,
-                                                   "max_offers_per_vendor_per_month": 1})
-           for n in range(3)]
+    ids = [
+        customer(
+            vault, n, cyclist(n), channels={"email": True, "max_offers_per_vendor_per_month": 1}
+        )
+        for n in range(3)
+    ]
     send(client, marketer)
     assert send(client, marketer)["delivered"] is None  # nobody: all capped this month
 

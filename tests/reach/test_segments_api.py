@@ -99,15 +99,11 @@ def test_malformed_predicates_get_a_json_400(
 
 
 def test_not_json_is_refused(client: FlaskClient, marketer: Marketer) -> None:
-    response = client.post(
-        "/api/v1/segments/count", data="segment=1", headers=marketer.bearer
-    )
+    response = client.post("/api/v1/segments/count", data="segment=1", headers=marketer.bearer)
     assert response.status_code == 400
 
 
-def test_a_token_without_segments_query_is_refused(
-    client: FlaskClient, vault: Services
-) -> None:
+def test_a_token_without_segments_query_is_refused(client: FlaskClient, vault: Services) -> None:
     offers_only = register_marketer(client, scope="offers:send")
 
     response = count(client, offers_only, CYCLING)
@@ -125,8 +121,18 @@ def test_no_token_is_refused(client: FlaskClient) -> None:
 def test_every_query_is_logged_with_attributes_never_values(
     client: FlaskClient, vault: Services, marketer: Marketer, events: ListSink
 ) -> None:
-    count(client, marketer, {"segment": {"all": [
-        {"field": "interests", "equals": "cycling"}, {"field": "country", "equals": "GB"}]}})
+    count(
+        client,
+        marketer,
+        {
+            "segment": {
+                "all": [
+                    {"field": "interests", "equals": "cycling"},
+                    {"field": "country", "equals": "GB"},
+                ]
+            }
+        },
+    )
 
     queries = [e for e in events.events if e.type == "segment.query"]
     assert len(queries) == 1
@@ -236,9 +242,7 @@ def test_every_vendor_gets_the_same_noisy_answer_for_the_same_set(noisy: Flask) 
     try:
         for n in range(30):
             customer(vault, n, cyclist(n))
-        answers = [
-            count(client, register_marketer(client), CYCLING).get_json() for _ in range(5)
-        ]
+        answers = [count(client, register_marketer(client), CYCLING).get_json() for _ in range(5)]
         assert all(answer == answers[0] for answer in answers)
         assert answers[0]["count"] is not None
     finally:

@@ -235,9 +235,7 @@ def test_public_addresses_are_allowed() -> None:
     check_address("2606:2800:220:1:248:1893:25c8:1946", allow_private=False)
 
 
-def test_vendors_without_a_webhook_are_not_queued(
-    client: FlaskClient, vault: Services
-) -> None:
+def test_vendors_without_a_webhook_are_not_queued(client: FlaskClient, vault: Services) -> None:
     from tests.reach.conftest import register_marketer
 
     quiet = register_marketer(client)

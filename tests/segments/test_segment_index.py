@@ -90,8 +90,12 @@ QUERIES: list[dict[str, Any]] = [
     {
         "any": [
             {"field": "locale", "equals": "fr-fr"},
-            {"all": [{"field": "interests", "equals": "hiking"},
-                     {"field": "birthdate", "age_band": "35-44"}]},
+            {
+                "all": [
+                    {"field": "interests", "equals": "hiking"},
+                    {"field": "birthdate", "age_band": "35-44"},
+                ]
+            },
         ]
     },
 ]
@@ -166,12 +170,20 @@ def test_index_files_hold_no_plaintext_value(store: Store, tmp_path: Path) -> No
         "locale": "cy-GB",
         "birthdate": "1987-03-04",
     }
-    updater.vault_changed("ef" * 16, {SEGMENTABLE: list(SEGMENTABLE_FIELDS)}, profile,
-                          frozenset({SEGMENTABLE}))
+    updater.vault_changed(
+        "ef" * 16, {SEGMENTABLE: list(SEGMENTABLE_FIELDS)}, profile, frozenset({SEGMENTABLE})
+    )
 
     blob = b"".join(p.read_bytes() for p in (tmp_path / "store").rglob("*") if p.is_file())
-    for value in ("zymurgy", "Rutlandshire", "rutlandshire", "Androgyne", "androgyne", "cy-GB",
-                  "1987"):
+    for value in (
+        "zymurgy",
+        "Rutlandshire",
+        "rutlandshire",
+        "Androgyne",
+        "androgyne",
+        "cy-GB",
+        "1987",
+    ):
         assert value.encode() not in blob
 
 

@@ -35,9 +35,7 @@ def test_export_downloads_the_whole_vault_as_json(
         document = json.loads(response.get_data(as_text=True))
     assert document == full_export(
         vault.vaults, vault.history, vault_id, offers=vault.offers, intents=vault.intents
-    ) | {
-        "exported_at": document["exported_at"]
-    }
+    ) | {"exported_at": document["exported_at"]}
     assert document["account"]["email"] == EMAIL
     assert document["profile"]["given_name"] == "Ada"
     assert document["grants"][0]["fields"] == {"email": "send your order confirmations"}

@@ -132,8 +132,14 @@ def test_intents_are_published_checked_and_withdrawn(
         submit(
             customer,
             "/intents",
-            {"category": "travel", "text": "A quiet week by the sea", "budget": "800",
-             "currency": "GBP", "region": "Cornwall", "days": "30"},
+            {
+                "category": "travel",
+                "text": "A quiet week by the sea",
+                "budget": "800",
+                "currency": "GBP",
+                "region": "Cornwall",
+                "days": "30",
+            },
         ),
     )
     assert "Your intent is published." in html
