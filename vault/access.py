@@ -46,6 +46,9 @@ OFFER_CODE_METHOD = "offer-acceptance"
 """The PKCE method slot of a code issued for an accepted offer: it has no challenge."""
 CODE_MEMORY = 600
 LAST_ACCESS_EVERY = timedelta(minutes=1)
+#: How many times a new refresh chain tries to claim its register before giving up (each
+#: failure means another chain of the grant wrote it in between).
+_PLACE_TRIES = 8
 REVOKED_TABLE = "revoked_tokens"
 
 
@@ -262,25 +265,36 @@ class VendorAccess:
             record = _live_record(doc, principal.grant_id, now)
             if record["epoch"] != principal.epoch:
                 raise InvalidToken("the grant's tokens were revoked")
-            record["refresh"] = {"family": family, "counter": 1}
+            record["chains"] = record.get("chains", 0) + 1
+            record["refresh"] = {"family": family, "counter": 1, "gen": record["chains"]}
             return doc
 
-        self._update_or_invalid(principal.vault_id, change)
+        doc = self._update_or_invalid(principal.vault_id, change)
         sealed = replace(claims, family=family, counter=1)
-        # The register that will hold the chain's position is made now, beside this vault
-        # write, so that a refresh only ever writes it in place.
-        held = self._store.read_register(principal.vault_id, _chain_name(sealed))
-        self._swap_chain(principal.vault_id, sealed, held, {"family": family, "counter": 1})
+        self._place_chain(principal.vault_id, sealed, doc["grants"][principal.grant_id]["chains"])
         return self._sealer.seal(sealed)
+
+    def _place_chain(self, vault_id: str, claims: TokenClaims, generation: int) -> None:
+        """Put a new chain's start in the grant's register, beside the vault write that
+        started it (so that a refresh only ever writes the register in place), unless a
+        newer chain of the grant is there already: that one ended this one."""
+        start = {"family": claims.family, "counter": 1, "gen": generation}
+        for _ in range(_PLACE_TRIES):
+            held = self._store.read_register(vault_id, _chain_name(claims))
+            if held is not None and held.get("gen", 0) >= generation:
+                return
+            if self._swap_chain(vault_id, claims, held, start):
+                return
+        raise InvalidToken("the grant's refresh chain kept changing; try again")
 
     def check_refresh(self, token: str, client_id: str) -> tuple[TokenClaims, tuple[str, ...]]:
         """Validate a refresh token; return it and the scopes its grant still allows."""
         claims = self._open(token, REFRESH, client_id)
         _, record = self._grant_of(claims)
-        chain, _ = self._chain(claims, record)
-        if chain is None or chain["family"] != claims.family:
+        position, _ = self._position(claims, record)
+        if position is None or position["family"] != claims.family:
             raise InvalidToken("the refresh token was revoked")
-        if chain["counter"] != claims.counter:
+        if position["counter"] != claims.counter:
             self._revoke_for_reuse(claims)
             raise InvalidToken("the refresh token was already used; its grant's tokens are revoked")
         return claims, _still_granted(claims.scopes, record)
@@ -306,34 +320,50 @@ class VendorAccess:
         now = self._clock()
         vault_id = principal_of(old).vault_id
         record = _live_record(self._vault_doc(vault_id), old.grant_id or "", now)
-        chain, held = self._chain(old, record)
-        position = {"family": old.family, "counter": old.counter}
-        moved = chain == position and self._swap_chain(
-            vault_id, old, held, {"family": old.family, "counter": old.counter + 1}
-        )
-        if not moved:
+        position, held = self._position(old, record)
+        if position is None or position["family"] != old.family:
+            raise InvalidToken("the refresh token was revoked")
+        if position["counter"] != old.counter:
             self._revoke_for_reuse(old)
             raise InvalidToken("the refresh token was already used; its grant's tokens are revoked")
-        # A revocation that landed while the chain moved wins: no tokens for it.
+        moved = {"family": old.family, "counter": old.counter + 1, "gen": position.get("gen", 0)}
+        if not self._swap_chain(vault_id, old, held, moved):
+            # Either a request with the same token moved the chain first (a reuse), or a
+            # new chain took the register (this one has ended: no reuse, nothing revoked).
+            now_held = self._store.read_register(vault_id, _chain_name(old))
+            if now_held is not None and now_held.get("family") == old.family:
+                self._revoke_for_reuse(old)
+                raise InvalidToken(
+                    "the refresh token was already used; its grant's tokens are revoked"
+                )
+            raise InvalidToken("the refresh token was revoked")
+        # A revocation or a new chain that landed while the chain moved wins: no tokens.
         record = _live_record(self._vault_doc(vault_id), old.grant_id or "", now)
         if record["epoch"] != old.epoch or (record["refresh"] or {}).get("family") != old.family:
             raise InvalidToken("the grant's tokens were revoked")
         return replace(old, scopes=scopes, counter=old.counter + 1, issued_at=_ts(now))
 
-    def _chain(
+    def _position(
         self, claims: TokenClaims, record: dict[str, Any]
     ) -> tuple[dict[str, Any] | None, Document | None]:
-        """The grant's refresh chain as it stands (family and counter, or None if it has
-        none), and the register holding its position as read (None if never set).
+        """Where the grant's refresh chain stands (its family and counter), or None if no
+        token of it may be used; and the grant's register as read (None if never set).
 
-        The vault document names the chain and where it started; the register, once the
-        chain has moved, says where it is. A register left by an earlier chain is ignored.
+        The vault document names the live chain; its register says where it is. A chain
+        started before registers existed (no ``gen``) that has not moved since has no
+        register, and stands where the document says. Otherwise a register that names
+        another chain, or none, means this chain cannot be followed: its tokens are
+        refused (and nothing revoked) rather than taken from the start again.
         """
         chain = record["refresh"]
         held = self._store.read_register(principal_of(claims).vault_id, _chain_name(claims))
-        if chain is not None and held is not None and held.get("family") == chain["family"]:
+        if chain is None:
+            return None, held
+        if held is not None and held.get("family") == chain["family"]:
             return held, held
-        return chain, held
+        if held is None and not chain.get("gen"):
+            return chain, held
+        return None, held
 
     def _swap_chain(
         self, vault_id: str, claims: TokenClaims, held: Document | None, new: Document
@@ -503,11 +533,13 @@ class VendorAccess:
                 raise InvalidToken("the token was revoked")
             return claims.scopes
         _, record = self._grant_of(claims)
-        if claims.kind == REFRESH and self._chain(claims, record)[0] != {
-            "family": claims.family,
-            "counter": claims.counter,
-        }:
-            raise InvalidToken("the refresh token was rotated or revoked")
+        if claims.kind == REFRESH:
+            position, _ = self._position(claims, record)
+            if position is None or (position["family"], position["counter"]) != (
+                claims.family,
+                claims.counter,
+            ):
+                raise InvalidToken("the refresh token was rotated or revoked")
         if claims.token_id in record["revoked_tokens"]:
             raise InvalidToken("the token was revoked")
         return _still_granted(claims.scopes, record)

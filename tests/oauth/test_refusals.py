@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -31,6 +32,7 @@ from tests.oauth.conftest import (
     register,
     tokens_for,
 )
+from vault.tokens import REFRESH
 from vrm.app import create_app
 from vrm.services import Services
 
@@ -389,22 +391,28 @@ def test_reused_refresh_token_revokes_every_token_of_the_grant(
 
 
 def test_two_refreshes_with_one_token_at_once_let_one_through_and_revoke_the_grant(
-    app: Flask, shop: Vendor, vault_id: str
+    app: Flask, shop: Vendor, vault: Services, vault_id: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     first = tokens_for(app, shop, ALL)
-    start = threading.Barrier(2)
+    swap = vault.store.swap_register
+    both_checked = threading.Barrier(2, timeout=60)
+
+    def swap_together(*args: Any) -> bool:
+        both_checked.wait()  # Both requests have passed every check before either swaps.
+        return swap(*args)
+
+    monkeypatch.setattr(vault.store, "swap_register", swap_together)
     answers: list[TestResponse] = []
 
     def send() -> None:
-        client = app.test_client()
-        start.wait()
-        answers.append(refresh(client, shop, first["refresh_token"]))
+        answers.append(refresh(app.test_client(), shop, first["refresh_token"]))
 
     threads = [threading.Thread(target=send) for _ in range(2)]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
+    monkeypatch.undo()
 
     assert sorted(answer.status_code for answer in answers) == [200, 400]
     winner = next(answer.get_json() for answer in answers if answer.status_code == 200)
@@ -413,33 +421,151 @@ def test_two_refreshes_with_one_token_at_once_let_one_through_and_revoke_the_gra
     assert_invalid_grant(refresh(client, shop, winner["refresh_token"]))
 
 
-def test_a_refresh_moves_its_chain_without_rewriting_the_vault_document(
+def chain_register(vault: Services, vault_id: str) -> Any:
+    return vault.store.read_register(vault_id, f"refresh.{live_grant_id(vault, vault_id)}")
+
+
+def test_a_chain_gets_its_register_when_it_starts_and_a_refresh_moves_only_that(
     app: Flask, shop: Vendor, vault: Services, vault_id: str
 ) -> None:
     current = tokens_for(app, shop, ALL)
+    started = chain_register(vault, vault_id)
     before = vault.store.read_vault(vault_id)
     client = app.test_client()
 
     for _ in range(3):
         current = refresh(client, shop, current["refresh_token"]).get_json()
 
+    assert started is not None
+    assert started["counter"] == 1
+    assert chain_register(vault, vault_id) == {**started, "counter": 4}
     assert vault.store.read_vault(vault_id) == before
     assert read_profile(client, current["access_token"]).status_code == 200
 
 
-def test_a_revocation_landing_while_the_chain_moves_wins(
+def intercept_first_swap(
+    vault: Services, monkeypatch: pytest.MonkeyPatch, before: Any
+) -> list[bool]:
+    """Run ``before()`` just before the next register swap; return the swaps' results."""
+    swap = vault.store.swap_register
+    results: list[bool] = []
+
+    def intercepted(*args: Any) -> bool:
+        if not results:
+            results.append(False)
+            before()
+        outcome = swap(*args)
+        results.append(outcome)
+        return outcome
+
+    monkeypatch.setattr(vault.store, "swap_register", intercepted)
+    return results
+
+
+def test_a_grant_revocation_landing_while_the_chain_moves_wins(
     app: Flask, shop: Vendor, vault: Services, vault_id: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     tokens = tokens_for(app, shop, ALL)
-    swap = vault.store.swap_register
-
-    def revoke_then_swap(*args: Any) -> bool:
-        vault.consents.revoke(vault_id, live_grant_id(vault, vault_id))
-        return swap(*args)
-
-    monkeypatch.setattr(vault.store, "swap_register", revoke_then_swap)
+    intercept_first_swap(
+        vault, monkeypatch, lambda: vault.consents.revoke(vault_id, live_grant_id(vault, vault_id))
+    )
 
     assert_invalid_grant(refresh(app.test_client(), shop, tokens["refresh_token"]))
+
+
+def test_a_token_revocation_landing_while_the_chain_moves_wins(
+    app: Flask, shop: Vendor, vault: Services, vault_id: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """RFC 7009 revocation of the refresh token leaves the grant live but ends its tokens."""
+    tokens = tokens_for(app, shop, ALL)
+    intercept_first_swap(
+        vault, monkeypatch, lambda: vault.access.revoke(tokens["refresh_token"], shop.client_id)
+    )
+
+    answer = refresh(app.test_client(), shop, tokens["refresh_token"])
+
+    assert_invalid_grant(answer)
+    assert vault.consents.grants(vault_id)[0].status == "active"
+
+
+def test_a_new_chain_started_while_the_old_one_moves_ends_it_and_revokes_nothing(
+    app: Flask, shop: Vendor, vault: Services, vault_id: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    old = tokens_for(app, shop, ALL)
+    new: dict[str, Any] = {}
+    results = intercept_first_swap(
+        vault, monkeypatch, lambda: new.update(tokens_for(app, shop, ALL))
+    )
+    client = app.test_client()
+
+    assert_invalid_grant(refresh(client, shop, old["refresh_token"]))
+    monkeypatch.undo()
+
+    assert results[-1] is False  # The old chain's swap lost to the new chain's start.
+    assert read_profile(client, new["access_token"]).status_code == 200
+    assert refresh(client, shop, new["refresh_token"]).status_code == 200
+
+
+def test_a_chain_started_late_never_takes_the_register_from_a_newer_one(
+    app: Flask, shop: Vendor, vault: Services, vault_id: str
+) -> None:
+    """A start whose register write comes after a newer chain's (a slow process) leaves
+    the newer chain's position alone, so a used token of that chain stays used."""
+    older = tokens_for(app, shop, ALL)
+    older_claims = vault.access.peek(older["refresh_token"], REFRESH)
+    newer = tokens_for(app, shop, ALL)
+    client = app.test_client()
+    moved = refresh(client, shop, newer["refresh_token"]).get_json()
+    position = chain_register(vault, vault_id)
+
+    assert older_claims is not None
+    vault.access._place_chain(vault_id, older_claims, 1)
+
+    assert chain_register(vault, vault_id) == position
+    assert_invalid_grant(refresh(client, shop, newer["refresh_token"]))
+    assert_invalid_token(read_profile(client, moved["access_token"]))
+
+
+def register_files(config: dict[str, Any], vault_id: str) -> list[Path]:
+    return sorted(Path(config["DATA"]).rglob(f"{vault_id}.refresh.*.reg"))
+
+
+def test_a_chain_started_before_registers_goes_on_from_its_vault_record(
+    app: Flask, shop: Vendor, vault: Services, vault_id: str, config: dict[str, Any]
+) -> None:
+    first = tokens_for(app, shop, ALL)
+    grant_id = live_grant_id(vault, vault_id)
+
+    def as_before(doc: dict[str, Any]) -> dict[str, Any]:
+        record = doc["grants"][grant_id]
+        record.pop("chains")
+        record["refresh"] = {"family": record["refresh"]["family"], "counter": 1}
+        return doc
+
+    vault.store.update_vault(vault_id, as_before)
+    for path in register_files(config, vault_id):
+        path.unlink()
+    client = app.test_client()
+
+    second = refresh(client, shop, first["refresh_token"]).get_json()
+    third = refresh(client, shop, second["refresh_token"]).get_json()
+    assert read_profile(client, third["access_token"]).status_code == 200
+
+    assert_invalid_grant(refresh(client, shop, first["refresh_token"]))
+    assert_invalid_token(read_profile(client, third["access_token"]))
+
+
+def test_a_chain_whose_register_is_lost_is_refused_not_started_over(
+    app: Flask, shop: Vendor, vault: Services, vault_id: str, config: dict[str, Any]
+) -> None:
+    first = tokens_for(app, shop, ALL)
+    client = app.test_client()
+    second = refresh(client, shop, first["refresh_token"]).get_json()
+    [path] = register_files(config, vault_id)
+    path.unlink()
+
+    assert_invalid_grant(refresh(client, shop, first["refresh_token"]))
+    assert_invalid_grant(refresh(client, shop, second["refresh_token"]))
 
 
 def test_a_new_chain_starts_afresh_and_ends_the_one_before(

@@ -1,7 +1,8 @@
 """A register on disk: one small value in a file of two fixed slots, set in place.
 
 The TinyDB store keeps each vault register (see :meth:`vault.storage.base.Store.read_register`)
-in a file of its own, ``SLOTS`` slots of ``SLOT_BYTES`` each. A slot holds::
+in a file of its own, ``SLOTS`` slots of ``SLOT_BYTES`` each (a slot a 4 KiB block, so a
+block torn by a power cut spoils one slot, never both). A slot holds::
 
     b"VRMR" | format (1 byte) | sequence (8) | length (2) | value (length) | zeros | digest (16)
 
@@ -16,6 +17,11 @@ size and place, with no temporary file, rename or directory sync. The slot holdi
 current value is never written, so a crash part-way leaves the value as it was before the
 swap, which had not returned. Swaps take an exclusive ``flock`` on the file; reads take none,
 for the same reason.
+
+A register file appears whole: it is written and synced under a temporary name with its
+first value in slot 0, then linked into place and its directory synced. So a file with no
+valid slot is damaged, and reading it raises StorageError rather than pass for a register
+never set.
 """
 
 from __future__ import annotations
@@ -25,13 +31,14 @@ import hashlib
 import json
 import os
 import struct
+from contextlib import suppress
 from pathlib import Path
 from typing import Any
 
 from vault.errors import StorageError
 from vault.storage.base import REGISTER_BYTES
 
-SLOT_BYTES = 512
+SLOT_BYTES = 4096
 SLOTS = 2
 FILE_BYTES = SLOT_BYTES * SLOTS
 _MAGIC = b"VRMR"
@@ -42,8 +49,8 @@ _ROOM = SLOT_BYTES - _HEADER.size - _DIGEST_BYTES
 assert _ROOM >= REGISTER_BYTES
 
 
-def read(path: Path) -> Any:
-    """The register's value (parsed JSON), or None for no file or no valid slot."""
+def read(path: Path) -> dict[str, Any] | None:
+    """The register's value, or None if there is no file."""
     try:
         fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
     except FileNotFoundError:
@@ -51,28 +58,24 @@ def read(path: Path) -> Any:
     except OSError as exc:
         raise StorageError(f"cannot read {path}: {exc}") from exc
     try:
-        return _value(_newest(os.pread(fd, FILE_BYTES, 0)))
+        newest = _newest(os.pread(fd, FILE_BYTES, 0))
     except OSError as exc:
         raise StorageError(f"cannot read {path}: {exc}") from exc
     finally:
         os.close(fd)
+    if newest is None:
+        raise StorageError(f"{path} holds no valid slot: the register is damaged")
+    return _value(newest, path)
 
 
-def open_locked(path: Path, *, create: bool) -> int | None:
-    """Open the register file at ``path`` and hold its lock; return the descriptor.
-
-    Without ``create``, None if there is no file. With it, a missing file is made (mode
-    0600, full size, durable with its directory entry) first; the caller must hold a
-    lock that keeps two processes from creating it at once and keeps its vault alive.
-    """
-    flags = os.O_RDWR | os.O_CLOEXEC
+def open_locked(path: Path) -> int | None:
+    """Open the register file at ``path`` and hold its lock; the descriptor, or None if
+    there is no file."""
     try:
         try:
-            fd = os.open(path, flags)
+            fd = os.open(path, os.O_RDWR | os.O_CLOEXEC)
         except FileNotFoundError:
-            if not create:
-                return None
-            fd = _create(path)
+            return None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)
         except BaseException:
@@ -83,6 +86,39 @@ def open_locked(path: Path, *, create: bool) -> int | None:
     return fd
 
 
+def create(path: Path, encoded: bytes) -> bool:
+    """Make the register file at ``path`` holding ``encoded``, durably; False (nothing
+    done) if there is one already.
+
+    The caller holds a lock that keeps two processes from creating it at once and keeps
+    its vault alive.
+    """
+    temp = path.with_name(path.name + ".tmp")
+    try:
+        with suppress(FileNotFoundError):
+            os.unlink(temp)
+        fd = os.open(temp, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+        try:
+            os.pwrite(fd, _slot(1, encoded).ljust(FILE_BYTES, b"\0"), 0)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        try:
+            os.link(temp, path)
+        except FileExistsError:
+            return False
+        finally:
+            os.unlink(temp)
+        directory = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            os.fsync(directory)
+        finally:
+            os.close(directory)
+    except OSError as exc:
+        raise StorageError(f"cannot create {path}: {exc}") from exc
+    return True
+
+
 def swap(fd: int, path: Path, expected: Any, encoded: bytes) -> bool:
     """Under the lock ``fd`` holds, set the register to ``encoded`` if it holds ``expected``.
 
@@ -91,32 +127,16 @@ def swap(fd: int, path: Path, expected: Any, encoded: bytes) -> bool:
     """
     try:
         newest = _newest(os.pread(fd, FILE_BYTES, 0))
-        if _value(newest) != expected:
+        if newest is None:
+            raise StorageError(f"{path} holds no valid slot: the register is damaged")
+        if _value(newest, path) != expected:
             return False
-        sequence, index = newest[0] if newest else 0, newest[1] if newest else SLOTS - 1
-        target = (index + 1) % SLOTS
-        os.pwrite(fd, _slot(sequence + 1, encoded), target * SLOT_BYTES)
+        sequence, index, _ = newest
+        os.pwrite(fd, _slot(sequence + 1, encoded), (index + 1) % SLOTS * SLOT_BYTES)
         os.fdatasync(fd)
     except OSError as exc:
         raise StorageError(f"cannot write {path}: {exc}") from exc
     return True
-
-
-def _create(path: Path) -> int:
-    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-    try:
-        if os.fstat(fd).st_size < FILE_BYTES:
-            os.ftruncate(fd, FILE_BYTES)
-            os.fsync(fd)
-            directory = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY)
-            try:
-                os.fsync(directory)
-            finally:
-                os.close(directory)
-    except BaseException:
-        os.close(fd)
-        raise
-    return fd
 
 
 def _slot(sequence: int, encoded: bytes) -> bytes:
@@ -146,10 +166,11 @@ def _newest(data: bytes) -> tuple[int, int, bytes] | None:
     return best
 
 
-def _value(newest: tuple[int, int, bytes] | None) -> Any:
-    if newest is None:
-        return None
+def _value(newest: tuple[int, int, bytes], path: Path) -> dict[str, Any]:
     try:
-        return json.loads(newest[2])
+        value = json.loads(newest[2])
     except ValueError:
-        raise StorageError("a register slot passed its digest but holds no JSON") from None
+        value = None
+    if not isinstance(value, dict):
+        raise StorageError(f"{path}: a slot passed its check but holds no JSON object")
+    return value

@@ -50,8 +50,10 @@ from vault.storage.checks import (
     register_bytes,
 )
 
-#: Version of the layout above, recorded in ``store.json``.
-FORMAT = 1
+#: Version of the layout above, recorded in ``store.json``. Version 2 added the register
+#: files; a version 1 root is upgraded when opened (its files are read as they are), so
+#: that a server of the earlier version, which knows nothing of registers, refuses it.
+FORMAT = 2
 
 _New = TypeVar("_New", bound=Document | None)
 
@@ -116,9 +118,11 @@ class TinyDBStore:
             raise NotFound(f"no vault {vault_id}")
         with _locked(path) as table:
             found = table.record(vault_id) is not None
+            # Registers first: a crash in between leaves a vault whose refresh chains
+            # are refused (see VendorAccess), never registers without their vault.
+            self._remove_registers(vault_id)
             if found:
                 table.put({vault_id: None})
-            self._remove_registers(vault_id)
             # Removing the lock file is the last step under the lock: a writer that opens
             # the path afterwards gets a new lock file, and one already waiting on the old
             # one notices and retries (see _acquire).
@@ -148,16 +152,19 @@ class TinyDBStore:
         """Set the register to ``new`` if it holds ``expected``; True once durable."""
         path = self._register_path(vault_id, name)
         encoded = register_bytes(new)
-        fd = registers.open_locked(path, create=False)
+        fd = registers.open_locked(path)
         if fd is None:
             # Made under the vault's lock, so that it cannot outlive an erasure.
             vault_path = self._vault_path(vault_id)
             with _exclusive(vault_path):
                 if not vault_path.exists():
+                    _discard(_lock_path(vault_path))
                     raise NotFound(f"no vault {vault_id}")
-                fd = registers.open_locked(path, create=True)
-                assert fd is not None
-                return self._swap(fd, path, expected, encoded)
+                if not path.exists():
+                    return expected is None and registers.create(path, encoded)
+            fd = registers.open_locked(path)
+            if fd is None:  # Erased since.
+                raise NotFound(f"no vault {vault_id}")
         return self._swap(fd, path, expected, encoded)
 
     @staticmethod
@@ -175,7 +182,7 @@ class TinyDBStore:
         """Remove the vault's register files (under its lock, so none is made meanwhile)."""
         directory = self._vault_path(vault_id).parent
         removed = False
-        for path in directory.glob(f"{vault_id}.*.reg"):
+        for path in directory.glob(f"{vault_id}.*.reg*"):  # with a creation's leftover .tmp
             _discard(path)
             removed = True
         if removed:
@@ -446,13 +453,14 @@ def _scan(directory: Path) -> Iterator[tuple[str, Document]]:
 
 
 def _check_format(path: Path, shards: int) -> None:
-    """Record the format and shard count on first use; refuse a root made with others."""
+    """Record the format and shard count on first use (upgrading format 1, which this
+    version reads as it is); refuse a root made with others."""
     wanted = {"format": FORMAT, "shards": shards}
     found = _read_json(path)
-    if found is None:
+    if found is None or found == {**wanted, "format": 1}:
         with _exclusive(path):
             found = _read_json(path)
-            if found is None:
+            if found is None or found == {**wanted, "format": 1}:
                 _replace_file(path, json.dumps(wanted).encode())
                 found = wanted
     if found != wanted:
