@@ -271,21 +271,52 @@ class VendorAccess:
 
         doc = self._update_or_invalid(principal.vault_id, change)
         sealed = replace(claims, family=family, counter=1)
-        self._place_chain(principal.vault_id, sealed, doc["grants"][principal.grant_id]["chains"])
+        start = {"family": family, "counter": 1}
+        self._place_chain(principal.vault_id, sealed, start, doc["grants"][principal.grant_id])
         return self._sealer.seal(sealed)
 
-    def _place_chain(self, vault_id: str, claims: TokenClaims, generation: int) -> None:
-        """Put a new chain's start in the grant's register, beside the vault write that
-        started it (so that a refresh only ever writes the register in place), unless a
-        newer chain of the grant is there already: that one ended this one."""
-        start = {"family": claims.family, "counter": 1, "gen": generation}
+    def _place_chain(
+        self, vault_id: str, claims: TokenClaims, start: Document, record: Document
+    ) -> None:
+        """Put a chain's position in the grant's register, right after the vault write that
+        numbered the chain (so that a refresh only ever writes the register in place),
+        unless a chain numbered as high or higher is there already: it ended this one.
+
+        The register remembers where the chain it replaces stood (``prev``), so a token of
+        that chain used twice just before is still seen as reused.
+        """
+        generation = record["refresh"]["gen"]
         for _ in range(_PLACE_TRIES):
             held = self._store.read_register(vault_id, _chain_name(claims))
             if held is not None and held.get("gen", 0) >= generation:
                 return
-            if self._swap_chain(vault_id, claims, held, start):
+            value = {**start, "gen": generation}
+            if held is not None and held.get("family") != start["family"]:
+                value["prev"] = {"family": held.get("family"), "counter": held.get("counter")}
+            if self._swap_chain(vault_id, claims, held, value):
                 return
         raise InvalidToken("the grant's refresh chain kept changing; try again")
+
+    def _number_chain(self, vault_id: str, old: TokenClaims) -> None:
+        """Number a chain started before registers existed and give it its register, the
+        first time it moves: from then on a lost register refuses it, as for any chain."""
+
+        def change(doc: Document) -> Document:
+            record = doc.get("grants", {}).get(old.grant_id)
+            chain = None if record is None else record["refresh"]
+            if chain is not None and chain["family"] == old.family and not chain.get("gen"):
+                record["chains"] = record.get("chains", 0) + 1
+                chain["gen"] = record["chains"]
+            return doc
+
+        record = _live_record(
+            self._update_or_invalid(vault_id, change), old.grant_id or "", self._clock()
+        )
+        chain = record["refresh"]
+        if chain is None or chain["family"] != old.family:
+            raise InvalidToken("the refresh token was revoked")
+        position = {"family": old.family, "counter": chain["counter"]}
+        self._place_chain(vault_id, old, position, record)
 
     def check_refresh(self, token: str, client_id: str) -> tuple[TokenClaims, tuple[str, ...]]:
         """Validate a refresh token; return it and the scopes its grant still allows."""
@@ -321,6 +352,11 @@ class VendorAccess:
         vault_id = principal_of(old).vault_id
         record = _live_record(self._vault_doc(vault_id), old.grant_id or "", now)
         position, held = self._position(old, record)
+        if position is not None and held is None:
+            # A chain from before registers, moving for the first time.
+            self._number_chain(vault_id, old)
+            record = _live_record(self._vault_doc(vault_id), old.grant_id or "", now)
+            position, held = self._position(old, record)
         if position is None or position["family"] != old.family:
             raise InvalidToken("the refresh token was revoked")
         if position["counter"] != old.counter:
@@ -330,8 +366,11 @@ class VendorAccess:
         if not self._swap_chain(vault_id, old, held, moved):
             # Either a request with the same token moved the chain first (a reuse), or a
             # new chain took the register (this one has ended: no reuse, nothing revoked).
-            now_held = self._store.read_register(vault_id, _chain_name(old))
-            if now_held is not None and now_held.get("family") == old.family:
+            now_held = self._store.read_register(vault_id, _chain_name(old)) or {}
+            before = now_held.get("prev") or {}
+            if now_held.get("family") == old.family or (
+                before.get("family") == old.family and before.get("counter", 0) > old.counter
+            ):
                 self._revoke_for_reuse(old)
                 raise InvalidToken(
                     "the refresh token was already used; its grant's tokens are revoked"

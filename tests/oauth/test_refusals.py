@@ -506,6 +506,29 @@ def test_a_new_chain_started_while_the_old_one_moves_ends_it_and_revokes_nothing
     assert refresh(client, shop, new["refresh_token"]).status_code == 200
 
 
+def test_a_reuse_is_seen_even_when_a_new_chain_starts_before_the_loser_looks_again(
+    app: Flask, shop: Vendor, vault: Services, vault_id: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The holder of a copied token refreshes first; a new authorization then starts another
+    chain; only then does the rightful holder's swap fail. The replaced chain's last
+    position, kept in the register, still shows the token was used: the grant is revoked."""
+    first = tokens_for(app, shop, ALL)
+    stolen: dict[str, Any] = {}
+
+    def race() -> None:
+        stolen.update(refresh(app.test_client(), shop, first["refresh_token"]).get_json())
+        tokens_for(app, shop, ALL)
+
+    intercept_first_swap(vault, monkeypatch, race)
+    client = app.test_client()
+
+    assert_invalid_grant(refresh(client, shop, first["refresh_token"]))
+    monkeypatch.undo()
+
+    assert_invalid_token(read_profile(client, stolen["access_token"]))
+    assert_invalid_grant(refresh(client, shop, stolen["refresh_token"]))
+
+
 def test_a_chain_started_late_never_takes_the_register_from_a_newer_one(
     app: Flask, shop: Vendor, vault: Services, vault_id: str
 ) -> None:
@@ -519,7 +542,8 @@ def test_a_chain_started_late_never_takes_the_register_from_a_newer_one(
     position = chain_register(vault, vault_id)
 
     assert older_claims is not None
-    vault.access._place_chain(vault_id, older_claims, 1)
+    start = {"family": older_claims.family, "counter": 1}
+    vault.access._place_chain(vault_id, older_claims, start, {"refresh": {"gen": 1}})
 
     assert chain_register(vault, vault_id) == position
     assert_invalid_grant(refresh(client, shop, newer["refresh_token"]))
@@ -553,6 +577,33 @@ def test_a_chain_started_before_registers_goes_on_from_its_vault_record(
 
     assert_invalid_grant(refresh(client, shop, first["refresh_token"]))
     assert_invalid_token(read_profile(client, third["access_token"]))
+
+
+def test_a_chain_from_before_registers_is_numbered_when_it_first_moves(
+    app: Flask, shop: Vendor, vault: Services, vault_id: str, config: dict[str, Any]
+) -> None:
+    """So that losing its register afterwards refuses its tokens rather than taking the
+    chain from the vault record's stale position again."""
+    first = tokens_for(app, shop, ALL)
+    grant_id = live_grant_id(vault, vault_id)
+
+    def as_before(doc: dict[str, Any]) -> dict[str, Any]:
+        record = doc["grants"][grant_id]
+        record.pop("chains")
+        record["refresh"] = {"family": record["refresh"]["family"], "counter": 1}
+        return doc
+
+    vault.store.update_vault(vault_id, as_before)
+    for path in register_files(config, vault_id):
+        path.unlink()
+    client = app.test_client()
+    second = refresh(client, shop, first["refresh_token"]).get_json()
+
+    assert vault.store.read_vault(vault_id)["grants"][grant_id]["refresh"]["gen"] == 1
+    for path in register_files(config, vault_id):
+        path.unlink()
+    assert_invalid_grant(refresh(client, shop, first["refresh_token"]))
+    assert_invalid_grant(refresh(client, shop, second["refresh_token"]))
 
 
 def test_a_chain_whose_register_is_lost_is_refused_not_started_over(

@@ -477,14 +477,14 @@ def test_a_register_file_with_no_valid_slot_is_damaged_not_unset(
 def test_a_register_file_appears_with_its_first_value(
     root: Path, store: TinyDBStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Made under a temporary name and linked into place, so no reader ever sees a
-    register file without a valid slot, and a crash before the link leaves none."""
+    """Made under a temporary name and renamed into place, so no reader ever sees a
+    register file without a valid slot, and a crash before the rename leaves none."""
     store.create_vault(VAULT, {"n": 1})
 
     def crash(*args: object) -> None:
         raise Crash
 
-    monkeypatch.setattr(registers.os, "link", crash)
+    monkeypatch.setattr(registers.os, "rename", crash)
     with pytest.raises(Crash):
         store.swap_register(VAULT, CHAIN, None, {"counter": 1})
     monkeypatch.undo()

@@ -19,7 +19,7 @@ swap, which had not returned. Swaps take an exclusive ``flock`` on the file; rea
 for the same reason.
 
 A register file appears whole: it is written and synced under a temporary name with its
-first value in slot 0, then linked into place and its directory synced. So a file with no
+first value in slot 0, then renamed into place and its directory synced. So a file with no
 valid slot is damaged, and reading it raises StorageError rather than pass for a register
 never set.
 """
@@ -103,12 +103,10 @@ def create(path: Path, encoded: bytes) -> bool:
             os.fsync(fd)
         finally:
             os.close(fd)
-        try:
-            os.link(temp, path)
-        except FileExistsError:
-            return False
-        finally:
+        if os.path.lexists(path):
             os.unlink(temp)
+            return False
+        os.rename(temp, path)  # No other creator: the caller's lock keeps them out.
         directory = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY)
         try:
             os.fsync(directory)
