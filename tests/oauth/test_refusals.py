@@ -554,10 +554,9 @@ def register_files(config: dict[str, Any], vault_id: str) -> list[Path]:
     return sorted(Path(config["DATA"]).rglob(f"{vault_id}.refresh.*.reg"))
 
 
-def test_a_chain_started_before_registers_goes_on_from_its_vault_record(
-    app: Flask, shop: Vendor, vault: Services, vault_id: str, config: dict[str, Any]
-) -> None:
-    first = tokens_for(app, shop, ALL)
+def as_before_registers(vault: Services, vault_id: str, config: dict[str, Any]) -> None:
+    """Make the grant's chain look as one started before registers: no chain number in the
+    vault record, its position there, and no register file."""
     grant_id = live_grant_id(vault, vault_id)
 
     def as_before(doc: dict[str, Any]) -> dict[str, Any]:
@@ -569,6 +568,13 @@ def test_a_chain_started_before_registers_goes_on_from_its_vault_record(
     vault.store.update_vault(vault_id, as_before)
     for path in register_files(config, vault_id):
         path.unlink()
+
+
+def test_a_chain_started_before_registers_goes_on_from_its_vault_record(
+    app: Flask, shop: Vendor, vault: Services, vault_id: str, config: dict[str, Any]
+) -> None:
+    first = tokens_for(app, shop, ALL)
+    as_before_registers(vault, vault_id, config)
     client = app.test_client()
 
     second = refresh(client, shop, first["refresh_token"]).get_json()
@@ -586,16 +592,7 @@ def test_a_chain_from_before_registers_is_numbered_when_it_first_moves(
     chain from the vault record's stale position again."""
     first = tokens_for(app, shop, ALL)
     grant_id = live_grant_id(vault, vault_id)
-
-    def as_before(doc: dict[str, Any]) -> dict[str, Any]:
-        record = doc["grants"][grant_id]
-        record.pop("chains")
-        record["refresh"] = {"family": record["refresh"]["family"], "counter": 1}
-        return doc
-
-    vault.store.update_vault(vault_id, as_before)
-    for path in register_files(config, vault_id):
-        path.unlink()
+    as_before_registers(vault, vault_id, config)
     client = app.test_client()
     second = refresh(client, shop, first["refresh_token"]).get_json()
 
