@@ -19,7 +19,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, NoReturn
 
 from vault.clock import Clock, isoformat, parse_iso
 from vault.datakeys import DataKeys
@@ -240,8 +240,9 @@ class VendorAccess:
         """Rotate the refresh token ``old`` and issue an access token for ``scopes``; return
         (access token, next refresh token).
 
-        The same as :meth:`rotate_refresh` then :meth:`access_token`, but their two events
-        are recorded together, so the audit log syncs once for both.
+        If another request rotated it first, this one is a reuse: the grant's tokens are
+        revoked. The two events (token refreshed, access token issued) are recorded
+        together, so the audit log syncs once for both.
         """
         nxt = self._rotate(old, scopes)
         claims = self._claims(
@@ -323,22 +324,8 @@ class VendorAccess:
         claims = self._open(token, REFRESH, client_id)
         _, record = self._grant_of(claims)
         position, _ = self._position(claims, record)
-        if position is None or position["family"] != claims.family:
-            raise InvalidToken("the refresh token was revoked")
-        if position["counter"] != claims.counter:
-            self._revoke_for_reuse(claims)
-            raise InvalidToken("the refresh token was already used; its grant's tokens are revoked")
+        self._check_position(claims, position)
         return claims, _still_granted(claims.scopes, record)
-
-    def rotate_refresh(self, old: TokenClaims, scopes: tuple[str, ...]) -> str:
-        """Replace a refresh token by the next in its chain, atomically.
-
-        If another request rotated it first, this one is a reuse: the grant's tokens are
-        revoked.
-        """
-        nxt = self._rotate(old, scopes)
-        self._emit("token.refreshed", nxt)
-        return self._sealer.seal(nxt)
 
     def _rotate(self, old: TokenClaims, scopes: tuple[str, ...]) -> TokenClaims:
         """Move the chain of ``old`` on by one; return the next token's claims, unsealed
@@ -357,11 +344,7 @@ class VendorAccess:
             self._number_chain(vault_id, old)
             record = _live_record(self._vault_doc(vault_id), old.grant_id or "", now)
             position, held = self._position(old, record)
-        if position is None or position["family"] != old.family:
-            raise InvalidToken("the refresh token was revoked")
-        if position["counter"] != old.counter:
-            self._revoke_for_reuse(old)
-            raise InvalidToken("the refresh token was already used; its grant's tokens are revoked")
+        position = self._check_position(old, position)
         moved = {"family": old.family, "counter": old.counter + 1, "gen": position.get("gen", 0)}
         if not self._swap_chain(vault_id, old, held, moved):
             # Either a request with the same token moved the chain first (a reuse), or a
@@ -371,16 +354,27 @@ class VendorAccess:
             if now_held.get("family") == old.family or (
                 before.get("family") == old.family and before.get("counter", 0) > old.counter
             ):
-                self._revoke_for_reuse(old)
-                raise InvalidToken(
-                    "the refresh token was already used; its grant's tokens are revoked"
-                )
+                self._reused(old)
             raise InvalidToken("the refresh token was revoked")
         # A revocation or a new chain that landed while the chain moved wins: no tokens.
         record = _live_record(self._vault_doc(vault_id), old.grant_id or "", now)
         if record["epoch"] != old.epoch or (record["refresh"] or {}).get("family") != old.family:
             raise InvalidToken("the grant's tokens were revoked")
         return replace(old, scopes=scopes, counter=old.counter + 1, issued_at=_ts(now))
+
+    def _check_position(
+        self, claims: TokenClaims, position: dict[str, Any] | None
+    ) -> dict[str, Any]:
+        """``position`` if the refresh token ``claims`` is the one its chain stands at.
+
+        A token of a chain that has ended is refused; one its chain has moved past is a
+        reuse, which revokes the grant's tokens.
+        """
+        if position is None or position["family"] != claims.family:
+            raise InvalidToken("the refresh token was revoked")
+        if position["counter"] != claims.counter:
+            self._reused(claims)
+        return position
 
     def _position(
         self, claims: TokenClaims, record: dict[str, Any]
@@ -604,7 +598,10 @@ class VendorAccess:
 
         self._update_or_invalid(claims.vault_id or "", change)
 
-    def _revoke_for_reuse(self, claims: TokenClaims) -> None:
+    def _reused(self, claims: TokenClaims) -> NoReturn:
+        """A refresh token came back after it was used: revoke every token of its grant
+        (RFC 9700 section 4.14), record it, and refuse the request."""
+
         def change(doc: Document) -> Document:
             record = doc["grants"][claims.grant_id]
             if record["epoch"] == claims.epoch:
@@ -614,6 +611,7 @@ class VendorAccess:
 
         self._update_or_invalid(claims.vault_id or "", change)
         self._emit("token.refresh_reused", claims, detail={"action": "grant tokens revoked"})
+        raise InvalidToken("the refresh token was already used; its grant's tokens are revoked")
 
     def _note_access(self, claims: TokenClaims, doc: Document) -> None:
         """Record the grant's last access, at most once a minute, so reads stay cheap."""
