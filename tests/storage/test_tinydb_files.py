@@ -484,7 +484,7 @@ def test_a_register_file_appears_with_its_first_value(
     def crash(*args: object) -> None:
         raise Crash
 
-    monkeypatch.setattr(registers.os, "rename", crash)
+    monkeypatch.setattr(os, "replace", crash)
     with pytest.raises(Crash):
         store.swap_register(VAULT, CHAIN, None, {"counter": 1})
     monkeypatch.undo()

@@ -31,7 +31,6 @@ import hashlib
 import json
 import os
 import struct
-from contextlib import suppress
 from pathlib import Path
 from typing import Any
 
@@ -86,35 +85,10 @@ def open_locked(path: Path) -> int | None:
     return fd
 
 
-def create(path: Path, encoded: bytes) -> bool:
-    """Make the register file at ``path`` holding ``encoded``, durably; False (nothing
-    done) if there is one already.
-
-    The caller holds a lock that keeps two processes from creating it at once and keeps
-    its vault alive.
-    """
-    temp = path.with_name(path.name + ".tmp")
-    try:
-        with suppress(FileNotFoundError):
-            os.unlink(temp)
-        fd = os.open(temp, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
-        try:
-            os.pwrite(fd, _slot(1, encoded).ljust(FILE_BYTES, b"\0"), 0)
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        if os.path.lexists(path):
-            os.unlink(temp)
-            return False
-        os.rename(temp, path)  # No other creator: the caller's lock keeps them out.
-        directory = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY)
-        try:
-            os.fsync(directory)
-        finally:
-            os.close(directory)
-    except OSError as exc:
-        raise StorageError(f"cannot create {path}: {exc}") from exc
-    return True
+def first_content(encoded: bytes) -> bytes:
+    """The whole content of a new register file holding ``encoded``: slot 0 set, slot 1
+    never written. Its maker writes it under a temporary name and renames it into place."""
+    return _slot(1, encoded).ljust(FILE_BYTES, b"\0")
 
 
 def swap(fd: int, path: Path, expected: Any, encoded: bytes) -> bool:

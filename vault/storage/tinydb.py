@@ -161,7 +161,11 @@ class TinyDBStore:
                     _discard(_lock_path(vault_path))
                     raise NotFound(f"no vault {vault_id}")
                 if not path.exists():
-                    return expected is None and registers.create(path, encoded)
+                    if expected is not None:
+                        return False
+                    _discard(_temp_path(path))  # A crashed creation's leftover.
+                    _replace_file(path, registers.first_content(encoded))
+                    return True
             fd = registers.open_locked(path)
             if fd is None:  # Erased since.
                 raise NotFound(f"no vault {vault_id}")
