@@ -532,14 +532,7 @@ class AuditLog:
         ends = list(accumulate((len(line) + 1 for line in lines), initial=begin))
         offsets = b"".join(map(_OFFSET.pack, ends[1:]))
         stored = os.pread(self._offsets, len(offsets), start * _OFFSET.size)
-        same = (
-            start
-            + next(
-                (n for n, (a, b) in enumerate(zip(stored, offsets, strict=False)) if a != b),
-                min(len(stored), len(offsets)),
-            )
-            // _OFFSET.size
-        )
+        same = start + _common_prefix(stored, offsets) // _OFFSET.size
         offsets_whole = same == size and file_size(self._offsets) == size * _OFFSET.size
         if not offsets_whole:
             # Readers never see offsets that disagree with the entries, nor fewer than agree.
@@ -726,6 +719,13 @@ class AuditLog:
         if created and self._sync:
             sync_dir(self.directory)
         return fd
+
+
+def _common_prefix(a: bytes, b: bytes) -> int:
+    """How many bytes ``a`` and ``b`` share from the start."""
+    return next(
+        (n for n, (x, y) in enumerate(zip(a, b, strict=False)) if x != y), min(len(a), len(b))
+    )
 
 
 def _keep_present(stored: bytes, computed: bytes) -> tuple[bytes, int]:
