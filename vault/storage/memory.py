@@ -6,6 +6,7 @@ import json
 import logging
 import threading
 from collections.abc import Collection, Iterator
+from typing import cast
 
 from vault.errors import AlreadyExists, NotFound
 from vault.storage.base import Change, Document, ManyChange, RecordChange
@@ -91,7 +92,7 @@ class MemoryStore:
         check_key(name)
         with self._lock:
             value = self._registers.get((vault_id, name))
-        return None if value is None else json_document(json.loads(value))
+        return None if value is None else cast(Document, json.loads(value))
 
     def swap_register(
         self, vault_id: str, name: str, expected: Document | None, new: Document
