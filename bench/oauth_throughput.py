@@ -13,7 +13,10 @@ background load touches both alike), and the table compares them:
     refresh               POST /oauth/token, grant_type=refresh_token     goal >= 20%
 
 Beside req/s, p50 and p99 it prints the CPU time the gunicorn workers spent per request
-(from /proc), which varies far less than req/s on a shared machine.
+(from /proc), which varies far less than req/s on a shared machine. The verdict is on the
+ratio with all rounds pooled; beside it, the lowest and highest ratio of a single round
+(each to the hello-world round just before it) show how far the machine moved the figure
+within the run.
 
 Refresh tokens rotate, and reusing one revokes its grant, so every refresh request uses a
 token of its own: before the run, a pool of customers each gives the vendor a grant and a
@@ -131,6 +134,35 @@ def combine(results: list[Result]) -> Result:
         bounded_by_count=any(r.bounded_by_count for r in results),
         server_cpu=sum(r.server_cpu for r in results),
     )
+
+
+@dataclass(frozen=True)
+class Row:
+    """One endpoint's rounds and the hello-world rounds run just before each of them."""
+
+    phase: Phase
+    rounds: list[Result]
+    hello_rounds: list[Result]
+
+    @property
+    def result(self) -> Result:
+        return combine(self.rounds)
+
+    @property
+    def hello(self) -> Result:
+        return combine(self.hello_rounds)
+
+    @property
+    def ratio(self) -> float:
+        """The endpoint's req/s over hello-world's, all rounds pooled: the verdict's figure."""
+        return self.result.rate / self.hello.rate if self.hello.rate else 0.0
+
+    def round_ratios(self) -> list[float]:
+        """Each round's req/s over that of the hello-world round just before it, sorted."""
+        return sorted(
+            result.rate / hello.rate if hello.rate else 0.0
+            for result, hello in zip(self.rounds, self.hello_rounds, strict=True)
+        )
 
 
 @dataclass(frozen=True)
@@ -532,32 +564,36 @@ Generator = Callable[[Phase, int, "Run", Path], Result]
 # The report.
 
 
-def table(rows: list[tuple[Phase, Result, Result]]) -> str:
+def table(rows: list[Row]) -> str:
     """The results: each endpoint and the hello-world rounds run alternately with it."""
     header = (
         f"{'endpoint':<20}{'req/s':>8}{'p50 ms':>8}{'p99 ms':>8}{'failed':>7}{'cpu ms':>8}"
-        f"{'hello req/s':>12}{'cpu ms':>8}{'ratio':>7}{'goal':>8}  verdict"
+        f"{'hello req/s':>12}{'cpu ms':>8}{'ratio':>7}{'rounds':>12}{'goal':>8}  verdict"
     )
     lines = [header, "-" * len(header)]
-    for phase, result, hello in rows:
-        ratio = result.rate / hello.rate if hello.rate else 0.0
-        goal = phase.goal or 0.0
+    for row in rows:
+        result, hello, ratio = row.result, row.hello, row.ratio
+        goal = row.phase.goal or 0.0
         flag = "*" if result.bounded_by_count or hello.bounded_by_count else " "
+        spread = row.round_ratios()
         lines.append(
-            f"{phase.name:<20}{result.rate:>8.0f}{result.percentile(50):>8.2f}"
+            f"{row.phase.name:<20}{result.rate:>8.0f}{result.percentile(50):>8.2f}"
             f"{result.percentile(99):>8.2f}{result.failures:>7}{result.cpu_per_request:>8.2f}"
             f"{hello.rate:>12.0f}{hello.cpu_per_request:>8.2f}"
-            f"{ratio:>6.0%}{flag}{'>= ' + f'{goal:.0%}':>8}  "
-            f"{'meets' if ratio >= goal else 'misses'}"
+            f"{ratio:>6.0%}{flag}{f'{spread[0]:.0%}-{spread[-1]:.0%}':>12}"
+            f"{'>= ' + f'{goal:.0%}':>8}  {'meets' if ratio >= goal else 'misses'}"
         )
-    lines.append(
+    lines += [
         "cpu ms: CPU time of the gunicorn workers (user + system) per request; "
-        "ratio: req/s over the hello-world req/s"
-    )
-    for phase, _, hello in rows:
+        "ratio: req/s over the hello-world req/s, all rounds pooled (the verdict's figure)",
+        "rounds: the lowest and highest ratio of one round to the hello-world round before it",
+    ]
+    for row in rows:
+        hello = row.hello
         lines.append(
-            f"  {HELLO} beside {phase.name}: p50 {hello.percentile(50):.2f} ms, "
-            f"p99 {hello.percentile(99):.2f} ms, {hello.failures} failed"
+            f"  {HELLO} beside {row.phase.name}: p50 {hello.percentile(50):.2f} ms, "
+            f"p99 {hello.percentile(99):.2f} ms, {hello.failures} failed; rounds "
+            + ", ".join(f"{ratio:.0%}" for ratio in row.round_ratios())
         )
     return "\n".join(lines)
 
@@ -634,7 +670,7 @@ def measure(
     rounds: int,
     scratch: Path,
     server: int,
-) -> list[tuple[Phase, Result, Result]]:
+) -> list[Row]:
     """Each phase in ``rounds`` rounds, each right after a hello-world round of the same
     length, so a change in the machine's background load touches both alike."""
     hello = Phase(HELLO, "GET", "/bench/hello")
@@ -652,7 +688,7 @@ def measure(
             )
             reporter.update(number + 1, rounds)
         reporter.finish()
-        rows.append((phase, combine(results), combine(beside)))
+        rows.append(Row(phase, results, beside))
     return rows
 
 
@@ -683,7 +719,7 @@ def main() -> int:
         f"refresh pool {len(fixture.refresh_tokens)} tokens"
     )
     print(table(rows))
-    if any(r.bounded_by_count or h.bounded_by_count for _, r, h in rows):
+    if any(row.result.bounded_by_count or row.hello.bounded_by_count for row in rows):
         print(
             "* a count bound ended a round early; wrk divides by the whole round, so with wrk "
             "that rate is a lower bound"
