@@ -13,6 +13,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 from tests.conftest import FAST_ARGON2, PASSWORD
+from vault.storage.tinydb import FORMAT
 from vrm.cli import cli, main
 
 EMAIL = "ada@example.org"
@@ -27,6 +28,7 @@ GROUPS = [
     "vendor",
     "auditor",
     "webhooks",
+    "store",
 ]
 SUBCOMMANDS = {
     "customer": ["create"],
@@ -38,6 +40,7 @@ SUBCOMMANDS = {
     "vendor": ["list", "disable"],
     "auditor": ["create", "token"],
     "webhooks": ["deliver", "list"],
+    "store": ["upgrade"],
 }
 COMMANDS = [[], *([g] for g in GROUPS), *([g, c] for g, cs in SUBCOMMANDS.items() for c in cs)]
 
@@ -233,6 +236,44 @@ def test_server_refuses_to_start_with_a_readable_key_file(
         f"error: key file {key} has mode 0640; it must be readable by its owner only "
         f"(run: chmod 600 {key})"
     ]
+
+
+def test_a_store_of_an_earlier_format_is_refused_until_upgraded(
+    env: dict[str, str], data_dir: Path
+) -> None:
+    vrm("customer", "create", "--email", EMAIL)
+    marker = data_dir / "store" / "store.json"
+    marker.write_text(json.dumps({"format": 1, "shards": 256}))
+
+    result = run_real(env, "serve", "--port", "0")
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines() == [
+        f"error: the store at {data_dir / 'store'} has format 1, written by an earlier "
+        "version of vrm-vault; stop every vrm process of that version, then run "
+        "`vrm store upgrade`"
+    ]
+    shown = run_real(env, "profile", "show", "--email", EMAIL, stdin=PASSWORD + "\n")
+    assert shown.returncode == 1
+    assert "`vrm store upgrade`" in shown.stderr
+    assert json.loads(marker.read_text())["format"] == 1
+
+    upgraded = vrm("store", "upgrade")
+    assert upgraded.output == (
+        f"upgraded the store at {data_dir / 'store'} from format 1 to format {FORMAT}\n"
+    )
+    assert json.loads(vrm("profile", "show", "--email", EMAIL).output) == {"email": EMAIL}
+    assert vrm("store", "upgrade").output == (
+        f"the store at {data_dir / 'store'} is already at format {FORMAT}\n"
+    )
+
+
+def test_upgrading_without_a_store_says_so_and_creates_nothing(
+    env: dict[str, str], data_dir: Path
+) -> None:
+    result = run_real(env, "store", "upgrade")
+    assert result.returncode == 1
+    assert result.stderr == f"error: no store at {data_dir / 'store'} (no store.json)\n"
+    assert not data_dir.exists()
 
 
 def test_bad_environment_setting_is_named(env: dict[str, str]) -> None:

@@ -51,6 +51,14 @@ class StorageError(VaultError):
     """The store could not be read or written (unreadable file, broken connection)."""
 
 
+class OutdatedStore(StorageError):
+    """The store was written by an earlier version and must be upgraded before use.
+
+    It is never upgraded as a side effect of opening it: a server process of the earlier
+    version may still be using it, and would misread what this version writes.
+    """
+
+
 class InvalidClientMetadata(VaultError):
     """A vendor's registration metadata broke a rule (RFC 7591 section 3.2.2).
 

@@ -449,6 +449,34 @@ def vendor_disable(data: Path | None, client_id: str) -> None:
         click.echo(f"disabled vendor {client_id} ({after.client_name})")
 
 
+@cli.group("store")
+def store_group() -> None:
+    """The store's on-disk format."""
+
+
+@store_group.command("upgrade")
+@data_option
+def store_upgrade(data: Path | None) -> None:
+    """Upgrade a store written by an earlier version to this version's format.
+
+    A store of an earlier format is refused until this is run, never upgraded as a side
+    effect of another command. Stop every vrm process of the earlier version first: it
+    would misread what this version writes (and accept refresh tokens already used).
+    """
+    from vault.storage.tinydb import FORMAT, upgrade_store
+
+    config = load_config({"DATA": str(data) if data else None})
+    if config["STORE"] != "tinydb":
+        click.echo(f"the {config['STORE']} store has no format to upgrade")
+        return
+    root = Path(config["DATA"]).expanduser() / "store"
+    old = upgrade_store(root)
+    if old == FORMAT:
+        click.echo(f"the store at {root} is already at format {FORMAT}")
+    else:
+        click.echo(f"upgraded the store at {root} from format {old} to format {FORMAT}")
+
+
 @cli.group("audit")
 def audit_group() -> None:
     """The tamper-evident audit log: signed checkpoints, export and offline verification.

@@ -22,9 +22,9 @@ import pytest
 from tinydb import TinyDB
 
 from tests.kills import SPAWN, ReportingWriter
-from vault.errors import NotFound, StorageError
+from vault.errors import NotFound, OutdatedStore, StorageError
 from vault.storage import Document, open_store, registers
-from vault.storage.tinydb import FORMAT, TinyDBStore
+from vault.storage.tinydb import FORMAT, TinyDBStore, upgrade_store
 
 VAULT = "0f1e2d3c4b5a69788796a5b4c3d2e1f0"
 TABLE = "accounts"
@@ -532,16 +532,52 @@ def test_a_swap_on_an_erased_vault_leaves_no_lock_file(root: Path, store: TinyDB
     assert [path for path in files_under(root) if VAULT in path.name] == []
 
 
-def test_a_format_1_root_is_upgraded_and_a_newer_one_refused(root: Path) -> None:
+def test_a_format_1_root_is_refused_untouched_until_upgraded(root: Path) -> None:
     root.mkdir()
-    (root / "store.json").write_text(json.dumps({"format": 1, "shards": 256}))
+    earlier = json.dumps({"format": 1, "shards": 256})
+    (root / "store.json").write_text(earlier)
 
-    TinyDBStore(root)
+    with pytest.raises(OutdatedStore, match="vrm store upgrade"):
+        TinyDBStore(root)
+    assert (root / "store.json").read_text() == earlier
+
+    assert upgrade_store(root) == 1
     assert json.loads((root / "store.json").read_text()) == {"format": FORMAT, "shards": 256}
+    TinyDBStore(root).create_vault(VAULT, {"n": 1})
+    assert upgrade_store(root) == FORMAT
 
-    (root / "store.json").write_text(json.dumps({"format": FORMAT + 1, "shards": 256}))
+
+def test_an_upgraded_root_keeps_its_shard_count(root: Path) -> None:
+    root.mkdir()
+    (root / "store.json").write_text(json.dumps({"format": 1, "shards": 8}))
+
+    upgrade_store(root)
+
+    assert json.loads((root / "store.json").read_text()) == {"format": FORMAT, "shards": 8}
     with pytest.raises(StorageError, match="says"):
         TinyDBStore(root)
+    TinyDBStore(root, shards=8)
+
+
+@pytest.mark.parametrize("found", [{"format": FORMAT + 1, "shards": 256}, {"format": True}, []])
+def test_a_root_of_an_unknown_format_is_neither_opened_nor_upgraded(
+    root: Path, found: object
+) -> None:
+    root.mkdir()
+    (root / "store.json").write_text(json.dumps(found))
+
+    with pytest.raises(StorageError, match="says") as opened:
+        TinyDBStore(root)
+    assert not isinstance(opened.value, OutdatedStore)
+    with pytest.raises(StorageError, match="cannot upgrade"):
+        upgrade_store(root)
+    assert json.loads((root / "store.json").read_text()) == found
+
+
+def test_upgrading_where_there_is_no_store_creates_nothing(root: Path) -> None:
+    with pytest.raises(NotFound, match="no store"):
+        upgrade_store(root)
+    assert not root.exists()
 
 
 def test_erasing_a_vault_removes_its_register_files(root: Path, store: TinyDBStore) -> None:

@@ -38,7 +38,7 @@ from tinydb import TinyDB
 from tinydb.storages import Storage
 from tinydb.table import Table
 
-from vault.errors import AlreadyExists, NotFound, StorageError
+from vault.errors import AlreadyExists, NotFound, OutdatedStore, StorageError
 from vault.storage import registers
 from vault.storage.base import Change, Document, ManyChange, RecordChange
 from vault.storage.checks import (
@@ -51,9 +51,12 @@ from vault.storage.checks import (
 )
 
 #: Version of the layout above, recorded in ``store.json``. Version 2 added the register
-#: files; a version 1 root is upgraded when opened (its files are read as they are), so
-#: that a server of the earlier version, which knows nothing of registers, refuses it.
+#: files. A version 1 root is refused until :func:`upgrade_store` marks it version 2 (its
+#: files are read as they are); from then on a server of the earlier version, which knows
+#: nothing of registers, refuses it.
 FORMAT = 2
+#: The earlier formats this version reads once :func:`upgrade_store` has marked them.
+UPGRADABLE = (1,)
 
 _New = TypeVar("_New", bound=Document | None)
 
@@ -457,18 +460,54 @@ def _scan(directory: Path) -> Iterator[tuple[str, Document]]:
 
 
 def _check_format(path: Path, shards: int) -> None:
-    """Record the format and shard count on first use (upgrading format 1, which this
-    version reads as it is); refuse a root made with others."""
+    """Record the format and shard count on first use; refuse a root made with others,
+    and one of an earlier format that :func:`upgrade_store` has not upgraded."""
     wanted = {"format": FORMAT, "shards": shards}
     found = _read_json(path)
-    if found is None or found == {**wanted, "format": 1}:
+    if found is None:
         with _exclusive(path):
             found = _read_json(path)
-            if found is None or found == {**wanted, "format": 1}:
+            if found is None:
                 _replace_file(path, json.dumps(wanted).encode())
                 found = wanted
+    if _format_of(found) in UPGRADABLE:
+        raise OutdatedStore(
+            f"the store at {path.parent} has format {_format_of(found)}, written by an earlier "
+            f"version of vrm-vault; stop every vrm process of that version, then run "
+            f"`vrm store upgrade`"
+        )
     if found != wanted:
         raise StorageError(f"{path} says {found}, but the store was opened as {wanted}")
+
+
+def upgrade_store(root: Path) -> int:
+    """Mark the store at ``root`` as this version's format; return the format it had.
+
+    Every earlier format this version can upgrade is read as it is, so the upgrade
+    rewrites only ``store.json``; it is for the operator to run once no process of the
+    earlier version uses the store (such a process would misread what this version
+    writes, and would accept refresh tokens already used). A store already at this format
+    is left as it is. Raises NotFound if ``root`` holds no store, and StorageError for a
+    format this version does not know.
+    """
+    path = Path(root) / "store.json"
+    if not path.exists():
+        raise NotFound(f"no store at {root} (no store.json)")
+    with _exclusive(path):
+        found = _read_json(path)
+        old = _format_of(found)
+        if old in UPGRADABLE:
+            _replace_file(path, json.dumps({**found, "format": FORMAT}).encode())
+            return old
+    if old != FORMAT:
+        raise StorageError(f"{path} says {found}, a format this version cannot upgrade")
+    return FORMAT
+
+
+def _format_of(found: object) -> int | None:
+    """The format number a ``store.json`` holds, or None if it holds none."""
+    number = found.get("format") if isinstance(found, dict) else None
+    return number if type(number) is int else None
 
 
 @contextmanager
