@@ -600,17 +600,24 @@ class VendorAccess:
 
     def _reused(self, claims: TokenClaims) -> NoReturn:
         """A refresh token came back after it was used: revoke every token of its grant
-        (RFC 9700 section 4.14), record it, and refuse the request."""
+        (RFC 9700 section 4.14), record it, and refuse the request.
+
+        If they were revoked already (another reuse of the chain got there first), the
+        event says so rather than claim this one revoked them.
+        """
+        outcome = {"action": "tokens already revoked"}
 
         def change(doc: Document) -> Document:
             record = doc["grants"][claims.grant_id]
+            outcome["action"] = "tokens already revoked"
             if record["epoch"] == claims.epoch:
                 record["epoch"] += 1
                 record["refresh"] = None
+                outcome["action"] = "grant tokens revoked"
             return doc
 
         self._update_or_invalid(claims.vault_id or "", change)
-        self._emit("token.refresh_reused", claims, detail={"action": "grant tokens revoked"})
+        self._emit("token.refresh_reused", claims, detail=dict(outcome))
         raise InvalidToken("the refresh token was already used; its grant's tokens are revoked")
 
     def _note_access(self, claims: TokenClaims, doc: Document) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -32,6 +33,7 @@ from tests.oauth.conftest import (
     register,
     tokens_for,
 )
+from vault.events import ListSink
 from vault.tokens import REFRESH
 from vrm.app import create_app
 from vrm.services import Services
@@ -376,7 +378,7 @@ def test_reused_refresh_token_is_invalid_grant(app: Flask, shop: Vendor, vault_i
 
 
 def test_reused_refresh_token_revokes_every_token_of_the_grant(
-    app: Flask, shop: Vendor, vault_id: str
+    app: Flask, shop: Vendor, vault_id: str, events: ListSink
 ) -> None:
     first = tokens_for(app, shop, ALL)
     client = app.test_client()
@@ -385,34 +387,82 @@ def test_reused_refresh_token_revokes_every_token_of_the_grant(
 
     refresh(client, shop, first["refresh_token"])
 
+    assert reuses(events) == [("grant tokens revoked", shop.client_id)]
     assert_invalid_token(read_profile(client, first["access_token"]))
     assert_invalid_token(read_profile(client, second["access_token"]))
     assert_invalid_grant(refresh(client, shop, second["refresh_token"]))
 
 
-def test_two_refreshes_with_one_token_at_once_let_one_through_and_revoke_the_grant(
-    app: Flask, shop: Vendor, vault: Services, vault_id: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    first = tokens_for(app, shop, ALL)
-    swap = vault.store.swap_register
-    both_checked = threading.Barrier(2, timeout=60)
+def reuses(events: ListSink) -> list[tuple[Any, str | None]]:
+    """The action and vendor of each ``token.refresh_reused`` event, in order."""
+    return [
+        (event.detail["action"], event.vendor)
+        for event in events.events
+        if event.type == "token.refresh_reused"
+    ]
 
-    def swap_together(*args: Any) -> bool:
-        both_checked.wait()  # Both requests have passed every check before either swaps.
-        return swap(*args)
 
-    monkeypatch.setattr(vault.store, "swap_register", swap_together)
+@contextmanager
+def meeting_at(store: object, method: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """While the block runs, the first two calls of ``store.method`` each wait for the
+    other before going on: two requests reach that point together, deterministically."""
+    real = getattr(store, method)
+    together = threading.Barrier(2, timeout=60)
+
+    def meet(*args: Any) -> Any:
+        together.wait()
+        return real(*args)
+
+    monkeypatch.setattr(store, method, meet)
+    try:
+        yield
+    finally:
+        monkeypatch.setattr(store, method, real)
+
+
+def two_refreshes_at_once(app: Flask, shop: Vendor, token: str) -> list[TestResponse]:
+    """Send two refresh requests with ``token`` from two threads; return both answers."""
     answers: list[TestResponse] = []
 
     def send() -> None:
-        answers.append(refresh(app.test_client(), shop, first["refresh_token"]))
+        answers.append(refresh(app.test_client(), shop, token))
 
     threads = [threading.Thread(target=send) for _ in range(2)]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
-    monkeypatch.undo()
+    return answers
+
+
+def test_two_reuses_at_once_revoke_once_and_the_later_event_says_so(
+    app: Flask,
+    shop: Vendor,
+    vault: Services,
+    vault_id: str,
+    events: ListSink,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    first = tokens_for(app, shop, ALL)
+    assert refresh(app.test_client(), shop, first["refresh_token"]).status_code == 200
+    # Both requests have found the token used before either revokes the grant's tokens.
+    with meeting_at(vault.store, "update_vault", monkeypatch):
+        answers = two_refreshes_at_once(app, shop, first["refresh_token"])
+
+    assert [answer.status_code for answer in answers] == [400, 400]
+    assert sorted(reuses(events)) == [
+        ("grant tokens revoked", shop.client_id),
+        ("tokens already revoked", shop.client_id),
+    ]
+
+
+def test_two_refreshes_with_one_token_at_once_let_one_through_and_revoke_the_grant(
+    app: Flask, shop: Vendor, vault: Services, vault_id: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    first = tokens_for(app, shop, ALL)
+    # Both requests have passed every check before either swaps.
+    with meeting_at(vault.store, "swap_register", monkeypatch):
+        answers = two_refreshes_at_once(app, shop, first["refresh_token"])
 
     assert sorted(answer.status_code for answer in answers) == [200, 400]
     winner = next(answer.get_json() for answer in answers if answer.status_code == 200)
