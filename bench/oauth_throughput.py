@@ -20,7 +20,13 @@ within the run.
 
 Refresh tokens rotate, and reusing one revokes its grant, so every refresh request uses a
 token of its own: before the run, a pool of customers each gives the vendor a grant and a
-refresh chain is started for each; the load generator uses each token once.
+refresh chain is started for each. The load generator keeps the pool as a queue: it sends
+each token once, from the front, and puts the refresh token each answer carries at the
+back, so the pool never runs out however fast the server is, and the requests in a row
+are from different customers (a customer comes round again only after the whole pool,
+6,000 by default: more than the 4,096 files the store keeps parsed, so each refresh reads
+its customer's vault file as a new customer's would). What is left in the queue at the
+end of a round starts the next.
 
 The load generator is wrk (``apt-get install wrk``), with a Lua script per round. Without
 wrk the script says how to install it and falls back to a bounded Python generator
@@ -47,13 +53,13 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -76,7 +82,11 @@ MINT_CHUNK = 25
 
 @dataclass(frozen=True)
 class Phase:
-    """One kind of request to repeat: fixed, or one body per request from ``bodies``."""
+    """One kind of request to repeat: fixed, or one body per request from ``bodies``.
+
+    With ``follow``, ``bodies`` is a queue that answers refill: a 200 answer's
+    ``refresh_token`` joins its back as ``follow`` followed by the token.
+    """
 
     name: str
     method: str
@@ -85,6 +95,7 @@ class Phase:
     body: str = ""
     bodies: tuple[str, ...] = ()
     goal: float | None = None
+    follow: str = ""
 
 
 @dataclass(frozen=True)
@@ -97,6 +108,8 @@ class Result:
     failures: int
     bounded_by_count: bool
     server_cpu: float = 0.0
+    #: For a phase that follows its answers: the bodies not sent, in queue order.
+    leftover: tuple[str, ...] = ()
 
     @property
     def rate(self) -> float:
@@ -133,6 +146,7 @@ def combine(results: list[Result]) -> Result:
         failures=sum(r.failures for r in results),
         bounded_by_count=any(r.bounded_by_count for r in results),
         server_cpu=sum(r.server_cpu for r in results),
+        leftover=results[-1].leftover if results else (),
     )
 
 
@@ -271,10 +285,8 @@ def basic(client_id: str, secret: str) -> str:
 def phases(fixture: Fixture) -> list[Phase]:
     """The three measured phases, in the order they run."""
     form = {"Content-Type": "application/x-www-form-urlencoded"}
-    refresh_bodies = tuple(
-        urlencode({"grant_type": "refresh_token", "refresh_token": token})
-        for token in fixture.refresh_tokens
-    )
+    follow = urlencode({"grant_type": "refresh_token", "refresh_token": ""})
+    refresh_bodies = tuple(follow + quote(token, safe="") for token in fixture.refresh_tokens)
     return [
         Phase(
             "profile",
@@ -298,6 +310,7 @@ def phases(fixture: Fixture) -> list[Phase]:
             {**form, "Authorization": fixture.shop_auth},
             bodies=refresh_bodies,
             goal=0.20,
+            follow=follow,
         ),
     ]
 
@@ -393,14 +406,18 @@ def fetch(port: int, phase: Phase, body: str | None = None) -> tuple[int, bytes]
 def check_each(port: int, measured: list[Phase]) -> list[Phase]:
     """Send one request of each phase (warming the workers up) and stop on a failure.
 
-    Returns the phases with any per-request body used here removed from their pool.
+    Returns the phases with any per-request body used here removed from their pool (and,
+    for a phase that follows its answers, the answer's refresh token put at its back).
     """
     checked = []
     for phase in measured:
         status, body = fetch(port, phase, phase.bodies[0] if phase.bodies else None)
         if status != 200:
             raise RuntimeError(f"{phase.name}: {status} {body[:200]!r}")
-        checked.append(replace(phase, bodies=phase.bodies[1:]))
+        bodies = phase.bodies[1:]
+        if phase.follow:
+            bodies += (phase.follow + quote(json.loads(body)["refresh_token"], safe=""),)
+        checked.append(replace(phase, bodies=bodies))
     return checked
 
 
@@ -412,16 +429,24 @@ wrk.path = {path}
 wrk.body = {body}
 {headers}
 local bodies_file = {bodies_file}
+local leftover_file = {leftover_file}
 local histogram_file = {histogram_file}
 local max_requests = {max_requests}
 local threads = {threads}
+local follow = {follow}
 local next_id = 0
 local sent = 0
-local bodies = nil
+local every_thread = {{}}
+-- Globals, so that done() can read each thread's queue with thread:get.
+bodies = nil
+head = 1
+tail = 0
+ran_dry = false
 
 function setup(thread)
   thread:set("id", next_id)
   next_id = next_id + 1
+  every_thread[#every_thread + 1] = thread
 end
 
 function init(args)
@@ -429,10 +454,13 @@ function init(args)
     bodies = {{}}
     local n = 0
     for line in io.lines(bodies_file) do
-      if n % threads == id then bodies[#bodies + 1] = line end
+      if n % threads == id then
+        tail = tail + 1
+        bodies[tail] = line
+      end
       n = n + 1
     end
-    max_requests = math.min(max_requests, #bodies)
+    if follow == "" then max_requests = math.min(max_requests, tail) end
   end
   fixed = wrk.format()
 end
@@ -441,7 +469,29 @@ function request()
   sent = sent + 1
   if sent >= max_requests then wrk.thread:stop() end
   if bodies == nil then return fixed end
-  return wrk.format(nil, nil, nil, bodies[math.min(sent, #bodies)])
+  if head > tail then
+    -- Every body is in flight or was refused: nothing left to send.
+    ran_dry = true
+    wrk.thread:stop()
+    return fixed
+  end
+  local body = bodies[head]
+  bodies[head] = nil
+  head = head + 1
+  return wrk.format(nil, nil, nil, body)
+end
+
+if follow ~= "" then
+  function response(status, headers, body)
+    if status ~= 200 then return end
+    local token = string.match(body, '"refresh_token"%s*:%s*"([^"]+)"')
+    if token then
+      tail = tail + 1
+      bodies[tail] = follow .. string.gsub(token, "[^%w%-%._~]", function(c)
+        return string.format("%%%02X", string.byte(c))
+      end)
+    end
+  end
 end
 
 function done(summary, latency, requests)
@@ -451,11 +501,22 @@ function done(summary, latency, requests)
     out:write(string.format("%d %d\\n", micros, count))
   end
   out:close()
+  local dry = false
+  if leftover_file ~= "" then
+    out = assert(io.open(leftover_file, "w"))
+    for _, thread in ipairs(every_thread) do
+      local queue = thread:get("bodies")
+      for i = thread:get("head"), thread:get("tail") do out:write(queue[i], "\\n") end
+      dry = dry or thread:get("ran_dry")
+    end
+    out:close()
+  end
   local e = summary.errors
   io.write(string.format(
-    'WRK-RESULT {{"requests": %d, "duration_us": %d, "status": %d, "socket": %d}}\\n',
+    'WRK-RESULT {{"requests": %d, "duration_us": %d, "status": %d, "socket": %d, ' ..
+    '"ran_dry": %s}}\\n',
     summary.requests, summary.duration, e.status,
-    e.connect + e.read + e.write + e.timeout))
+    e.connect + e.read + e.write + e.timeout, tostring(dry)))
 end
 """
 
@@ -466,11 +527,14 @@ def lua_string(text: str) -> str:
 
 
 def wrk_script(phase: Phase, scratch: Path, max_requests: int, threads: int) -> str:
-    """The Lua script for one run: fixed requests, or one body per request."""
-    bodies_file = ""
+    """The Lua script for one run: fixed requests, or one body per request (a queue that
+    the answers refill, for a phase that follows them)."""
+    bodies_file = leftover_file = ""
     if phase.bodies:
         bodies_file = str(scratch / "bodies.txt")
         Path(bodies_file).write_text("\n".join(phase.bodies) + "\n")
+    if phase.follow:
+        leftover_file = str(scratch / "leftover.txt")
     headers = "\n".join(
         f"wrk.headers[{lua_string(name)}] = {lua_string(value)}"
         for name, value in phase.headers.items()
@@ -481,15 +545,25 @@ def wrk_script(phase: Phase, scratch: Path, max_requests: int, threads: int) -> 
         body=lua_string(phase.body) if phase.body else "nil",
         headers=headers,
         bodies_file=lua_string(bodies_file),
+        leftover_file=lua_string(leftover_file),
         histogram_file=lua_string(str(scratch / "latency.txt")),
         max_requests=max(1, max_requests // threads),
         threads=threads,
+        follow=lua_string(phase.follow),
     )
+
+
+def request_limit(phase: Phase, run: Run) -> int:
+    """How many requests a run of ``phase`` may send: its count bound, and no more than
+    its bodies unless answers refill them."""
+    if phase.bodies and not phase.follow:
+        return min(run.max_requests, len(phase.bodies))
+    return run.max_requests
 
 
 def run_wrk(phase: Phase, port: int, run: Run, scratch: Path) -> Result:
     """One wrk run of ``phase``, bounded by ``run``."""
-    limit = min(run.max_requests, len(phase.bodies)) if phase.bodies else run.max_requests
+    limit = request_limit(phase, run)
     script = scratch / "phase.lua"
     script.write_text(wrk_script(phase, scratch, limit, run.threads))
     command = [
@@ -503,40 +577,50 @@ def run_wrk(phase: Phase, port: int, run: Run, scratch: Path) -> Result:
     line = next(line for line in output.splitlines() if line.startswith("WRK-RESULT "))
     found = json.loads(line.removeprefix("WRK-RESULT "))
     pairs = (line.split() for line in (scratch / "latency.txt").read_text().splitlines())
+    leftover = scratch / "leftover.txt"
     return Result(
         requests=found["requests"],
         seconds=found["duration_us"] / 1e6,
         latencies={int(micros): int(count) for micros, count in pairs},
         failures=found["status"] + found["socket"],
-        bounded_by_count=found["requests"] >= limit - run.connections,
+        # A thread stops at its share of the bound, dropping what it had in flight.
+        bounded_by_count=found["ran_dry"] or found["requests"] >= limit - 2 * run.connections,
+        leftover=tuple(leftover.read_text().splitlines()) if phase.follow else (),
     )
 
 
 # The Python fallback.
 
 
-def _python_connection(job: tuple[Phase, int, float, Run, int]) -> tuple[list[float], int]:
+Connection = tuple[list[float], int, list[str]]
+
+
+def _python_connection(job: tuple[Phase, int, float, Run, int]) -> Connection:
     """One keep-alive connection sending its share of ``phase`` from ``start`` (epoch
-    seconds) until the run's time or count bound; its latencies (s) and failures."""
+    seconds) until the run's time or count bound; its latencies (s), failures and, for a
+    phase that follows its answers, the bodies it did not send."""
     phase, port, start, run, index = job
     stride = run.connections
-    bodies = phase.bodies[index::stride] if phase.bodies else None
-    limit = -(-run.max_requests // stride)
-    limit = min(limit, len(bodies)) if bodies is not None else limit
+    queue = deque(phase.bodies[index::stride]) if phase.bodies else None
+    limit = -(-request_limit(phase, run) // stride)
     connection = http.client.HTTPConnection(HOST, port, timeout=10)
     latencies: list[float] = []
     failures = 0
     time.sleep(max(0.0, start - time.time()))
     while len(latencies) < limit and time.time() < start + run.seconds:
-        body = bodies[len(latencies)] if bodies is not None else (phase.body or None)
+        if queue is not None and not queue:
+            break
+        body = queue.popleft() if queue is not None else (phase.body or None)
         began = time.perf_counter()
         connection.request(phase.method, phase.path, body, dict(phase.headers))
         response = connection.getresponse()
-        response.read()
+        answer = response.read()
         latencies.append(time.perf_counter() - began)
         failures += response.status >= 400
+        if phase.follow and response.status == 200 and queue is not None:
+            queue.append(phase.follow + quote(json.loads(answer)["refresh_token"], safe=""))
     connection.close()
-    return latencies, failures
+    return latencies, failures, list(queue) if phase.follow and queue is not None else []
 
 
 def run_python(phase: Phase, port: int, run: Run, scratch: Path) -> Result:
@@ -546,15 +630,15 @@ def run_python(phase: Phase, port: int, run: Run, scratch: Path) -> Result:
     jobs = [(phase, port, start, run, index) for index in range(run.connections)]
     with multiprocessing.get_context("fork").Pool(run.connections) as pool:
         results = pool.map(_python_connection, jobs)
-    latencies = Counter(round(t * 1e6) for times, _ in results for t in times)
-    limit = min(run.max_requests, len(phase.bodies)) if phase.bodies else run.max_requests
+    latencies = Counter(round(t * 1e6) for times, _, _ in results for t in times)
     requests = sum(latencies.values())
     return Result(
         requests=requests,
         seconds=min(time.time() - start, float(run.seconds)),
         latencies=latencies,
-        failures=sum(failures for _, failures in results),
-        bounded_by_count=requests >= limit - run.connections,
+        failures=sum(failures for _, failures, _ in results),
+        bounded_by_count=requests >= request_limit(phase, run) - run.connections,
+        leftover=tuple(body for _, _, left in results for body in left),
     )
 
 
@@ -678,10 +762,14 @@ def measure(
     rows = []
     for phase in measured:
         share = -(-len(phase.bodies) // rounds)
-        beside, results = [], []
+        beside: list[Result] = []
+        results: list[Result] = []
         reporter = ProgressReporter(f"{phase.name} and {HELLO}, {rounds} x {run.seconds} s each")
         for number in range(rounds):
-            bodies = phase.bodies[number * share : (number + 1) * share]
+            if phase.follow:  # Each round goes on with the queue the last one left.
+                bodies = results[-1].leftover if results else phase.bodies
+            else:
+                bodies = phase.bodies[number * share : (number + 1) * share]
             beside.append(metered(generator, hello, port, run, scratch, server))
             results.append(
                 metered(generator, replace(phase, bodies=bodies), port, run, scratch, server)
