@@ -77,6 +77,19 @@ class CodeUse:
 
 
 @dataclass(frozen=True)
+class CheckedRefresh:
+    """A refresh token that passed :meth:`VendorAccess.check_refresh`: its claims, the
+    scopes its grant still allows, and where its chain stood when checked (which the
+    refresh then moves on by compare-and-set, so nothing read here is trusted unchecked).
+    """
+
+    claims: TokenClaims
+    granted: tuple[str, ...]
+    position: dict[str, Any] = field(repr=False)
+    held: Document | None = field(repr=False)
+
+
+@dataclass(frozen=True)
 class AccessContext:
     """A request that passed the checks, with the scopes still granted."""
 
@@ -236,17 +249,19 @@ class VendorAccess:
         self._emit("token.issued", claims, detail={"kind": "access"})
         return self._sealer.seal(claims), claims
 
-    def refresh(self, old: TokenClaims, client_id: str, scopes: tuple[str, ...]) -> tuple[str, str]:
-        """Rotate the refresh token ``old`` and issue an access token for ``scopes``; return
-        (access token, next refresh token).
+    def refresh(
+        self, checked: CheckedRefresh, client_id: str, scopes: tuple[str, ...]
+    ) -> tuple[str, str]:
+        """Rotate the checked refresh token and issue an access token for ``scopes``;
+        return (access token, next refresh token).
 
         If another request rotated it first, this one is a reuse: the grant's tokens are
         revoked. The two events (token refreshed, access token issued) are recorded
         together, so the audit log syncs once for both.
         """
-        nxt = self._rotate(old, scopes)
+        nxt = self._rotate(checked, scopes)
         claims = self._claims(
-            ACCESS, client_id, scopes, self._clock(), ACCESS_TTL, principal_of(old)
+            ACCESS, client_id, scopes, self._clock(), ACCESS_TTL, principal_of(checked.claims)
         )
         self._events.emit_all(
             [
@@ -319,32 +334,39 @@ class VendorAccess:
         position = {"family": old.family, "counter": chain["counter"]}
         self._place_chain(vault_id, old, position, record)
 
-    def check_refresh(self, token: str, client_id: str) -> tuple[TokenClaims, tuple[str, ...]]:
-        """Validate a refresh token; return it and the scopes its grant still allows."""
+    def check_refresh(self, token: str, client_id: str) -> CheckedRefresh:
+        """Validate a refresh token: return it, the scopes its grant still allows and where
+        its chain stands. A token its chain has moved past is a reuse, which revokes the
+        grant's tokens."""
         claims = self._open(token, REFRESH, client_id)
         _, record = self._grant_of(claims)
-        position, _ = self._position(claims, record)
-        self._check_position(claims, position)
-        return claims, _still_granted(claims.scopes, record)
+        position, held = self._position(claims, record)
+        return CheckedRefresh(
+            claims,
+            _still_granted(claims.scopes, record),
+            self._check_position(claims, position),
+            held,
+        )
 
-    def _rotate(self, old: TokenClaims, scopes: tuple[str, ...]) -> TokenClaims:
-        """Move the chain of ``old`` on by one; return the next token's claims, unsealed
-        and not yet recorded. A reuse revokes the grant's tokens and raises InvalidToken.
+    def _rotate(self, checked: CheckedRefresh, scopes: tuple[str, ...]) -> TokenClaims:
+        """Move the chain of the checked token on by one; return the next token's claims,
+        unsealed and not yet recorded. A reuse revokes the grant's tokens and raises
+        InvalidToken.
 
         The chain's position is a register beside the vault (one small durable write),
-        moved on by compare-and-set, so of two requests with one token only one wins; the
-        vault document is written only when a chain starts or its tokens are revoked.
+        moved on by compare-and-set from where the check found it, so of two requests with
+        one token only one wins; the vault document is written only when a chain starts
+        or its tokens are revoked.
         """
+        old, position, held = checked.claims, checked.position, checked.held
         now = self._clock()
         vault_id = principal_of(old).vault_id
-        record = _live_record(self._vault_doc(vault_id), old.grant_id or "", now)
-        position, held = self._position(old, record)
-        if position is not None and held is None:
+        if held is None:
             # A chain from before registers, moving for the first time.
             self._number_chain(vault_id, old)
             record = _live_record(self._vault_doc(vault_id), old.grant_id or "", now)
-            position, held = self._position(old, record)
-        position = self._check_position(old, position)
+            found, held = self._position(old, record)
+            position = self._check_position(old, found)
         moved = {"family": old.family, "counter": old.counter + 1, "gen": position.get("gen", 0)}
         if not self._swap_chain(vault_id, old, held, moved):
             # Either a request with the same token moved the chain first (a reuse), or a

@@ -32,6 +32,7 @@ from flask import Flask
 from vault.access import (
     ACCESS_TTL,
     OFFER_CODE_METHOD,
+    CheckedRefresh,
     CodeUse,
     Principal,
     VendorAccess,
@@ -115,10 +116,18 @@ class ClaimedCode:
 
 @dataclass(frozen=True)
 class RefreshCredential:
-    """A checked refresh token and the scopes its grant still allows."""
+    """A checked refresh token, as Authlib's refresh grant carries it between its steps."""
 
-    claims: TokenClaims
-    granted: tuple[str, ...]
+    checked: CheckedRefresh
+
+    @property
+    def claims(self) -> TokenClaims:
+        return self.checked.claims
+
+    @property
+    def granted(self) -> tuple[str, ...]:
+        """The scopes its grant still allows."""
+        return self.checked.granted
 
     def check_client(self, client: VendorClient) -> bool:
         return self.claims.client_id == client.get_client_id()
@@ -284,12 +293,10 @@ class RefreshGrant(grants.RefreshTokenGrant):  # type: ignore[misc]
 
     def authenticate_refresh_token(self, refresh_token: str) -> RefreshCredential | None:
         try:
-            claims, granted = self._access.check_refresh(
-                refresh_token, self.request.client.get_client_id()
-            )
+            checked = self._access.check_refresh(refresh_token, self.request.client.get_client_id())
         except InvalidToken as error:
             raise InvalidGrantError(str(error)) from None
-        return RefreshCredential(claims, granted)
+        return RefreshCredential(checked)
 
     def _validate_token_scope(self, token: RefreshCredential) -> None:
         requested = scope_to_list(self.request.payload.scope) or list(token.claims.scopes)
@@ -305,7 +312,7 @@ class RefreshGrant(grants.RefreshTokenGrant):  # type: ignore[misc]
         scopes = tuple(scope_to_list(self.request.scope))
         client_id = self.request.client.get_client_id()
         try:
-            token, rotated = self._access.refresh(refresh_token.claims, client_id, scopes)
+            token, rotated = self._access.refresh(refresh_token.checked, client_id, scopes)
         except InvalidToken as error:
             raise InvalidGrantError(str(error)) from None
         return {**bearer(token, scopes), "refresh_token": rotated}
