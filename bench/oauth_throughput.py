@@ -34,7 +34,7 @@ wrk the script says how to install it and falls back to a bounded Python generat
 figures are lower bounds, and only its ratios are comparable.
 
     pip install -e '.[bench]'                      # gunicorn
-    python bench/oauth_throughput.py               # 10 s a phase in 5 rounds, ~2 minutes
+    python bench/oauth_throughput.py               # 10 s a phase in 5 rounds, ~3 minutes
     python bench/oauth_throughput.py --seconds 5 --rounds 1 --refresh-pool 3000
 """
 
