@@ -559,7 +559,21 @@ def test_an_upgraded_root_keeps_its_shard_count(root: Path) -> None:
     TinyDBStore(root, shards=8)
 
 
-@pytest.mark.parametrize("found", [{"format": FORMAT + 1, "shards": 256}, {"format": True}, []])
+@pytest.mark.parametrize(
+    "found",
+    [
+        {"format": FORMAT + 1, "shards": 256},
+        {"format": True, "shards": 256},
+        {"format": float(FORMAT), "shards": 256},
+        {"format": FORMAT, "shards": 256.0},
+        {"format": 1},
+        {"format": 1, "shards": "x"},
+        {"format": 1, "shards": 0},
+        {"format": 1, "shards": True},
+        {"format": 1, "shards": 256, "extra": 1},
+        [],
+    ],
+)
 def test_a_root_of_an_unknown_format_is_neither_opened_nor_upgraded(
     root: Path, found: object
 ) -> None:

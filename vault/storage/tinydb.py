@@ -470,13 +470,13 @@ def _check_format(path: Path, shards: int) -> None:
             if found is None:
                 _replace_file(path, json.dumps(wanted).encode())
                 found = wanted
-    if _format_of(found) in UPGRADABLE:
+    if _upgradable(found):
         raise OutdatedStore(
             f"the store at {path.parent} has format {_format_of(found)}, written by an earlier "
             f"version of vrm-vault; stop every vrm process of that version, then run "
             f"`vrm store upgrade`"
         )
-    if found != wanted:
+    if not _well_formed(found, FORMAT) or found != wanted:
         raise StorageError(f"{path} says {found}, but the store was opened as {wanted}")
 
 
@@ -495,19 +495,39 @@ def upgrade_store(root: Path) -> int:
         raise NotFound(f"no store at {root} (no store.json)")
     with _exclusive(path):
         found = _read_json(path)
-        old = _format_of(found)
-        if old in UPGRADABLE:
+        if _upgradable(found):
             _replace_file(path, json.dumps({**found, "format": FORMAT}).encode())
-            return old
-    if old != FORMAT:
+            return int(found["format"])
+    if not _well_formed(found, FORMAT):
         raise StorageError(f"{path} says {found}, a format this version cannot upgrade")
     return FORMAT
+
+
+def _upgradable(found: object) -> bool:
+    """Whether a ``store.json`` is whole and of a format this version can upgrade."""
+    return any(_well_formed(found, old) for old in UPGRADABLE)
+
+
+def _well_formed(found: object, format_number: int) -> bool:
+    """Whether a ``store.json`` holds exactly ``format_number`` and a valid shard count."""
+    return (
+        isinstance(found, dict)
+        and found.keys() == {"format", "shards"}
+        and _format_of(found) == format_number
+        and _shards_of(found) is not None
+    )
 
 
 def _format_of(found: object) -> int | None:
     """The format number a ``store.json`` holds, or None if it holds none."""
     number = found.get("format") if isinstance(found, dict) else None
     return number if type(number) is int else None
+
+
+def _shards_of(found: object) -> int | None:
+    """The shard count a ``store.json`` holds (1 to 256), or None if it holds none."""
+    count = found.get("shards") if isinstance(found, dict) else None
+    return count if type(count) is int and 1 <= count <= 256 else None
 
 
 @contextmanager
