@@ -592,13 +592,13 @@ def run_wrk(phase: Phase, port: int, run: Run, scratch: Path) -> Result:
 # The Python fallback.
 
 
-Connection = tuple[list[float], int, list[str]]
+Connection = tuple[list[float], int, list[str], bool]
 
 
 def _python_connection(job: tuple[Phase, int, float, Run, int]) -> Connection:
     """One keep-alive connection sending its share of ``phase`` from ``start`` (epoch
-    seconds) until the run's time or count bound; its latencies (s), failures and, for a
-    phase that follows its answers, the bodies it did not send."""
+    seconds) until the run's time or count bound; its latencies (s), failures, for a phase
+    that follows its answers the bodies it did not send, and whether it ran out of them."""
     phase, port, start, run, index = job
     stride = run.connections
     queue = deque(phase.bodies[index::stride]) if phase.bodies else None
@@ -607,8 +607,10 @@ def _python_connection(job: tuple[Phase, int, float, Run, int]) -> Connection:
     latencies: list[float] = []
     failures = 0
     time.sleep(max(0.0, start - time.time()))
+    dry = False
     while len(latencies) < limit and time.time() < start + run.seconds:
         if queue is not None and not queue:
+            dry = True
             break
         body = queue.popleft() if queue is not None else (phase.body or None)
         began = time.perf_counter()
@@ -620,7 +622,8 @@ def _python_connection(job: tuple[Phase, int, float, Run, int]) -> Connection:
         if phase.follow and response.status == 200 and queue is not None:
             queue.append(phase.follow + quote(json.loads(answer)["refresh_token"], safe=""))
     connection.close()
-    return latencies, failures, list(queue) if phase.follow and queue is not None else []
+    left = list(queue) if phase.follow and queue is not None else []
+    return latencies, failures, left, dry
 
 
 def run_python(phase: Phase, port: int, run: Run, scratch: Path) -> Result:
@@ -630,15 +633,16 @@ def run_python(phase: Phase, port: int, run: Run, scratch: Path) -> Result:
     jobs = [(phase, port, start, run, index) for index in range(run.connections)]
     with multiprocessing.get_context("fork").Pool(run.connections) as pool:
         results = pool.map(_python_connection, jobs)
-    latencies = Counter(round(t * 1e6) for times, _, _ in results for t in times)
+    latencies = Counter(round(t * 1e6) for times, _, _, _ in results for t in times)
     requests = sum(latencies.values())
     return Result(
         requests=requests,
         seconds=min(time.time() - start, float(run.seconds)),
         latencies=latencies,
-        failures=sum(failures for _, failures, _ in results),
-        bounded_by_count=requests >= request_limit(phase, run) - run.connections,
-        leftover=tuple(body for _, _, left in results for body in left),
+        failures=sum(failures for _, failures, _, _ in results),
+        bounded_by_count=any(dry for _, _, _, dry in results)
+        or requests >= request_limit(phase, run) - run.connections,
+        leftover=tuple(body for _, _, left, _ in results for body in left),
     )
 
 
@@ -768,6 +772,11 @@ def measure(
         for number in range(rounds):
             if phase.follow:  # Each round goes on with the queue the last one left.
                 bodies = results[-1].leftover if results else phase.bodies
+                if len(bodies) < run.connections:
+                    raise RuntimeError(
+                        f"{phase.name}: {len(bodies)} tokens left for round {number + 1}, "
+                        f"fewer than the {run.connections} connections (were answers refused?)"
+                    )
             else:
                 bodies = phase.bodies[number * share : (number + 1) * share]
             beside.append(metered(generator, hello, port, run, scratch, server))

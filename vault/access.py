@@ -79,8 +79,9 @@ class CodeUse:
 @dataclass(frozen=True)
 class CheckedRefresh:
     """A refresh token that passed :meth:`VendorAccess.check_refresh`: its claims, the
-    scopes its grant still allows, and where its chain stood when checked (which the
-    refresh then moves on by compare-and-set, so nothing read here is trusted unchecked).
+    scopes its grant still allows, and where its chain stood when checked. The refresh
+    moves the chain on from that register value by compare-and-set, so a move since is
+    caught, and reads the grant again after the move, so a revocation since is too.
     """
 
     claims: TokenClaims

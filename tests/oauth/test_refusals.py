@@ -404,8 +404,9 @@ def reuses(events: ListSink) -> list[tuple[Any, str | None]]:
 
 @contextmanager
 def meeting_at(store: object, method: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """While the block runs, the first two calls of ``store.method`` each wait for the
-    other before going on: two requests reach that point together, deterministically."""
+    """While the block runs, each call of ``store.method`` waits for another before going
+    on, in pairs: two requests reach that point together, deterministically. A third call
+    in the block would wait for a partner that never comes, and fail after 60 s."""
     real = getattr(store, method)
     together = threading.Barrier(2, timeout=60)
 
@@ -433,6 +434,41 @@ def two_refreshes_at_once(app: Flask, shop: Vendor, token: str) -> list[TestResp
     for thread in threads:
         thread.join()
     return answers
+
+
+def test_a_refresh_landing_between_the_check_and_the_move_makes_the_later_one_a_reuse(
+    app: Flask,
+    shop: Vendor,
+    vault: Services,
+    vault_id: str,
+    events: ListSink,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The move goes on from the register value the check read: a refresh with the same
+    token that completes after the check, before the move, is caught as a reuse."""
+    first = tokens_for(app, shop, ALL)
+    check = vault.access.check_refresh
+    overtaking: list[TestResponse] = []
+    started: list[bool] = []
+
+    def check_then_overtaken(*args: Any) -> Any:
+        checked = check(*args)
+        if not started:  # Only the first request is overtaken, by a second one.
+            started.append(True)
+            overtaking.append(refresh(app.test_client(), shop, first["refresh_token"]))
+        return checked
+
+    monkeypatch.setattr(vault.access, "check_refresh", check_then_overtaken)
+    late = refresh(app.test_client(), shop, first["refresh_token"])
+    monkeypatch.undo()
+
+    winner = overtaking[0].get_json()
+    assert overtaking[0].status_code == 200
+    assert_invalid_grant(late)
+    assert reuses(events) == [("grant tokens revoked", shop.client_id)]
+    client = app.test_client()
+    assert_invalid_token(read_profile(client, winner["access_token"]))
+    assert_invalid_grant(refresh(client, shop, winner["refresh_token"]))
 
 
 def test_two_reuses_at_once_revoke_once_and_the_later_event_says_so(
