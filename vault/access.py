@@ -16,6 +16,7 @@ the same (RFC 6749 section 4.1.2), expired or not, for as long as the grant reme
 
 from __future__ import annotations
 
+import logging
 import os
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
@@ -23,10 +24,10 @@ from typing import Any, NoReturn
 
 from vault.clock import Clock, isoformat, parse_iso
 from vault.datakeys import DataKeys
-from vault.errors import NotFound, VaultError
+from vault.errors import NotFound, StorageError, VaultError
 from vault.events import Event, EventSink
 from vault.fields import JSONValue
-from vault.grants import Consents, Grant, is_live
+from vault.grants import EXPIRED, REVOKED, Consents, Grant, is_live
 from vault.profile import ProfileCipher
 from vault.storage.base import Document, Store
 from vault.tokens import (
@@ -39,6 +40,8 @@ from vault.tokens import (
     TokenSealer,
 )
 from vault.vendors import PROFILE_SCOPE_PREFIX, VendorRegistry
+
+logger = logging.getLogger(__name__)
 
 ACCESS_TTL = 900
 CODE_TTL = 60
@@ -694,6 +697,31 @@ class VendorAccess:
         )
 
 
+class EndedChains:
+    """Removes the refresh-chain register of a grant that has ended (revoked or expired).
+
+    No token of an ended grant is honoured again (every check reads the grant first) and an
+    ended grant never comes back (a new authorization makes a new grant), so the register
+    would only take up space. A :class:`~vault.grants.GrantObserver`.
+    """
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+
+    def grant_withdrawn(self, vault_id: str, grant: Grant, event: str) -> None:
+        """Remove the ended grant's register; a narrowed grant keeps its chain."""
+        if event not in (REVOKED, EXPIRED):
+            return
+        try:
+            self._store.delete_register(vault_id, _chain_name_of(grant.grant_id))
+        except (NotFound, StorageError) as error:
+            # The grant has ended whatever happens here; a leftover register is only disk.
+            # The error names the file, and so the vault: only its kind is logged.
+            cause = error.__cause__
+            reason = cause.strerror if isinstance(cause, OSError) else type(error).__name__
+            logger.warning("the register of an ended grant was not removed: %s", reason)
+
+
 def principal_of(claims: TokenClaims) -> Principal:
     """The grant a token is bound to; InvalidToken for a token bound to none."""
     if not claims.vault_id or not claims.grant_id:
@@ -703,7 +731,11 @@ def principal_of(claims: TokenClaims) -> Principal:
 
 def _chain_name(claims: TokenClaims) -> str:
     """The name of the register holding the position of the grant's refresh chain."""
-    return f"refresh.{claims.grant_id}"
+    return _chain_name_of(claims.grant_id or "")
+
+
+def _chain_name_of(grant_id: str) -> str:
+    return f"refresh.{grant_id}"
 
 
 def _live_record(doc: Document, grant_id: str, now: datetime) -> dict[str, Any]:

@@ -129,7 +129,8 @@ def pairwise_subject(index_key: bytes, vault_id: str, vendor_id: str) -> str:
 
 
 class GrantObserver(Protocol):
-    """Told of every change that takes something away from a vendor (to tell the vendor)."""
+    """Told of every change that takes something away from a vendor (to tell the vendor,
+    or to drop what only the grant's tokens needed)."""
 
     def grant_withdrawn(self, vault_id: str, grant: Grant, event: str) -> None:
         """``grant`` was just narrowed, revoked or expired (``event``)."""

@@ -12,7 +12,7 @@ from urllib.parse import urlsplit
 
 from keys import KeySet, open_keys
 from keys.files import ensure_private_dir
-from vault.access import VendorAccess
+from vault.access import EndedChains, VendorAccess
 from vault.access_export import full_export
 from vault.access_history import AccessHistory
 from vault.accounts import LoginPolicy
@@ -121,7 +121,7 @@ def build_services(
         events=sink,
         clock=clock,
         rng=os.urandom,
-        observers=(webhooks,),
+        observers=(webhooks, EndedChains(store)),
     )
     datakeys = DataKeys(store, keys.keyring)
     access = VendorAccess(

@@ -33,6 +33,7 @@ from tests.oauth.conftest import (
     register,
     tokens_for,
 )
+from vault.errors import StorageError
 from vault.events import ListSink
 from vault.tokens import REFRESH
 from vrm.app import create_app
@@ -527,6 +528,63 @@ def test_a_chain_gets_its_register_when_it_starts_and_a_refresh_moves_only_that(
     assert chain_register(vault, vault_id) == {**started, "counter": 4}
     assert vault.store.read_vault(vault_id) == before
     assert read_profile(client, current["access_token"]).status_code == 200
+
+
+def test_a_grant_that_ends_loses_its_register_and_its_tokens_stay_refused(
+    app: Flask,
+    shop: Vendor,
+    vault: Services,
+    vault_id: str,
+    clock: FakeClock,
+    events: ListSink,
+) -> None:
+    client = app.test_client()
+    kept = tokens_for(app, shop, ALL)
+    kept_grant = live_grant_id(vault, vault_id)
+    kept = refresh(client, shop, kept["refresh_token"]).get_json()
+    vault.consents.remove_field(vault_id, kept_grant, "email")  # Narrowed: still live.
+    assert vault.store.read_register(vault_id, f"refresh.{kept_grant}") is not None
+    vault.consents.revoke(vault_id, kept_grant)
+
+    assert vault.store.read_register(vault_id, f"refresh.{kept_grant}") is None
+    assert_invalid_grant(refresh(client, shop, kept["refresh_token"]))
+
+    later = tokens_for(app, shop, ALL)
+    later_grant = live_grant_id(vault, vault_id)
+    assert later_grant != kept_grant
+    assert vault.store.read_register(vault_id, f"refresh.{later_grant}") is not None
+    clock.advance(90 * DAY + 1)
+    vault.consents.expire_due(vault_id)
+
+    assert vault.store.read_register(vault_id, f"refresh.{later_grant}") is None
+    assert_invalid_grant(refresh(client, shop, later["refresh_token"]))
+    assert reuses(events) == []
+
+
+def test_a_register_that_cannot_be_removed_does_not_undo_the_revocation(
+    app: Flask,
+    shop: Vendor,
+    vault: Services,
+    vault_id: str,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    tokens = tokens_for(app, shop, ALL)
+    grant_id = live_grant_id(vault, vault_id)
+
+    def broken(*args: Any) -> None:
+        try:
+            raise OSError(5, "Input/output error")
+        except OSError as exc:
+            raise StorageError(f"cannot remove {vault_id}.refresh.{grant_id}.reg: {exc}") from exc
+
+    monkeypatch.setattr(vault.store, "delete_register", broken)
+    ended = vault.consents.revoke(vault_id, grant_id)
+
+    assert ended.status == "revoked"
+    assert "the register of an ended grant was not removed: Input/output error" in caplog.text
+    assert vault_id not in caplog.text
+    assert_invalid_grant(refresh(app.test_client(), shop, tokens["refresh_token"]))
 
 
 def intercept_first_swap(

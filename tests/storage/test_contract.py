@@ -547,6 +547,21 @@ def test_a_swap_from_another_value_changes_nothing(store: Store) -> None:
     assert store.read_register(VAULT, CHAIN) == {"counter": 2}
 
 
+def test_a_deleted_register_reads_as_never_set_and_others_stay(store: Store) -> None:
+    store.create_vault(VAULT, {"n": 1})
+    store.swap_register(VAULT, CHAIN, None, {"counter": 2})
+    store.swap_register(VAULT, "refresh.g2", None, {"counter": 5})
+
+    store.delete_register(VAULT, CHAIN)
+    store.delete_register(VAULT, CHAIN)  # Gone already: nothing to do.
+    store.delete_register(VAULT, "refresh.never")
+
+    assert store.read_register(VAULT, CHAIN) is None
+    assert store.read_register(VAULT, "refresh.g2") == {"counter": 5}
+    assert store.swap_register(VAULT, CHAIN, {"counter": 2}, {"counter": 3}) is False
+    assert store.read_vault(VAULT) == {"n": 1}
+
+
 def test_registers_are_kept_per_vault_and_name(store: Store) -> None:
     store.create_vault(VAULT, {"n": 1})
     store.create_vault(OTHER, {"n": 2})

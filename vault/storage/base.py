@@ -107,6 +107,14 @@ class Store(Protocol):
         """
         ...
 
+    def delete_register(self, vault_id: str, name: str) -> None:
+        """Remove register ``name`` of the vault, if it is set: it then reads as never set.
+
+        For a register nothing will read again (the chain of a grant that has ended); a
+        swap racing the removal may be lost with it.
+        """
+        ...
+
     # Shared tables.
 
     def get(self, table: str, key: str) -> Document | None:

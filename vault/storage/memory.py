@@ -109,6 +109,13 @@ class MemoryStore:
             self._registers[(vault_id, name)] = encoded
             return True
 
+    def delete_register(self, vault_id: str, name: str) -> None:
+        """Remove the register, if it is set."""
+        check_vault_id(vault_id)
+        check_key(name)
+        with self._lock:
+            self._registers.pop((vault_id, name), None)
+
     # Shared tables.
 
     def get(self, table: str, key: str) -> Document | None:

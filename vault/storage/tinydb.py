@@ -174,6 +174,18 @@ class TinyDBStore:
                 raise NotFound(f"no vault {vault_id}")
         return self._swap(fd, path, expected, encoded)
 
+    def delete_register(self, vault_id: str, name: str) -> None:
+        """Remove the register's file, if there is one (a swap holding it meanwhile
+        writes to the removed file, and is lost with it)."""
+        path = self._register_path(vault_id, name)
+        if not path.exists():
+            return
+        try:
+            _discard(path)
+            _sync_dir(path.parent)
+        except OSError as exc:
+            raise StorageError(f"cannot remove {path}: {exc}") from exc
+
     @staticmethod
     def _swap(fd: int, path: Path, expected: Document | None, encoded: bytes) -> bool:
         try:
