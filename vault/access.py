@@ -24,7 +24,7 @@ from typing import Any, NoReturn
 
 from vault.clock import Clock, isoformat, parse_iso
 from vault.datakeys import DataKeys
-from vault.errors import NotFound, StorageError, VaultError
+from vault.errors import NotFound, VaultError
 from vault.events import Event, EventSink
 from vault.fields import JSONValue
 from vault.grants import EXPIRED, REVOKED, Consents, Grant, is_live
@@ -303,7 +303,9 @@ class VendorAccess:
         unless a chain numbered as high or higher is there already: it ended this one.
 
         The register remembers where the chain it replaces stood (``prev``), so a token of
-        that chain used twice just before is still seen as reused.
+        that chain used twice just before is still seen as reused. If the grant ended
+        while the register was written, the register is removed again (its end removes it
+        too, but may have come first).
         """
         generation = record["refresh"]["gen"]
         for _ in range(_PLACE_TRIES):
@@ -314,6 +316,10 @@ class VendorAccess:
             if held is not None and held.get("family") != start["family"]:
                 value["prev"] = {"family": held.get("family"), "counter": held.get("counter")}
             if self._swap_chain(vault_id, claims, held, value):
+                now = self._clock()
+                grant = self._vault_doc(vault_id).get("grants", {}).get(claims.grant_id)
+                if grant is None or not is_live(grant, now):
+                    EndedChains(self._store).remove(vault_id, claims.grant_id or "")
                 return
         raise InvalidToken("the grant's refresh chain kept changing; try again")
 
@@ -710,16 +716,22 @@ class EndedChains:
 
     def grant_withdrawn(self, vault_id: str, grant: Grant, event: str) -> None:
         """Remove the ended grant's register; a narrowed grant keeps its chain."""
-        if event not in (REVOKED, EXPIRED):
-            return
+        if event in (REVOKED, EXPIRED):
+            self.remove(vault_id, grant.grant_id)
+
+    def remove(self, vault_id: str, grant_id: str) -> None:
+        """Remove the register of the ended grant ``grant_id``; never raises for it."""
         try:
-            self._store.delete_register(vault_id, _chain_name_of(grant.grant_id))
-        except (NotFound, StorageError) as error:
+            self._store.delete_register(vault_id, _chain_name_of(grant_id))
+        except (OSError, VaultError) as error:
             # The grant has ended whatever happens here; a leftover register is only disk.
             # The error names the file, and so the vault: only its kind is logged.
-            cause = error.__cause__
-            reason = cause.strerror if isinstance(cause, OSError) else type(error).__name__
-            logger.warning("the register of an ended grant was not removed: %s", reason)
+            cause = error if isinstance(error, OSError) else error.__cause__
+            reason = cause.strerror if isinstance(cause, OSError) else None
+            logger.warning(
+                "the register of an ended grant was not removed: %s",
+                reason or type(error).__name__,
+            )
 
 
 def principal_of(claims: TokenClaims) -> Principal:

@@ -121,7 +121,7 @@ def build_services(
         events=sink,
         clock=clock,
         rng=os.urandom,
-        observers=(webhooks, EndedChains(store)),
+        observers=(EndedChains(store), webhooks),
     )
     datakeys = DataKeys(store, keys.keyring)
     access = VendorAccess(

@@ -561,6 +561,14 @@ def test_a_grant_that_ends_loses_its_register_and_its_tokens_stay_refused(
     assert reuses(events) == []
 
 
+@pytest.mark.parametrize(
+    ("error", "reason"),
+    [
+        (OSError(5, "Input/output error"), "Input/output error"),
+        (OSError("no errno"), "StorageError"),
+        (PermissionError(13, "Permission denied"), "Permission denied"),
+    ],
+)
 def test_a_register_that_cannot_be_removed_does_not_undo_the_revocation(
     app: Flask,
     shop: Vendor,
@@ -568,13 +576,17 @@ def test_a_register_that_cannot_be_removed_does_not_undo_the_revocation(
     vault_id: str,
     monkeypatch: pytest.MonkeyPatch,
     caplog: pytest.LogCaptureFixture,
+    error: OSError,
+    reason: str,
 ) -> None:
     tokens = tokens_for(app, shop, ALL)
     grant_id = live_grant_id(vault, vault_id)
 
     def broken(*args: Any) -> None:
+        if isinstance(error, PermissionError):
+            raise error  # As a store that let an OSError through would.
         try:
-            raise OSError(5, "Input/output error")
+            raise error
         except OSError as exc:
             raise StorageError(f"cannot remove {vault_id}.refresh.{grant_id}.reg: {exc}") from exc
 
@@ -582,8 +594,26 @@ def test_a_register_that_cannot_be_removed_does_not_undo_the_revocation(
     ended = vault.consents.revoke(vault_id, grant_id)
 
     assert ended.status == "revoked"
-    assert "the register of an ended grant was not removed: Input/output error" in caplog.text
+    assert f"the register of an ended grant was not removed: {reason}" in caplog.text
     assert vault_id not in caplog.text
+    assert_invalid_grant(refresh(app.test_client(), shop, tokens["refresh_token"]))
+
+
+def test_a_chain_start_that_the_grant_ended_under_leaves_no_register(
+    app: Flask, shop: Vendor, vault: Services, vault_id: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The revocation lands, and removes the register, just before the code exchange
+    writes the chain's first position: the exchange removes it again."""
+    swaps = intercept_first_swap(
+        vault, monkeypatch, lambda: vault.consents.revoke(vault_id, live_grant_id(vault, vault_id))
+    )
+    tokens = tokens_for(app, shop, ALL)
+    monkeypatch.undo()
+    (grant,) = vault.consents.grants(vault_id)
+
+    assert swaps == [False, True]
+    assert grant.status == "revoked"
+    assert vault.store.read_register(vault_id, f"refresh.{grant.grant_id}") is None
     assert_invalid_grant(refresh(app.test_client(), shop, tokens["refresh_token"]))
 
 

@@ -178,9 +178,9 @@ class TinyDBStore:
         """Remove the register's file, if there is one (a swap holding it meanwhile
         writes to the removed file, and is lost with it)."""
         path = self._register_path(vault_id, name)
-        if not path.exists():
-            return
         try:
+            if not path.exists():
+                return
             _discard(path)
             _sync_dir(path.parent)
         except OSError as exc:
