@@ -319,7 +319,7 @@ class VendorAccess:
                 now = self._clock()
                 grant = self._vault_doc(vault_id).get("grants", {}).get(claims.grant_id)
                 if grant is None or not is_live(grant, now):
-                    EndedChains(self._store).remove(vault_id, claims.grant_id or "")
+                    remove_chain_register(self._store, vault_id, claims.grant_id or "")
                 return
         raise InvalidToken("the grant's refresh chain kept changing; try again")
 
@@ -717,21 +717,21 @@ class EndedChains:
     def grant_withdrawn(self, vault_id: str, grant: Grant, event: str) -> None:
         """Remove the ended grant's register; a narrowed grant keeps its chain."""
         if event in (REVOKED, EXPIRED):
-            self.remove(vault_id, grant.grant_id)
+            remove_chain_register(self._store, vault_id, grant.grant_id)
 
-    def remove(self, vault_id: str, grant_id: str) -> None:
-        """Remove the register of the ended grant ``grant_id``; never raises for it."""
-        try:
-            self._store.delete_register(vault_id, _chain_name_of(grant_id))
-        except (OSError, VaultError) as error:
-            # The grant has ended whatever happens here; a leftover register is only disk.
-            # The error names the file, and so the vault: only its kind is logged.
-            cause = error if isinstance(error, OSError) else error.__cause__
-            reason = cause.strerror if isinstance(cause, OSError) else None
-            logger.warning(
-                "the register of an ended grant was not removed: %s",
-                reason or type(error).__name__,
-            )
+
+def remove_chain_register(store: Store, vault_id: str, grant_id: str) -> None:
+    """Remove the refresh-chain register of the ended grant ``grant_id``; never raises."""
+    try:
+        store.delete_register(vault_id, _chain_name_of(grant_id))
+    except (OSError, VaultError) as error:
+        # The grant has ended whatever happens here; a leftover register is only disk.
+        # The error names the file, and so the vault: only its kind is logged.
+        cause = error if isinstance(error, OSError) else error.__cause__
+        reason = cause.strerror if isinstance(cause, OSError) else None
+        logger.warning(
+            "the register of an ended grant was not removed: %s", reason or type(error).__name__
+        )
 
 
 def principal_of(claims: TokenClaims) -> Principal:

@@ -33,7 +33,7 @@ from vault.profile import FieldVersion
 from vault.rotation import key_usage, rotate
 from vrm.config import ConfigError, load_config
 from vrm.progress import ProgressReporter
-from vrm.services import Services, audit_origin, build_services
+from vrm.services import Services, audit_origin, build_services, store_root
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -469,7 +469,7 @@ def store_upgrade(data: Path | None) -> None:
     if config["STORE"] != "tinydb":
         click.echo(f"the {config['STORE']} store has no format to upgrade")
         return
-    root = Path(config["DATA"]).expanduser() / "store"
+    root = store_root(config)
     old = upgrade_store(root)
     if old == FORMAT:
         click.echo(f"the store at {root} is already at format {FORMAT}")

@@ -74,6 +74,11 @@ class Services:
         self.audit.close()
 
 
+def store_root(config: Mapping[str, Any]) -> Path:
+    """Where a file-based store keeps its files: ``store`` under the data directory."""
+    return Path(config["DATA"]).expanduser() / "store"
+
+
 def build_services(
     config: Mapping[str, Any],
     *,
@@ -86,7 +91,7 @@ def build_services(
     keys = open_keys(data_dir / "keys", kek=config["KEK"] or None)
     if config["STORE"] == "memory":
         log.warning("STORE=memory keeps everything in memory and loses it on exit: tests only")
-    store = open_store(config["STORE"], root=data_dir / "store")
+    store = open_store(config["STORE"], root=store_root(config))
     audit = AuditLog(data_dir / "audit", sync=config["AUDIT_SYNC"])
     for note in audit.recovered:
         log.warning("audit log repaired on open: %s", note)

@@ -57,14 +57,12 @@ def read(path: Path) -> dict[str, Any] | None:
     except OSError as exc:
         raise StorageError(f"cannot read {path}: {exc}") from exc
     try:
-        newest = _newest(os.pread(fd, FILE_BYTES, 0))
+        data = os.pread(fd, FILE_BYTES, 0)
     except OSError as exc:
         raise StorageError(f"cannot read {path}: {exc}") from exc
     finally:
         os.close(fd)
-    if newest is None:
-        raise StorageError(f"{path} holds no valid slot: the register is damaged")
-    return _value(newest, path)
+    return _current(data, path)[1]
 
 
 def open_locked(path: Path) -> int | None:
@@ -98,12 +96,9 @@ def swap(fd: int, path: Path, expected: Any, encoded: bytes) -> bool:
     something else.
     """
     try:
-        newest = _newest(os.pread(fd, FILE_BYTES, 0))
-        if newest is None:
-            raise StorageError(f"{path} holds no valid slot: the register is damaged")
-        if _value(newest, path) != expected:
+        (sequence, index, _), value = _current(os.pread(fd, FILE_BYTES, 0), path)
+        if value != expected:
             return False
-        sequence, index, _ = newest
         os.pwrite(fd, _slot(sequence + 1, encoded), (index + 1) % SLOTS * SLOT_BYTES)
         os.fdatasync(fd)
     except OSError as exc:
@@ -138,11 +133,16 @@ def _newest(data: bytes) -> tuple[int, int, bytes] | None:
     return best
 
 
-def _value(newest: tuple[int, int, bytes], path: Path) -> dict[str, Any]:
+def _current(data: bytes, path: Path) -> tuple[tuple[int, int, bytes], dict[str, Any]]:
+    """The newest valid slot in ``data`` (as :func:`_newest`) and its value; StorageError
+    if no slot is valid or the valid one holds no JSON object: the register is damaged."""
+    newest = _newest(data)
+    if newest is None:
+        raise StorageError(f"{path} holds no valid slot: the register is damaged")
     try:
         value = json.loads(newest[2])
     except ValueError:
         value = None
     if not isinstance(value, dict):
         raise StorageError(f"{path}: a slot passed its check but holds no JSON object")
-    return value
+    return newest, value

@@ -72,7 +72,7 @@ class TinyDBStore:
     """
 
     def __init__(self, root: Path, *, shards: int = 256) -> None:
-        if isinstance(shards, bool) or not isinstance(shards, int) or not 1 <= shards <= 256:
+        if not _valid_shards(shards):
             raise ValueError(f"shards must be an integer from 1 to 256, not {shards!r}")
         self._root = Path(root)
         self._shards = shards
@@ -172,7 +172,10 @@ class TinyDBStore:
             fd = registers.open_locked(path)
             if fd is None:  # Erased since.
                 raise NotFound(f"no vault {vault_id}")
-        return self._swap(fd, path, expected, encoded)
+        try:
+            return registers.swap(fd, path, expected, encoded)
+        finally:
+            os.close(fd)
 
     def delete_register(self, vault_id: str, name: str) -> None:
         """Remove the register's file, if there is one (a swap holding it meanwhile
@@ -185,13 +188,6 @@ class TinyDBStore:
             _sync_dir(path.parent)
         except OSError as exc:
             raise StorageError(f"cannot remove {path}: {exc}") from exc
-
-    @staticmethod
-    def _swap(fd: int, path: Path, expected: Document | None, encoded: bytes) -> bool:
-        try:
-            return registers.swap(fd, path, expected, encoded)
-        finally:
-            os.close(fd)
 
     def _register_path(self, vault_id: str, name: str) -> Path:
         check_key(name)
@@ -484,7 +480,7 @@ def _check_format(path: Path, shards: int) -> None:
                 found = wanted
     if _upgradable(found):
         raise OutdatedStore(
-            f"the store at {path.parent} has format {_format_of(found)}, written by an earlier "
+            f"the store at {path.parent} has format {found['format']}, written by an earlier "
             f"version of vrm-vault; stop every vrm process of that version, then run "
             f"`vrm store upgrade`"
         )
@@ -525,21 +521,15 @@ def _well_formed(found: object, format_number: int) -> bool:
     return (
         isinstance(found, dict)
         and found.keys() == {"format", "shards"}
-        and _format_of(found) == format_number
-        and _shards_of(found) is not None
+        and type(found["format"]) is int
+        and found["format"] == format_number
+        and _valid_shards(found["shards"])
     )
 
 
-def _format_of(found: object) -> int | None:
-    """The format number a ``store.json`` holds, or None if it holds none."""
-    number = found.get("format") if isinstance(found, dict) else None
-    return number if type(number) is int else None
-
-
-def _shards_of(found: object) -> int | None:
-    """The shard count a ``store.json`` holds (1 to 256), or None if it holds none."""
-    count = found.get("shards") if isinstance(found, dict) else None
-    return count if type(count) is int and 1 <= count <= 256 else None
+def _valid_shards(count: object) -> bool:
+    """Whether ``count`` is a shard count a store can have: an integer from 1 to 256."""
+    return type(count) is int and 1 <= count <= 256
 
 
 @contextmanager
