@@ -98,6 +98,11 @@ class Phase:
     follow: str = ""
 
 
+def followed(follow: str, token: str) -> str:
+    """The body that sends refresh token ``token``, for a phase that follows ``follow``."""
+    return follow + quote(token, safe="")
+
+
 @dataclass(frozen=True)
 class Result:
     """What one run measured: latencies as a histogram (microseconds to count)."""
@@ -169,14 +174,15 @@ class Row:
     @property
     def ratio(self) -> float:
         """The endpoint's req/s over hello-world's, all rounds pooled: the verdict's figure."""
-        return self.result.rate / self.hello.rate if self.hello.rate else 0.0
+        return _ratio(self.result, self.hello)
 
     def round_ratios(self) -> list[float]:
         """Each round's req/s over that of the hello-world round just before it, sorted."""
-        return sorted(
-            result.rate / hello.rate if hello.rate else 0.0
-            for result, hello in zip(self.rounds, self.hello_rounds, strict=True)
-        )
+        return sorted(map(_ratio, self.rounds, self.hello_rounds))
+
+
+def _ratio(result: Result, hello: Result) -> float:
+    return result.rate / hello.rate if hello.rate else 0.0
 
 
 @dataclass(frozen=True)
@@ -286,7 +292,7 @@ def phases(fixture: Fixture) -> list[Phase]:
     """The three measured phases, in the order they run."""
     form = {"Content-Type": "application/x-www-form-urlencoded"}
     follow = urlencode({"grant_type": "refresh_token", "refresh_token": ""})
-    refresh_bodies = tuple(follow + quote(token, safe="") for token in fixture.refresh_tokens)
+    refresh_bodies = tuple(followed(follow, token) for token in fixture.refresh_tokens)
     return [
         Phase(
             "profile",
@@ -416,7 +422,7 @@ def check_each(port: int, measured: list[Phase]) -> list[Phase]:
             raise RuntimeError(f"{phase.name}: {status} {body[:200]!r}")
         bodies = phase.bodies[1:]
         if phase.follow:
-            bodies += (phase.follow + quote(json.loads(body)["refresh_token"], safe=""),)
+            bodies += (followed(phase.follow, json.loads(body)["refresh_token"]),)
         checked.append(replace(phase, bodies=bodies))
     return checked
 
@@ -620,7 +626,7 @@ def _python_connection(job: tuple[Phase, int, float, Run, int]) -> Connection:
         latencies.append(time.perf_counter() - began)
         failures += response.status >= 400
         if phase.follow and response.status == 200 and queue is not None:
-            queue.append(phase.follow + quote(json.loads(answer)["refresh_token"], safe=""))
+            queue.append(followed(phase.follow, json.loads(answer)["refresh_token"]))
     connection.close()
     left = list(queue) if phase.follow and queue is not None else []
     return latencies, failures, left, dry
