@@ -7,6 +7,7 @@ refresh token revokes the grant's tokens), that those happened too.
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -528,6 +529,43 @@ def test_a_chain_gets_its_register_when_it_starts_and_a_refresh_moves_only_that(
     assert chain_register(vault, vault_id) == {**started, "counter": 4}
     assert vault.store.read_vault(vault_id) == before
     assert read_profile(client, current["access_token"]).status_code == 200
+
+
+def test_a_refresh_whose_move_cannot_be_synced_can_be_retried_with_the_same_token(
+    app: Flask,
+    shop: Vendor,
+    vault: Services,
+    vault_id: str,
+    events: ListSink,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    first = tokens_for(app, shop, ALL)
+    started = chain_register(vault, vault_id)
+    real_datasync = os.fdatasync
+    failed: list[str] = []
+
+    def datasync(fd: int) -> None:
+        target = os.readlink(f"/proc/self/fd/{fd}")
+        if target.endswith(".reg") and not failed:
+            failed.append(target)
+            raise OSError(5, "Input/output error")
+        real_datasync(fd)
+
+    monkeypatch.setattr(os, "fdatasync", datasync)
+    client = app.test_client()
+
+    assert_oauth_error(
+        refresh(client, shop, first["refresh_token"]), 503, "temporarily_unavailable"
+    )
+    assert len(failed) == 1
+    assert chain_register(vault, vault_id) == started
+
+    retried = refresh(client, shop, first["refresh_token"])
+
+    assert retried.status_code == 200
+    assert reuses(events) == []
+    assert read_profile(client, first["access_token"]).status_code == 200
+    assert read_profile(client, retried.get_json()["access_token"]).status_code == 200
 
 
 def test_a_grant_that_ends_loses_its_register_and_its_tokens_stay_refused(

@@ -522,6 +522,74 @@ def test_a_swap_torn_mid_write_leaves_the_value_before_it(
         assert store.swap_register(VAULT, CHAIN, {"counter": count}, {"counter": count + 1})
 
 
+def failing_syncs(failures: int) -> Callable[[int], None]:
+    """An fdatasync that fails with EIO the first ``failures`` times, then syncs."""
+    real = os.fdatasync
+    left = [failures]
+
+    def datasync(fd: int) -> None:
+        if left[0] > 0:
+            left[0] -= 1
+            raise OSError(5, "Input/output error")
+        real(fd)
+
+    return datasync
+
+
+def test_a_swap_that_cannot_be_synced_is_taken_back(
+    root: Path, store: TinyDBStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store.create_vault(VAULT, {"n": 1})
+    store.swap_register(VAULT, CHAIN, None, {"counter": 1})
+    store.swap_register(VAULT, CHAIN, {"counter": 1}, {"counter": 2})
+    monkeypatch.setattr(registers.os, "fdatasync", failing_syncs(1))
+
+    with pytest.raises(StorageError, match="Input/output error"):
+        store.swap_register(VAULT, CHAIN, {"counter": 2}, {"counter": 3})
+
+    assert store.read_register(VAULT, CHAIN) == {"counter": 2}
+    assert TinyDBStore(root).read_register(VAULT, CHAIN) == {"counter": 2}
+    assert store.swap_register(VAULT, CHAIN, {"counter": 2}, {"counter": 3})
+    assert store.read_register(VAULT, CHAIN) == {"counter": 3}
+
+
+def test_a_take_back_that_cannot_be_synced_either_still_reads_as_before(
+    root: Path, store: TinyDBStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store.create_vault(VAULT, {"n": 1})
+    store.swap_register(VAULT, CHAIN, None, {"counter": 1})
+    monkeypatch.setattr(registers.os, "fdatasync", failing_syncs(2))
+
+    with pytest.raises(StorageError, match="Input/output error"):
+        store.swap_register(VAULT, CHAIN, {"counter": 1}, {"counter": 2})
+
+    assert store.read_register(VAULT, CHAIN) == {"counter": 1}
+
+
+def test_a_take_back_that_cannot_be_written_leaves_the_new_value_and_the_first_error(
+    root: Path, store: TinyDBStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store.create_vault(VAULT, {"n": 1})
+    store.swap_register(VAULT, CHAIN, None, {"counter": 1})
+    real_pwrite = os.pwrite
+    writes: list[bytes] = []
+
+    def pwrite(fd: int, data: bytes, offset: int) -> int:
+        writes.append(data)
+        if len(writes) > 1:
+            raise OSError(28, "No space left on device")
+        return real_pwrite(fd, data, offset)
+
+    monkeypatch.setattr(registers.os, "fdatasync", failing_syncs(1))
+    monkeypatch.setattr(registers.os, "pwrite", pwrite)
+
+    with pytest.raises(StorageError, match="Input/output error"):
+        store.swap_register(VAULT, CHAIN, {"counter": 1}, {"counter": 2})
+
+    assert writes[1] == bytes(registers.SLOT_BYTES)
+    assert store.read_register(VAULT, CHAIN) == {"counter": 2}
+
+
 def test_a_swap_on_an_erased_vault_leaves_no_lock_file(root: Path, store: TinyDBStore) -> None:
     store.create_vault(VAULT, {"n": 1})
     store.delete_vault(VAULT)

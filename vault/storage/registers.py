@@ -16,7 +16,8 @@ sequence number, then ``fdatasync``\\ s: one write of one block into a file that
 size and place, with no temporary file, rename or directory sync. The slot holding the
 current value is never written, so a crash part-way leaves the value as it was before the
 swap, which had not returned. Swaps take an exclusive ``flock`` on the file; reads take none,
-for the same reason.
+for the same reason. A swap whose ``fdatasync`` fails spoils the slot it wrote before it
+raises, so the register reads as before the swap.
 
 A register file appears whole: it is written and synced under a temporary name with its
 first value in slot 0, then renamed into place and its directory synced. So a file with no
@@ -31,6 +32,7 @@ import hashlib
 import json
 import os
 import struct
+from contextlib import suppress
 from pathlib import Path
 from typing import Any
 
@@ -93,17 +95,38 @@ def swap(fd: int, path: Path, expected: Any, encoded: bytes) -> bool:
     """Under the lock ``fd`` holds, set the register to ``encoded`` if it holds ``expected``.
 
     Return True once the new value is durable, False (nothing written) if it held
-    something else.
+    something else. If the new value cannot be made durable, its slot is taken back
+    before StorageError is raised, so the register reads as before the swap: a caller
+    told the swap failed, and trying again, finds the value it expected.
     """
     try:
         (sequence, index, _), value = _current(os.pread(fd, FILE_BYTES, 0), path)
         if value != expected:
             return False
-        os.pwrite(fd, _slot(sequence + 1, encoded), (index + 1) % SLOTS * SLOT_BYTES)
-        os.fdatasync(fd)
+        offset = (index + 1) % SLOTS * SLOT_BYTES
+        os.pwrite(fd, _slot(sequence + 1, encoded), offset)
+        try:
+            os.fdatasync(fd)
+        except OSError:
+            _take_back(fd, offset)
+            raise
     except OSError as exc:
         raise StorageError(f"cannot write {path}: {exc}") from exc
     return True
+
+
+def _take_back(fd: int, offset: int) -> None:
+    """Spoil the slot at ``offset``, just written but not synced, so that the slot it did
+    not touch is the current one again.
+
+    After a failed ``fdatasync`` Linux keeps the written page in its cache, where every
+    later read would find the new value. The spoiled slot fails its check wherever it
+    lands; if even this write fails, the new value stays and the caller's retry is
+    refused as a reuse, which fails closed.
+    """
+    with suppress(OSError):
+        os.pwrite(fd, bytes(SLOT_BYTES), offset)
+        os.fdatasync(fd)
 
 
 def _slot(sequence: int, encoded: bytes) -> bytes:
