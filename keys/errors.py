@@ -19,6 +19,17 @@ class InsecureKeyFile(KeyringError):
         self.mode = mode
 
 
+class RotationRunning(KeyringError):
+    """Another key rotation holds the rotation lock; two at once could retire a key in use."""
+
+    def __init__(self, lock: str) -> None:
+        super().__init__(
+            f"another key rotation is running (it holds {lock}); wait for it to finish, "
+            "then run this one again if it is still needed"
+        )
+        self.lock = lock
+
+
 class InvalidKeyMaterial(KeyringError):
     """A key (file or VRM_KEK) is not in the expected format."""
 

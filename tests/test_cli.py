@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
+import stat
 import subprocess
 import sys
 from pathlib import Path
@@ -200,6 +202,34 @@ def test_keys_rotate_reports_progress_and_versions(env: dict[str, str]) -> None:
         rotated = [e for e in log.entries() if e["type"] == "keys.rotated"]
     assert rotated[0]["detail"]["rewrapped"] == 3
     assert rotated[0]["actor"] == "operator"
+
+
+def test_a_second_key_rotation_while_one_runs_stops_and_changes_nothing(
+    env: dict[str, str],
+) -> None:
+    vrm("customer", "create", "--email", EMAIL)
+    lock = Path(env["VRM_DATA"]) / "keys" / "rotation.lock"
+    # A running rotation, as another process holds it (flock: another open file).
+    held = os.open(lock, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(held, fcntl.LOCK_EX)
+        refused = run_real(env, "keys", "rotate")
+    finally:
+        os.close(held)
+
+    assert refused.returncode == 1
+    assert refused.stderr.strip() == (
+        f"error: another key rotation is running (it holds {lock}); wait for it to finish, "
+        "then run this one again if it is still needed"
+    )
+    assert "version 1 (current): 1 data keys" in vrm("keys", "status").output
+    assert stat.S_IMODE(lock.stat().st_mode) == 0o600
+
+    rotated = run_real(env, "keys", "rotate")
+
+    assert rotated.returncode == 0, rotated.stderr
+    assert "rewrapped 1 data keys under version 2" in rotated.stdout
+    assert "version 2 (current): 1 data keys" in vrm("keys", "status").output
 
 
 @pytest.mark.parametrize(

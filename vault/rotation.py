@@ -14,6 +14,8 @@ more, rewrapping from memory every key still under one of them. So a key stored 
 that last scan begins is found by it, and any other was stored after the files were
 destroyed, so its creator, looking after storing, sees its version gone and rewraps it.
 This relies on a scan of the store seeing every write that returned before it began.
+``vrm keys rotate`` holds :func:`one_rotation`'s lock for the whole run, so a second run
+started meanwhile stops at once, before it changes anything.
 
 With ``VRM_KEK`` a process knows only the versions the variable held when it started:
 every server must be restarted with the new version added before the rotation runs, or a
@@ -23,16 +25,21 @@ then names for removal.
 
 from __future__ import annotations
 
+import fcntl
+import os
 from collections import Counter
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from keys import Keyring, KeyringError
-from keys.errors import UnknownKeyVersion
+from keys.errors import RotationRunning, UnknownKeyVersion
 from vault.datakeys import TABLE, DataKeys
 from vault.storage.base import Store
 
 Progress = Callable[[int, int], None]
+LOCK_NAME = "rotation.lock"
 
 
 @dataclass
@@ -49,6 +56,25 @@ class RotationReport:
 def key_usage(store: Store) -> Counter[int]:
     """How many data keys each KEK version wraps."""
     return Counter(int(record["kek_version"]) for _, record in store.scan(TABLE))
+
+
+@contextmanager
+def one_rotation(lock: Path) -> Iterator[None]:
+    """Hold the rotation lock at ``lock`` (a private file, created if need be) while the
+    block runs; raise RotationRunning at once if another process or thread holds it.
+
+    The lock is the file's ``flock``, so a rotation that dies, however it dies, lets go of
+    it, and the one run after it finishes its work. The file stays, empty.
+    """
+    fd = os.open(lock, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise RotationRunning(str(lock)) from None
+        yield
+    finally:
+        os.close(fd)
 
 
 def rotate(store: Store, keyring: Keyring, *, progress: Progress | None = None) -> RotationReport:

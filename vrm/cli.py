@@ -30,7 +30,7 @@ from vault.errors import VaultError
 from vault.events import Event
 from vault.fields import parse_text_value
 from vault.profile import FieldVersion
-from vault.rotation import key_usage, rotate
+from vault.rotation import LOCK_NAME, key_usage, one_rotation, rotate
 from vrm.config import ConfigError, load_config
 from vrm.progress import ProgressReporter
 from vrm.services import Services, audit_origin, build_services, store_root
@@ -375,9 +375,10 @@ def keys_rotate(data: Path | None) -> None:
     """Rewrap every vault's data key under a new key-encryption key.
 
     Safe to interrupt: run it again and it finishes the rotation it began. The old key
-    version is destroyed only once no data key uses it.
+    version is destroyed only once no data key uses it. One runs at a time: a second,
+    started while one runs, stops at once and changes nothing.
     """
-    with opened(data) as services:
+    with opened(data) as services, one_rotation(services.data_dir / "keys" / LOCK_NAME):
         reporter = ProgressReporter("rewrapping data keys")
         report = rotate(services.store, services.keys.keyring, progress=reporter.update)
         reporter.finish()
