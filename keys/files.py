@@ -85,15 +85,38 @@ def load_or_create_key(path: Path) -> bytes:
     return read_key_file(path)
 
 
-def destroy_file(path: Path) -> None:
-    """Overwrite a key file with zeros, sync, and unlink it.
+_DOOMED = ".destroy"
 
-    On journaling or copy-on-write file systems the old blocks may survive; the README
-    tells operators to keep the key directory on storage they can wipe.
+
+def destroy_file(path: Path) -> None:
+    """Destroy a key file: move it out of its name, overwrite it with zeros, sync, unlink.
+
+    The move comes first, so from then on the key is gone under its name at once, and a
+    crash part-way leaves ``.<name>.destroy``, never a zeroed file under the key's own name
+    that would read as damaged key material; :func:`finish_destroying` completes it. On
+    journaling or copy-on-write file systems the old blocks may survive; the README tells
+    operators to keep the key directory on storage they can wipe.
     """
-    size = path.stat().st_size
+    doomed = path.with_name(f".{path.name}{_DOOMED}")
+    os.replace(path, doomed)
+    _fsync_dir(path.parent)
+    _zero_and_unlink(doomed)
+
+
+def finish_destroying(directory: Path) -> list[str]:
+    """Complete the destruction of every key file in ``directory`` that a crash
+    interrupted; return the names of the keys destroyed now."""
+    finished = []
+    for doomed in sorted(directory.glob(f".*{_DOOMED}")):
+        with contextlib.suppress(FileNotFoundError):  # Another process finished it.
+            _zero_and_unlink(doomed)
+            finished.append(doomed.name[1 : -len(_DOOMED)])
+    return finished
+
+
+def _zero_and_unlink(path: Path) -> None:
     with path.open("r+b") as handle:
-        handle.write(b"\0" * size)
+        handle.write(b"\0" * os.fstat(handle.fileno()).st_size)
         handle.flush()
         os.fsync(handle.fileno())
     path.unlink()

@@ -14,6 +14,7 @@ from __future__ import annotations
 import base64
 import binascii
 import hmac
+import logging
 import os
 import re
 from dataclasses import dataclass
@@ -40,6 +41,7 @@ from keys.files import (
     decode_key,
     destroy_file,
     ensure_private_dir,
+    finish_destroying,
     read_key_file,
     write_key_file,
 )
@@ -48,6 +50,8 @@ WRAP_FORMAT_V1 = 1
 _ID_BYTES = 8
 _HEADER_BYTES = 1 + 4 + _ID_BYTES
 _VERSION_FILE = re.compile(r"^v([1-9][0-9]{0,8})\.key$")
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -109,6 +113,7 @@ class FileKekSource:
 
     def __init__(self, directory: Path) -> None:
         self._dir = ensure_private_dir(directory)
+        self._finish_destroying()
 
     def versions(self) -> list[int]:
         found = (_VERSION_FILE.match(p.name) for p in self._dir.iterdir())
@@ -128,6 +133,11 @@ class FileKekSource:
     def retire(self, version: int) -> bool:
         destroy_file(self._path(version))
         return True
+
+    def _finish_destroying(self) -> None:
+        """Complete any retirement a crash interrupted (see :func:`destroy_file`)."""
+        for name in finish_destroying(self._dir):
+            logger.warning("%s: finished destroying %s, which a retirement left", self._dir, name)
 
     def describe(self) -> str:
         return str(self._dir)

@@ -12,7 +12,7 @@ import pytest
 from joserfc import jws
 from joserfc.jwk import OKPKey
 
-from keys import DataKey, Keyring, open_keys
+from keys import DataKey, Keyring, files, open_keys
 from keys.errors import (
     InsecureKeyFile,
     InvalidKeyMaterial,
@@ -104,6 +104,62 @@ def test_retired_version_cannot_unwrap(tmp_path: Path) -> None:
     assert not (tmp_path / "kek" / "v1.key").exists()
     with pytest.raises(UnknownKeyVersion):
         Keyring(source).unwrap(old, VAULT)
+
+
+def test_retiring_moves_the_key_out_of_its_name_before_zeroing_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    directory = tmp_path / "kek"
+    source = FileKekSource(directory)
+    source.add_version()
+    source.add_version()
+    key = (directory / "v1.key").read_bytes()
+    seen: list[tuple[list[str], bytes]] = []
+    real_unlink = Path.unlink
+
+    def unlink(path: Path, missing_ok: bool = False) -> None:
+        seen.append((sorted(p.name for p in directory.iterdir()), path.read_bytes()))
+        real_unlink(path, missing_ok)
+
+    monkeypatch.setattr(Path, "unlink", unlink)
+    source.retire(1)
+
+    assert seen == [([".v1.key.destroy", "v2.key"], bytes(len(key)))]
+    assert sorted(p.name for p in directory.iterdir()) == ["v2.key"]
+
+
+class Crash(Exception):
+    """The process dying at this point."""
+
+
+def test_a_retirement_cut_short_is_no_version_and_is_finished_on_the_next_open(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    directory = tmp_path / "kek"
+    source = FileKekSource(directory)
+    source.add_version()
+    source.add_version()
+
+    def crash(path: Path) -> None:
+        raise Crash
+
+    monkeypatch.setattr(files, "_zero_and_unlink", crash)
+    with pytest.raises(Crash):
+        source.retire(1)
+    monkeypatch.undo()
+
+    assert source.versions() == [2]
+    with pytest.raises(UnknownKeyVersion):
+        source.load(1)
+    assert (directory / ".v1.key.destroy").exists()
+
+    with caplog.at_level("WARNING", logger="keys.keyring"):
+        reopened = FileKekSource(directory)
+
+    assert reopened.versions() == [2]
+    assert sorted(p.name for p in directory.iterdir()) == ["v2.key"]
+    assert "finished destroying v1.key" in caplog.text
+    assert Keyring(reopened).current_version() == 2
 
 
 def test_env_kek_takes_one_key_or_a_versioned_list() -> None:
