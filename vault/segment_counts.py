@@ -8,9 +8,9 @@ Three defences, together:
   by one person (say "interests: cycling" and "interests: cycling, region not X") would
   reveal that person's attributes from the difference. Every count shown has Laplace
   noise added (scale ``VRM_SEGMENT_NOISE``, default 2; 0 turns it off), drawn from a keyed
-  hash of the vendor and the exact *set* of matching vaults. Asking the same set again,
-  by any wording, gives the same answer, so repeating a query cannot average the noise
-  away; two sets that differ by one person give independently noisy counts, so their
+  hash of the exact *set* of matching vaults alone. Asking the same set again, by any
+  wording and as any vendor, gives the same answer, so repeating a query cannot average
+  the noise away; two sets that differ by one person give independently noisy counts, so their
   difference no longer says whether that person is in.
 * **A daily budget** (``VRM_SEGMENT_DAILY_QUERIES``, default 1,000 per vendor) bounds how
   many different pairs a vendor can average over.
