@@ -85,42 +85,46 @@ def load_or_create_key(path: Path) -> bytes:
     return read_key_file(path)
 
 
-_DOOMED = ".destroy"
+def aside_path(path: Path) -> Path:
+    """Where :func:`set_aside` moves the key file ``path``: ``.<name>.destroy`` beside it."""
+    return path.with_name(f".{path.name}.destroy")
 
 
-def destroy_file(path: Path) -> None:
-    """Destroy a key file: move it out of its name, overwrite it with zeros, sync, unlink.
+def set_aside(path: Path) -> Path:
+    """Move a key file out of its name, durably, and return where it went.
 
-    The move comes first, so from then on the key is gone under its name at once, and a
-    crash part-way leaves ``.<name>.destroy``, never a zeroed file under the key's own name
-    that would read as damaged key material; :func:`finish_destroying` completes it. On
+    From then on nothing finds the key under its name, while its bytes stay on disk for
+    whoever must still use them before :func:`destroy_file` (a rotation rewrapping the
+    last data keys under it, or the next run of one cut short).
+    """
+    aside = aside_path(path)
+    os.replace(path, aside)
+    _fsync_dir(path.parent)
+    return aside
+
+
+def destroy_file(path: Path) -> bool:
+    """Overwrite a key file with zeros, sync, and unlink it; False if there was none.
+
+    A symbolic link is refused (OSError), never followed to zero what it points at. On
     journaling or copy-on-write file systems the old blocks may survive; the README tells
     operators to keep the key directory on storage they can wipe.
     """
-    doomed = path.with_name(f".{path.name}{_DOOMED}")
-    os.replace(path, doomed)
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except FileNotFoundError:
+        return False
+    try:
+        size = os.fstat(fd).st_size
+        zeros = memoryview(bytes(size))
+        while zeros:
+            zeros = zeros[os.write(fd, zeros) :]
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    path.unlink(missing_ok=True)
     _fsync_dir(path.parent)
-    _zero_and_unlink(doomed)
-
-
-def finish_destroying(directory: Path) -> list[str]:
-    """Complete the destruction of every key file in ``directory`` that a crash
-    interrupted; return the names of the keys destroyed now."""
-    finished = []
-    for doomed in sorted(directory.glob(f".*{_DOOMED}")):
-        with contextlib.suppress(FileNotFoundError):  # Another process finished it.
-            _zero_and_unlink(doomed)
-            finished.append(doomed.name[1 : -len(_DOOMED)])
-    return finished
-
-
-def _zero_and_unlink(path: Path) -> None:
-    with path.open("r+b") as handle:
-        handle.write(b"\0" * os.fstat(handle.fileno()).st_size)
-        handle.flush()
-        os.fsync(handle.fileno())
-    path.unlink()
-    _fsync_dir(path.parent)
+    return True
 
 
 def _fsync_dir(path: Path) -> None:

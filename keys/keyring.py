@@ -14,7 +14,6 @@ from __future__ import annotations
 import base64
 import binascii
 import hmac
-import logging
 import os
 import re
 from dataclasses import dataclass
@@ -38,11 +37,12 @@ from keys.errors import (
 )
 from keys.files import (
     KEY_BYTES,
+    aside_path,
     decode_key,
     destroy_file,
     ensure_private_dir,
-    finish_destroying,
     read_key_file,
+    set_aside,
     write_key_file,
 )
 
@@ -50,8 +50,7 @@ WRAP_FORMAT_V1 = 1
 _ID_BYTES = 8
 _HEADER_BYTES = 1 + 4 + _ID_BYTES
 _VERSION_FILE = re.compile(r"^v([1-9][0-9]{0,8})\.key$")
-
-logger = logging.getLogger(__name__)
+_ASIDE_FILE = re.compile(r"^\.v([1-9][0-9]{0,8})\.key\.destroy$")
 
 
 @dataclass(frozen=True)
@@ -100,7 +99,20 @@ class KekSource(Protocol):
         ...
 
     def retire(self, version: int) -> bool:
-        """Destroy ``version``; return False where the operator must remove it by hand."""
+        """Take ``version`` out of use at once: from then on it is neither listed nor loaded.
+
+        Return False where the operator must remove it by hand. Key files are only set
+        aside here, still readable through :meth:`retiring`, until :meth:`destroy_retired`.
+        """
+        ...
+
+    def retiring(self) -> dict[int, bytes | None]:
+        """Versions retired and not yet destroyed (a rotation cut short), each with its key,
+        or None where what is left of it is no longer a key."""
+        ...
+
+    def destroy_retired(self, version: int) -> None:
+        """Destroy what :meth:`retire` set aside of ``version``, if anything is left."""
         ...
 
     def describe(self) -> str:
@@ -113,7 +125,6 @@ class FileKekSource:
 
     def __init__(self, directory: Path) -> None:
         self._dir = ensure_private_dir(directory)
-        self._finish_destroying()
 
     def versions(self) -> list[int]:
         found = (_VERSION_FILE.match(p.name) for p in self._dir.iterdir())
@@ -131,13 +142,25 @@ class FileKekSource:
         return version
 
     def retire(self, version: int) -> bool:
-        destroy_file(self._path(version))
+        set_aside(self._path(version))
         return True
 
-    def _finish_destroying(self) -> None:
-        """Complete any retirement a crash interrupted (see :func:`destroy_file`)."""
-        for name in finish_destroying(self._dir):
-            logger.warning("%s: finished destroying %s, which a retirement left", self._dir, name)
+    def retiring(self) -> dict[int, bytes | None]:
+        found: dict[int, bytes | None] = {}
+        for path in self._dir.iterdir():
+            match = _ASIDE_FILE.match(path.name)
+            if match is None:
+                continue
+            try:
+                found[int(match.group(1))] = read_key_file(path)
+            except InvalidKeyMaterial:  # Zeroed, or partly: its destruction was under way.
+                found[int(match.group(1))] = None
+            except FileNotFoundError:
+                continue
+        return found
+
+    def destroy_retired(self, version: int) -> None:
+        destroy_file(aside_path(self._path(version)))
 
     def describe(self) -> str:
         return str(self._dir)
@@ -169,6 +192,12 @@ class EnvKekSource:
 
     def retire(self, version: int) -> bool:
         return False
+
+    def retiring(self) -> dict[int, bytes | None]:
+        return {}
+
+    def destroy_retired(self, version: int) -> None:
+        return None
 
     def describe(self) -> str:
         return "VRM_KEK"

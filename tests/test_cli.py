@@ -208,9 +208,13 @@ def test_a_second_key_rotation_while_one_runs_stops_and_changes_nothing(
     env: dict[str, str],
 ) -> None:
     vrm("customer", "create", "--email", EMAIL)
-    lock = Path(env["VRM_DATA"]) / "keys" / "rotation.lock"
+    keys = Path(env["VRM_DATA"]) / "keys"
+    assert run_real(env, "keys", "rotate").returncode == 0
+    lock = keys / "rotation.lock"
+    assert stat.S_IMODE(lock.stat().st_mode) == 0o600
+    before = sorted(path.name for path in keys.rglob("*"))
     # A running rotation, as another process holds it (flock: another open file).
-    held = os.open(lock, os.O_RDWR | os.O_CREAT, 0o600)
+    held = os.open(lock, os.O_RDWR)
     try:
         fcntl.flock(held, fcntl.LOCK_EX)
         refused = run_real(env, "keys", "rotate")
@@ -222,14 +226,32 @@ def test_a_second_key_rotation_while_one_runs_stops_and_changes_nothing(
         f"error: another key rotation is running (it holds {lock}); wait for it to finish, "
         "then run this one again if it is still needed"
     )
-    assert "version 1 (current): 1 data keys" in vrm("keys", "status").output
-    assert stat.S_IMODE(lock.stat().st_mode) == 0o600
+    assert sorted(path.name for path in keys.rglob("*")) == before
+    assert "version 2 (current): 1 data keys" in vrm("keys", "status").output
 
     rotated = run_real(env, "keys", "rotate")
 
     assert rotated.returncode == 0, rotated.stderr
-    assert "rewrapped 1 data keys under version 2" in rotated.stdout
-    assert "version 2 (current): 1 data keys" in vrm("keys", "status").output
+    assert "rewrapped 1 data keys under version 3" in rotated.stdout
+    assert "version 3 (current): 1 data keys" in vrm("keys", "status").output
+
+
+def test_a_key_rotation_refused_for_the_lock_opens_nothing(
+    env: dict[str, str], data_dir: Path
+) -> None:
+    keys = data_dir / "keys"
+    keys.mkdir(parents=True, mode=0o700)
+    lock = keys / "rotation.lock"
+    held = os.open(lock, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(held, fcntl.LOCK_EX)
+        refused = run_real(env, "keys", "rotate")
+    finally:
+        os.close(held)
+
+    assert refused.returncode == 1
+    assert "another key rotation is running" in refused.stderr
+    assert sorted(path.name for path in data_dir.rglob("*")) == ["keys", "rotation.lock"]
 
 
 @pytest.mark.parametrize(

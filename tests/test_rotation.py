@@ -237,6 +237,12 @@ class RetireWatcher:
         self._before_destroying(version)
         return self._inner.retire(version)
 
+    def retiring(self) -> dict[int, bytes | None]:
+        return self._inner.retiring()
+
+    def destroy_retired(self, version: int) -> None:
+        self._inner.destroy_retired(version)
+
     def describe(self) -> str:
         return self._inner.describe()
 
@@ -269,6 +275,76 @@ def test_a_data_key_stored_under_the_old_version_after_the_last_scan_survives_ro
         assert fresh.vaults.datakeys.open(late_vault).raw == dek.raw
     finally:
         fresh.close()
+
+
+class Crash(Exception):
+    """The rotation's process dying at this point."""
+
+
+class DiesAfterSettingAside(FileKekSource):
+    """KEK files whose first retirement stores a server's late data key under the version
+    being retired (as in the test above), sets the version aside, and then dies."""
+
+    def __init__(self, directory: Path, store_late_key: Callable[[], object]) -> None:
+        super().__init__(directory)
+        self._store_late_key = store_late_key
+
+    def retire(self, version: int) -> bool:
+        self._store_late_key()
+        super().retire(version)
+        raise Crash
+
+
+def test_a_rotation_cut_short_after_setting_a_version_aside_is_finished_by_the_next_run(
+    services: Services, config: dict[str, Any], clock: FakeClock
+) -> None:
+    """The set-aside file still holds the key, so the next run rewraps the late data key
+    under it before destroying it; opening the keys meanwhile (a server starting) leaves
+    it alone."""
+    _customers(services, 3)
+    late_vault = "ef" * 16
+    dek = DataKey.generate()
+    wrapped = services.keys.keyring.wrap(dek, late_vault)
+    kek_dir = services.data_dir / "keys" / "kek"
+
+    def server_stores_its_key() -> None:
+        services.store.insert(TABLE, late_vault, wrapped.to_record())
+
+    with pytest.raises(Crash):
+        rotate(services.store, Keyring(DiesAfterSettingAside(kek_dir, server_stores_its_key)))
+    assert sorted(p.name for p in kek_dir.iterdir()) == [".v1.key.destroy", "v2.key"]
+    build_services(config, clock=clock).close()
+    assert sorted(p.name for p in kek_dir.iterdir()) == [".v1.key.destroy", "v2.key"]
+
+    report = rotate(services.store, Keyring(FileKekSource(kek_dir)))
+
+    assert report.new_version is None
+    assert (report.current_version, report.rewrapped, report.retired) == (2, 1, [1])
+    assert sorted(p.name for p in kek_dir.iterdir()) == ["v2.key"]
+    assert key_usage(services.store) == {2: 4}
+    fresh = build_services(config, clock=clock)
+    try:
+        assert fresh.vaults.datakeys.open(late_vault).raw == dek.raw
+    finally:
+        fresh.close()
+
+
+def test_a_set_aside_key_already_zeroed_is_destroyed_by_the_next_run_alone(
+    services: Services,
+) -> None:
+    _customers(services, 2)
+    rotate(services.store, services.keys.keyring)
+    kek_dir = services.data_dir / "keys" / "kek"
+    # A run cut short while zeroing the file it had set aside, after its last scan.
+    aside = kek_dir / ".v1.key.destroy"
+    aside.write_bytes(b"\0" * 45)
+    aside.chmod(0o600)
+
+    report = rotate(services.store, services.keys.keyring)
+
+    assert (report.new_version, report.rewrapped, report.retired) == (None, 0, [1])
+    assert sorted(p.name for p in kek_dir.iterdir()) == ["v2.key"]
+    assert key_usage(services.store) == {2: 2}
 
 
 class StallsAfterLookingUp(Keyring):

@@ -8,12 +8,15 @@ With KEK files, no data key is ever left wrapped under a version a rotation dest
 however server processes creating vaults meanwhile are timed, provided one rotation runs at
 a time. A server wraps a new key under the version current when it looks, stores it, then
 reads the version list again and, while that version is gone, rewraps the key it still
-holds under the current one (:meth:`vault.datakeys.DataKeys.create`). A rotation reads the
-versions it retires into memory, destroys their files, and only then scans the table once
-more, rewrapping from memory every key still under one of them. So a key stored before
+holds under the current one (:meth:`vault.datakeys.DataKeys.create`). A rotation reads
+the versions it retires into memory, moves their files aside (from then on no process
+finds them), and only then scans the table once more, rewrapping from memory every key
+still under one of them; it destroys the set-aside files last. So a key stored before
 that last scan begins is found by it, and any other was stored after the files were
-destroyed, so its creator, looking after storing, sees its version gone and rewraps it.
-This relies on a scan of the store seeing every write that returned before it began.
+moved, so its creator, looking after storing, sees its version gone and rewraps it. This
+relies on a scan of the store seeing every write that returned before it began. A run
+cut short after the move leaves the files aside with their keys intact: the next run
+reads them back, rewraps whatever is still under them, and only then destroys them.
 ``vrm keys rotate`` holds :func:`one_rotation`'s lock for the whole run, so a second run
 started meanwhile stops at once, before it changes anything.
 
@@ -86,6 +89,7 @@ def rotate(store: Store, keyring: Keyring, *, progress: Progress | None = None) 
     if _nothing_in_progress(store, keyring):
         report.new_version = keyring.source.add_version()
     report.current_version = current = keyring.current_version()
+    _finish_set_aside(store, keyring, report)
     pending = [vid for vid, rec in store.scan(TABLE) if int(rec["kek_version"]) != current]
     datakeys = DataKeys(store, keyring)
     for done, vault_id in enumerate(pending, start=1):
@@ -98,24 +102,46 @@ def rotate(store: Store, keyring: Keyring, *, progress: Progress | None = None) 
 
 
 def _nothing_in_progress(store: Store, keyring: Keyring) -> bool:
+    if keyring.source.retiring():
+        return False
     versions = keyring.source.versions()
     if len(versions) > 1:
         return False
     return set(key_usage(store)) <= {keyring.current_version()}
 
 
+def _finish_set_aside(store: Store, keyring: Keyring, report: RotationReport) -> None:
+    """Finish the versions a run cut short left set aside: rewrap, from the set-aside
+    keys, every data key still under one of them, then destroy them.
+
+    No process wraps a new key under a set-aside version (it is no longer listed), and
+    one that looked it up before rewraps its own key once it sees it gone, so after this
+    scan nothing is left under them. A set-aside file that no longer holds a key (its
+    zeroing was under way) is destroyed all the same: its run had finished its last scan.
+    """
+    left = keyring.source.retiring()
+    if not left:
+        return
+    held = {version: key for version, key in left.items() if key is not None}
+    held[report.current_version] = keyring.source.load(report.current_version)
+    report.rewrapped += _rewrap_stragglers(store, Keyring(_InMemoryKeks(held)), set(left))
+    for version in sorted(left):
+        keyring.source.destroy_retired(version)
+        report.retired.append(version)
+
+
 def _retire_unused(store: Store, keyring: Keyring, report: RotationReport) -> None:
-    """Retire every older version no data key uses, then rewrap any key stored under one
-    of them after the usage scan.
+    """Retire every older version no data key uses, rewrap any key stored under one of
+    them after the usage scan, and only then destroy them.
 
     Why the second look: a running server wraps a new vault's data key under the version
     that is current when it looks and stores it a moment later. If it looked before this
     run added the new version and stored after the usage scan below, its key is under a
     version the scan found unused. So the retired versions' keys are read into memory
-    before any is destroyed, and once they are destroyed the table is scanned again: a key
-    found under one of them is rewrapped under the current version from memory. A key
-    stored after that scan began is rewrapped by its creator, which checks after storing
-    that its version still exists (see the module docstring).
+    and their files set aside (no process finds them from then on) before the table is
+    scanned again: a key found under one of them is rewrapped under the current version
+    from memory. A key stored after that scan began is rewrapped by its creator, which
+    checks after storing that its version still exists (see the module docstring).
 
     Versions above the current one (added by another run meanwhile) are never retired.
     """
@@ -125,12 +151,16 @@ def _retire_unused(store: Store, keyring: Keyring, report: RotationReport) -> No
     if not unused:
         return
     remembered = Keyring(_InMemoryKeks({v: keyring.source.load(v) for v in [*unused, current]}))
+    set_aside = []
     for version in unused:
         if keyring.source.retire(version):
-            report.retired.append(version)
+            set_aside.append(version)
         else:
             report.unused_but_kept.append(version)
     report.rewrapped += _rewrap_stragglers(store, remembered, set(unused))
+    for version in set_aside:
+        keyring.source.destroy_retired(version)
+        report.retired.append(version)
 
 
 def _rewrap_stragglers(store: Store, keyring: Keyring, versions: set[int]) -> int:
@@ -160,6 +190,12 @@ class _InMemoryKeks:
 
     def retire(self, version: int) -> bool:
         return False
+
+    def retiring(self) -> dict[int, bytes | None]:
+        return {}
+
+    def destroy_retired(self, version: int) -> None:
+        return None
 
     def describe(self) -> str:
         return "the keys a rotation holds in memory"

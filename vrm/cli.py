@@ -33,7 +33,7 @@ from vault.profile import FieldVersion
 from vault.rotation import LOCK_NAME, key_usage, one_rotation, rotate
 from vrm.config import ConfigError, load_config
 from vrm.progress import ProgressReporter
-from vrm.services import Services, audit_origin, build_services, store_root
+from vrm.services import Services, audit_origin, build_services, key_dir, store_root
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -56,10 +56,15 @@ def email_option(command: F) -> F:
     return click.option("--email", required=True, help="The customer's login email.")(command)
 
 
+def command_config(data: Path | None) -> dict[str, Any]:
+    """The configuration of one command: ``--data`` if given, over the usual sources."""
+    return load_config({"DATA": str(data) if data else None})
+
+
 @contextmanager
 def opened(data: Path | None) -> Iterator[Services]:
     """Build the services for one command and close them afterwards."""
-    services = build_services(load_config({"DATA": str(data) if data else None}))
+    services = build_services(command_config(data))
     try:
         yield services
     finally:
@@ -378,7 +383,9 @@ def keys_rotate(data: Path | None) -> None:
     version is destroyed only once no data key uses it. One runs at a time: a second,
     started while one runs, stops at once and changes nothing.
     """
-    with opened(data) as services, one_rotation(services.data_dir / "keys" / LOCK_NAME):
+    # The lock comes first: a run refused for it opens nothing, so it changes nothing.
+    lock = key_dir(command_config(data)) / LOCK_NAME
+    with one_rotation(lock), opened(data) as services:
         reporter = ProgressReporter("rewrapping data keys")
         report = rotate(services.store, services.keys.keyring, progress=reporter.update)
         reporter.finish()
@@ -466,7 +473,7 @@ def store_upgrade(data: Path | None) -> None:
     """
     from vault.storage.tinydb import FORMAT, upgrade_store
 
-    config = load_config({"DATA": str(data) if data else None})
+    config = command_config(data)
     if config["STORE"] != "tinydb":
         click.echo(f"the {config['STORE']} store has no format to upgrade")
         return

@@ -79,6 +79,13 @@ def store_root(config: Mapping[str, Any]) -> Path:
     return Path(config["DATA"]).expanduser() / "store"
 
 
+def key_dir(config: Mapping[str, Any]) -> Path:
+    """Where the operator's keys are: ``keys`` under the data directory, made private
+    (with the data directory) if it is not there yet."""
+    data_dir = ensure_private_dir(Path(config["DATA"]).expanduser())
+    return ensure_private_dir(data_dir / "keys")
+
+
 def build_services(
     config: Mapping[str, Any],
     *,
@@ -88,7 +95,7 @@ def build_services(
 ) -> Services:
     """Open keys and storage under the configured data directory (created on first run)."""
     data_dir = ensure_private_dir(Path(config["DATA"]).expanduser())
-    keys = open_keys(data_dir / "keys", kek=config["KEK"] or None)
+    keys = open_keys(key_dir(config), kek=config["KEK"] or None)
     if config["STORE"] == "memory":
         log.warning("STORE=memory keeps everything in memory and loses it on exit: tests only")
     store = open_store(config["STORE"], root=store_root(config))

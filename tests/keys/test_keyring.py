@@ -12,7 +12,7 @@ import pytest
 from joserfc import jws
 from joserfc.jwk import OKPKey
 
-from keys import DataKey, Keyring, files, open_keys
+from keys import DataKey, Keyring, check_key_dir, files, open_keys
 from keys.errors import (
     InsecureKeyFile,
     InvalidKeyMaterial,
@@ -71,6 +71,27 @@ def test_key_file_readable_by_others_is_refused(tmp_path: Path, name: str) -> No
     assert "chmod 600" in message
 
 
+def test_a_key_file_removed_while_the_directory_is_checked_is_skipped(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    open_keys(tmp_path / "keys")
+    gone = tmp_path / "keys" / "kek" / ".v1.key.destroy"
+    gone.write_bytes(b"k")
+    gone.chmod(0o600)
+    real_is_file = Path.is_file
+
+    def is_file(path: Path) -> bool:
+        found = real_is_file(path)
+        if path == gone:
+            path.unlink()  # A rotation destroys it between the listing and the check.
+        return found
+
+    monkeypatch.setattr(Path, "is_file", is_file)
+    check_key_dir(tmp_path / "keys")
+
+    assert not gone.exists()
+
+
 def test_wrapped_key_opens_only_for_its_vault(tmp_path: Path) -> None:
     keyring = Keyring(FileKekSource(tmp_path / "kek"))
     wrapped = keyring.wrap(DataKey(os.urandom(32)), VAULT)
@@ -106,60 +127,63 @@ def test_retired_version_cannot_unwrap(tmp_path: Path) -> None:
         Keyring(source).unwrap(old, VAULT)
 
 
-def test_retiring_moves_the_key_out_of_its_name_before_zeroing_it(
+def test_retiring_sets_the_key_aside_until_it_is_destroyed(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     directory = tmp_path / "kek"
     source = FileKekSource(directory)
     source.add_version()
     source.add_version()
-    key = (directory / "v1.key").read_bytes()
-    seen: list[tuple[list[str], bytes]] = []
-    real_unlink = Path.unlink
+    raw = source.load(1)
 
-    def unlink(path: Path, missing_ok: bool = False) -> None:
-        seen.append((sorted(p.name for p in directory.iterdir()), path.read_bytes()))
-        real_unlink(path, missing_ok)
-
-    monkeypatch.setattr(Path, "unlink", unlink)
-    source.retire(1)
-
-    assert seen == [([".v1.key.destroy", "v2.key"], bytes(len(key)))]
-    assert sorted(p.name for p in directory.iterdir()) == ["v2.key"]
-
-
-class Crash(Exception):
-    """The process dying at this point."""
-
-
-def test_a_retirement_cut_short_is_no_version_and_is_finished_on_the_next_open(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
-) -> None:
-    directory = tmp_path / "kek"
-    source = FileKekSource(directory)
-    source.add_version()
-    source.add_version()
-
-    def crash(path: Path) -> None:
-        raise Crash
-
-    monkeypatch.setattr(files, "_zero_and_unlink", crash)
-    with pytest.raises(Crash):
-        source.retire(1)
-    monkeypatch.undo()
+    assert source.retire(1)
 
     assert source.versions() == [2]
     with pytest.raises(UnknownKeyVersion):
         source.load(1)
-    assert (directory / ".v1.key.destroy").exists()
+    assert source.retiring() == {1: raw}
+    assert FileKekSource(directory).retiring() == {1: raw}  # An open leaves it be.
+    aside = directory / ".v1.key.destroy"
+    seen: list[bytes] = []
+    real_unlink = Path.unlink
 
-    with caplog.at_level("WARNING", logger="keys.keyring"):
-        reopened = FileKekSource(directory)
+    def unlink(path: Path, missing_ok: bool = False) -> None:
+        seen.append(path.read_bytes())
+        real_unlink(path, missing_ok)
 
-    assert reopened.versions() == [2]
+    monkeypatch.setattr(Path, "unlink", unlink)
+    source.destroy_retired(1)
+
+    assert seen == [bytes(len(seen[0]))]
+    assert len(seen[0]) > 0
+    assert not aside.exists()
+    assert source.retiring() == {}
+    source.destroy_retired(1)  # Nothing left: nothing to do.
     assert sorted(p.name for p in directory.iterdir()) == ["v2.key"]
-    assert "finished destroying v1.key" in caplog.text
-    assert Keyring(reopened).current_version() == 2
+
+
+def test_a_key_set_aside_and_partly_zeroed_reads_as_no_key(tmp_path: Path) -> None:
+    directory = tmp_path / "kek"
+    source = FileKekSource(directory)
+    source.add_version()
+    source.add_version()
+    source.retire(1)
+    aside = directory / ".v1.key.destroy"
+    aside.write_bytes(b"\0" * 10 + aside.read_bytes()[10:])
+
+    assert source.retiring() == {1: None}
+
+
+def test_destroying_a_key_file_never_follows_a_link(tmp_path: Path) -> None:
+    target = tmp_path / "elsewhere"
+    target.write_bytes(b"not a key")
+    link = tmp_path / ".v1.key.destroy"
+    link.symlink_to(target)
+
+    with pytest.raises(OSError, match="Too many levels of symbolic links"):
+        files.destroy_file(link)
+
+    assert target.read_bytes() == b"not a key"
 
 
 def test_env_kek_takes_one_key_or_a_versioned_list() -> None:

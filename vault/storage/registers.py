@@ -121,8 +121,9 @@ def _take_back(fd: int, offset: int) -> None:
 
     After a failed ``fdatasync`` Linux keeps the written page in its cache, where every
     later read would find the new value. The spoiled slot fails its check wherever it
-    lands; if even this write fails, the new value stays and the caller's retry is
-    refused as a reuse, which fails closed.
+    lands. If this write fails, the new value stays; if only its sync fails, the zeros
+    may never reach the disk, and after a restart the new value may be back. Either way
+    a retry is then refused as a reuse, which fails closed.
     """
     with suppress(OSError):
         os.pwrite(fd, bytes(SLOT_BYTES), offset)
