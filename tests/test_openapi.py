@@ -364,6 +364,28 @@ def test_introspection_and_revocation_answers_conform(
     conforms(document, "/oauth/introspect", "post", anonymous)
 
 
+UNKNOWN = {"client_id": "vnd_unknown"}
+
+
+@pytest.mark.parametrize(
+    ("path", "form"),
+    [
+        ("/oauth/token", {"grant_type": "client_credentials", **UNKNOWN, "client_secret": "s"}),
+        ("/oauth/token", {"grant_type": "authorization_code", "code": "c", **UNKNOWN}),
+        ("/oauth/introspect", {"token": "t", **UNKNOWN, "client_secret": "s"}),
+        ("/oauth/revoke", {"token": "t", **UNKNOWN, "client_secret": "s"}),
+        ("/oauth/revoke", {"token": "t", **UNKNOWN}),
+    ],
+)
+def test_an_unknown_client_in_the_form_is_a_documented_400(
+    client: FlaskClient, document: dict[str, Any], path: str, form: dict[str, str]
+) -> None:
+    answer = client.post(path, data=form)
+    assert answer.status_code == 400
+    assert answer.get_json()["error"] == "invalid_client"
+    conforms(document, path, "post", answer)
+
+
 def test_audit_proof_answers_conform(
     app: Flask, client: FlaskClient, document: dict[str, Any]
 ) -> None:

@@ -415,9 +415,12 @@ def _token_operation() -> dict[str, Any]:
         "responses": {
             "200": _json_ok("The tokens.", "TokenResponse", cache="no-store", pragma=True),
             "400": _oauth_error(
-                "The request was refused.",
+                "The request was refused; `invalid_client` when a `client_id` sent in the "
+                "form names no registered, active client (any other failed client "
+                "authentication is a 401).",
                 [
                     "invalid_request",
+                    "invalid_client",
                     "invalid_grant",
                     "unauthorized_client",
                     "unsupported_grant_type",
@@ -446,7 +449,12 @@ def _revocation_operation() -> dict[str, Any]:
         "requestBody": _form_body("TokenHintRequest"),
         "responses": {
             "200": _json_ok("Revoked, or nothing to revoke.", "Empty", cache="no-store"),
-            "400": _oauth_error("`token` is missing.", ["invalid_request"]),
+            "400": _oauth_error(
+                "`token` is missing (`invalid_request`), or a `client_id` sent in the form "
+                "names no registered, active client (`invalid_client`; any other failed "
+                "client authentication is a 401).",
+                ["invalid_request", "invalid_client"],
+            ),
             "401": _ref_response("ClientAuthFailedOrTokenType"),
             "413": _ref_response("TooLarge"),
             "5XX": _ref_response("ServerError"),
@@ -468,7 +476,12 @@ def _introspection_operation() -> dict[str, Any]:
         "requestBody": _form_body("TokenHintRequest"),
         "responses": {
             "200": _json_ok("What the token is.", "Introspection", cache="no-store"),
-            "400": _oauth_error("`token` is missing.", ["invalid_request"]),
+            "400": _oauth_error(
+                "`token` is missing (`invalid_request`), or a `client_id` sent in the form "
+                "names no registered, active client (`invalid_client`; any other failed "
+                "client authentication is a 401).",
+                ["invalid_request", "invalid_client"],
+            ),
             "401": _ref_response("ClientAuthFailedOrTokenType"),
             "413": _ref_response("TooLarge"),
             "5XX": _ref_response("ServerError"),
