@@ -127,6 +127,12 @@ def destroy_file(path: Path) -> bool:
     return True
 
 
+def remove_link(path: Path) -> None:
+    """Remove the symbolic link ``path`` (never what it points at), durably."""
+    path.unlink()
+    _fsync_dir(path.parent)
+
+
 def _fsync_dir(path: Path) -> None:
     fd = os.open(path, os.O_RDONLY)
     try:

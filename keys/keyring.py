@@ -42,6 +42,7 @@ from keys.files import (
     destroy_file,
     ensure_private_dir,
     read_key_file,
+    remove_link,
     set_aside,
     write_key_file,
 )
@@ -111,8 +112,9 @@ class KekSource(Protocol):
         or None where what is left of it is no longer a key."""
         ...
 
-    def destroy_retired(self, version: int) -> None:
-        """Destroy what :meth:`retire` set aside of ``version``, if anything is left."""
+    def destroy_retired(self, version: int) -> str | None:
+        """Destroy what :meth:`retire` set aside of ``version``, if anything is left;
+        return a note for the operator if part of it is left for them to do."""
         ...
 
     def describe(self) -> str:
@@ -159,8 +161,19 @@ class FileKekSource:
                 continue
         return found
 
-    def destroy_retired(self, version: int) -> None:
-        destroy_file(aside_path(self._path(version)))
+    def destroy_retired(self, version: int) -> str | None:
+        aside = aside_path(self._path(version))
+        if not aside.is_symlink():
+            destroy_file(aside)
+            return None
+        # Zeroing through a link would reach a file outside the key directory: the link
+        # goes, and what it points at is the operator's to wipe.
+        target = os.readlink(aside)
+        remove_link(aside)
+        return (
+            f"key-encryption key version {version} was a symbolic link to {target}: the "
+            "link is removed, and the key file it points at is yours to wipe"
+        )
 
     def describe(self) -> str:
         return str(self._dir)
@@ -196,7 +209,7 @@ class EnvKekSource:
     def retiring(self) -> dict[int, bytes | None]:
         return {}
 
-    def destroy_retired(self, version: int) -> None:
+    def destroy_retired(self, version: int) -> str | None:
         return None
 
     def describe(self) -> str:

@@ -236,6 +236,60 @@ def test_a_second_key_rotation_while_one_runs_stops_and_changes_nothing(
     assert "version 3 (current): 1 data keys" in vrm("keys", "status").output
 
 
+def test_keys_status_and_rotate_tell_of_set_aside_versions_and_orphaned_keys(
+    env: dict[str, str],
+) -> None:
+    from keys import DataKey
+    from vault.datakeys import TABLE
+    from vrm.config import load_config
+    from vrm.services import build_services
+
+    vrm("customer", "create", "--email", EMAIL)
+    kek = Path(env["VRM_DATA"]) / "keys" / "kek"
+    old_key = (kek / "v1.key").read_bytes()
+    services = build_services(load_config())
+    try:
+        # Two sign-ups that wrapped their keys under version 1 just before a rotation.
+        late, orphan = "0e" * 16, "0f" * 16
+        records = {
+            vault_id: services.keys.keyring.wrap(DataKey.generate(), vault_id).to_record()
+            for vault_id in (late, orphan)
+        }
+        assert run_real(env, "keys", "rotate").returncode == 0
+        # The first stored its key after that rotation's last scan, which was cut short
+        # before it destroyed version 1 (here: the file put back where it was set aside).
+        services.store.insert(TABLE, late, records[late])
+        aside = kek / ".v1.key.destroy"
+        aside.write_bytes(old_key)
+        aside.chmod(0o600)
+
+        status = vrm("keys", "status").output
+        assert (
+            "  version 1: set aside by a rotation that was cut short, 1 data keys: "
+            "run 'vrm keys rotate' to finish it\n"
+        ) in status
+        finished = run_real(env, "keys", "rotate")
+        assert finished.returncode == 0, finished.stderr
+        assert "new key-encryption key version" not in finished.stdout
+        assert "rewrapped 1 data keys under version 2" in finished.stdout
+        assert "retired version 1: its key file was destroyed" in finished.stdout
+
+        # The second died after storing its key, once version 1 was gone for good.
+        services.store.insert(TABLE, orphan, records[orphan])
+    finally:
+        services.close()
+    assert "  version 1: gone, yet 1 data keys are under it\n" in vrm("keys", "status").output
+
+    rotated = run_real(env, "keys", "rotate")
+
+    assert rotated.returncode == 0, rotated.stderr
+    assert "rewrapped 2 data keys under version 3" in rotated.stdout
+    assert (
+        "left 1 data keys under a version that is gone: they belong to no vault "
+        "(a sign-up that failed part-way, or one still under way)"
+    ) in rotated.stdout
+
+
 def test_a_key_rotation_refused_for_the_lock_opens_nothing(
     env: dict[str, str], data_dir: Path
 ) -> None:

@@ -19,8 +19,10 @@ import pytest
 
 from keys import DataKey, Keyring, WrappedKey
 from keys.envelope import RandomBytes
+from keys.errors import UnknownKeyVersion
 from keys.keyring import FileKekSource
 from tests.conftest import PASSWORD, FakeClock
+from vault import rotation
 from vault.datakeys import TABLE, DataKeys
 from vault.rotation import key_usage, rotate
 from vault.storage.base import Document, Store
@@ -240,8 +242,8 @@ class RetireWatcher:
     def retiring(self) -> dict[int, bytes | None]:
         return self._inner.retiring()
 
-    def destroy_retired(self, version: int) -> None:
-        self._inner.destroy_retired(version)
+    def destroy_retired(self, version: int) -> str | None:
+        return self._inner.destroy_retired(version)
 
     def describe(self) -> str:
         return self._inner.describe()
@@ -345,6 +347,101 @@ def test_a_set_aside_key_already_zeroed_is_destroyed_by_the_next_run_alone(
     assert (report.new_version, report.rewrapped, report.retired) == (None, 0, [1])
     assert sorted(p.name for p in kek_dir.iterdir()) == ["v2.key"]
     assert key_usage(services.store) == {2: 2}
+
+
+def test_a_rotation_cut_short_before_its_last_scan_leaves_the_key_to_rescue_with(
+    services: Services, config: dict[str, Any], clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Run 1 sets version 1 aside, with a late data key under it, and dies in its last
+    scan, before it destroys anything: the key file must still be there for run 2."""
+    _customers(services, 2)
+    late_vault = "fa" * 16
+    dek = DataKey.generate()
+    wrapped = services.keys.keyring.wrap(dek, late_vault)
+    kek_dir = services.data_dir / "keys" / "kek"
+
+    def server_stores_its_key(version: int) -> None:
+        services.store.insert(TABLE, late_vault, wrapped.to_record())
+
+    real = rotation._rewrap_stragglers
+
+    def dies(*args: Any) -> None:
+        raise Crash
+
+    monkeypatch.setattr(rotation, "_rewrap_stragglers", dies)
+    with pytest.raises(Crash):
+        rotate(
+            services.store, Keyring(RetireWatcher(FileKekSource(kek_dir), server_stores_its_key))
+        )
+    monkeypatch.setattr(rotation, "_rewrap_stragglers", real)
+
+    report = rotate(services.store, Keyring(FileKekSource(kek_dir)))
+
+    assert (report.new_version, report.rewrapped, report.retired) == (None, 1, [1])
+    assert sorted(p.name for p in kek_dir.iterdir()) == ["v2.key"]
+    fresh = build_services(config, clock=clock)
+    try:
+        assert fresh.vaults.datakeys.open(late_vault).raw == dek.raw
+    finally:
+        fresh.close()
+
+
+def test_a_key_left_under_a_destroyed_version_by_a_failed_sign_up_is_counted_not_fatal(
+    services: Services,
+) -> None:
+    """A sign-up that died between storing its data key and checking the versions again
+    leaves a key under a destroyed version, with no vault: rotations go on around it."""
+    _customers(services, 2)
+    orphan = "0f" * 16
+    # Wrapped under version 1 just before a rotation, stored just after it, and then the
+    # sign-up died before it looked at the versions again.
+    record = services.keys.keyring.wrap(DataKey.generate(), orphan).to_record()
+    assert rotate(services.store, services.keys.keyring).retired == [1]
+    services.store.insert(TABLE, orphan, record)
+    kek_dir = services.data_dir / "keys" / "kek"
+
+    again = rotate(services.store, Keyring(FileKekSource(kek_dir)))
+
+    assert (again.new_version, again.rewrapped, again.orphaned) == (3, 2, 1)
+    assert again.retired == [2]
+    assert key_usage(services.store) == {3: 2, 1: 1}
+
+
+def test_a_lost_key_of_a_vault_that_exists_stops_the_rotation_before_it_destroys_anything(
+    services: Services,
+) -> None:
+    victim = next(iter(_customers(services, 2)))
+    lost = services.store.get(TABLE, victim)
+    rotate(services.store, services.keys.keyring)
+    services.store.update(TABLE, victim, lambda record: lost)
+    kek_dir = services.data_dir / "keys" / "kek"
+
+    with pytest.raises(UnknownKeyVersion):
+        rotate(services.store, Keyring(FileKekSource(kek_dir)))
+
+    assert sorted(p.name for p in kek_dir.iterdir()) == ["v2.key", "v3.key"]
+
+
+def test_a_set_aside_key_that_is_a_link_is_unlinked_and_the_operator_told(
+    services: Services, tmp_path: Path
+) -> None:
+    _customers(services, 1)
+    rotate(services.store, services.keys.keyring)
+    kek_dir = services.data_dir / "keys" / "kek"
+    target = tmp_path / "mounted-key"
+    target.write_bytes(b"the operator's own copy")
+    target.chmod(0o600)
+    (kek_dir / ".v1.key.destroy").symlink_to(target)
+
+    report = rotate(services.store, services.keys.keyring)
+
+    assert report.retired == [1]
+    assert report.notes == [
+        f"key-encryption key version 1 was a symbolic link to {target}: the link is "
+        "removed, and the key file it points at is yours to wipe"
+    ]
+    assert sorted(p.name for p in kek_dir.iterdir()) == ["v2.key"]
+    assert target.read_bytes() == b"the operator's own copy"
 
 
 class StallsAfterLookingUp(Keyring):

@@ -6,7 +6,11 @@ Profile data is never re-encrypted; only the wrapped data keys change.
 
 With KEK files, no data key is ever left wrapped under a version a rotation destroyed,
 however server processes creating vaults meanwhile are timed, provided one rotation runs at
-a time. A server wraps a new key under the version current when it looks, stores it, then
+a time and each creation runs to its end. (A sign-up that dies between storing its key and
+looking at the versions again can leave its key under a destroyed version; its vault
+document is written only after that, so no data is under the key. A rotation counts such
+keys as ``orphaned`` and goes on; one under a vault that has a document stops it.)
+A server wraps a new key under the version current when it looks, stores it, then
 reads the version list again and, while that version is gone, rewraps the key it still
 holds under the current one (:meth:`vault.datakeys.DataKeys.create`). A rotation reads
 the versions it retires into memory, moves their files aside (from then on no process
@@ -39,6 +43,7 @@ from pathlib import Path
 from keys import Keyring, KeyringError
 from keys.errors import RotationRunning, UnknownKeyVersion
 from vault.datakeys import TABLE, DataKeys
+from vault.errors import NotFound
 from vault.storage.base import Store
 
 Progress = Callable[[int, int], None]
@@ -54,6 +59,12 @@ class RotationReport:
     rewrapped: int = 0
     retired: list[int] = field(default_factory=list)
     unused_but_kept: list[int] = field(default_factory=list)
+    orphaned: int = 0
+    """Data keys under a version that is gone whose vault has no document: a sign-up that
+    died between storing its key and writing its vault, or one still under way (which
+    rewraps its own key). Left as they are, and never a reason to stop."""
+    notes: list[str] = field(default_factory=list)
+    """What is left for the operator to do by hand."""
 
 
 def key_usage(store: Store) -> Counter[int]:
@@ -91,12 +102,7 @@ def rotate(store: Store, keyring: Keyring, *, progress: Progress | None = None) 
     report.current_version = current = keyring.current_version()
     _finish_set_aside(store, keyring, report)
     pending = [vid for vid, rec in store.scan(TABLE) if int(rec["kek_version"]) != current]
-    datakeys = DataKeys(store, keyring)
-    for done, vault_id in enumerate(pending, start=1):
-        if datakeys.rewrap(vault_id):
-            report.rewrapped += 1
-        if progress is not None:
-            progress(done, len(pending))
+    _rewrap_each(store, keyring, pending, report, progress)
     _retire_unused(store, keyring, report)
     return report
 
@@ -107,7 +113,42 @@ def _nothing_in_progress(store: Store, keyring: Keyring) -> bool:
     versions = keyring.source.versions()
     if len(versions) > 1:
         return False
-    return set(key_usage(store)) <= {keyring.current_version()}
+    # A key under a version that is gone is an orphan (see RotationReport), not work left.
+    return set(key_usage(store)) & set(versions) <= {keyring.current_version()}
+
+
+def _rewrap_each(
+    store: Store,
+    keyring: Keyring,
+    vault_ids: list[str],
+    report: RotationReport,
+    progress: Progress | None = None,
+) -> None:
+    """Rewrap the data key of each of ``vault_ids`` under ``keyring``'s current version.
+
+    A key whose version ``keyring`` cannot load is counted in ``report.orphaned`` when its
+    vault has no document; under a vault that has one, the key is lost, and that stops
+    the run (UnknownKeyVersion) before anything is destroyed.
+    """
+    datakeys = DataKeys(store, keyring)
+    for done, vault_id in enumerate(vault_ids, start=1):
+        try:
+            if datakeys.rewrap(vault_id):
+                report.rewrapped += 1
+        except UnknownKeyVersion:
+            if _has_document(store, vault_id):
+                raise
+            report.orphaned += 1
+        if progress is not None:
+            progress(done, len(vault_ids))
+
+
+def _has_document(store: Store, vault_id: str) -> bool:
+    try:
+        store.read_vault(vault_id)
+    except NotFound:
+        return False
+    return True
 
 
 def _finish_set_aside(store: Store, keyring: Keyring, report: RotationReport) -> None:
@@ -124,10 +165,8 @@ def _finish_set_aside(store: Store, keyring: Keyring, report: RotationReport) ->
         return
     held = {version: key for version, key in left.items() if key is not None}
     held[report.current_version] = keyring.source.load(report.current_version)
-    report.rewrapped += _rewrap_stragglers(store, Keyring(_InMemoryKeks(held)), set(left))
-    for version in sorted(left):
-        keyring.source.destroy_retired(version)
-        report.retired.append(version)
+    _rewrap_stragglers(store, Keyring(_InMemoryKeks(held)), set(left), report)
+    _destroy(keyring, sorted(left), report)
 
 
 def _retire_unused(store: Store, keyring: Keyring, report: RotationReport) -> None:
@@ -157,21 +196,29 @@ def _retire_unused(store: Store, keyring: Keyring, report: RotationReport) -> No
             set_aside.append(version)
         else:
             report.unused_but_kept.append(version)
-    report.rewrapped += _rewrap_stragglers(store, remembered, set(unused))
-    for version in set_aside:
-        keyring.source.destroy_retired(version)
+    _rewrap_stragglers(store, remembered, set(unused), report)
+    _destroy(keyring, set_aside, report)
+
+
+def _rewrap_stragglers(
+    store: Store, keyring: Keyring, versions: set[int], report: RotationReport
+) -> None:
+    """Rewrap, under ``keyring``'s current version, every data key still under ``versions``."""
+    stragglers = [vid for vid, rec in store.scan(TABLE) if int(rec["kek_version"]) in versions]
+    _rewrap_each(store, keyring, stragglers, report)
+
+
+def _destroy(keyring: Keyring, versions: list[int], report: RotationReport) -> None:
+    """Destroy the set-aside ``versions``, the last step of retiring them."""
+    for version in versions:
+        note = keyring.source.destroy_retired(version)
+        if note is not None:
+            report.notes.append(note)
         report.retired.append(version)
 
 
-def _rewrap_stragglers(store: Store, keyring: Keyring, versions: set[int]) -> int:
-    """Rewrap, under ``keyring``'s current version, every data key still under ``versions``."""
-    stragglers = [vid for vid, rec in store.scan(TABLE) if int(rec["kek_version"]) in versions]
-    datakeys = DataKeys(store, keyring)
-    return sum(1 for vault_id in stragglers if datakeys.rewrap(vault_id))
-
-
 class _InMemoryKeks:
-    """KEK versions held in memory, for rewrapping after their files are destroyed."""
+    """KEK versions held in memory, for rewrapping once their files are set aside."""
 
     def __init__(self, keys: Mapping[int, bytes]) -> None:
         self._keys = dict(keys)
@@ -194,7 +241,7 @@ class _InMemoryKeks:
     def retiring(self) -> dict[int, bytes | None]:
         return {}
 
-    def destroy_retired(self, version: int) -> None:
+    def destroy_retired(self, version: int) -> str | None:
         return None
 
     def describe(self) -> str:

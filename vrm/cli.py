@@ -62,9 +62,10 @@ def command_config(data: Path | None) -> dict[str, Any]:
 
 
 @contextmanager
-def opened(data: Path | None) -> Iterator[Services]:
-    """Build the services for one command and close them afterwards."""
-    services = build_services(command_config(data))
+def opened(data: Path | None, config: Mapping[str, Any] | None = None) -> Iterator[Services]:
+    """Build the services for one command (from ``config`` if the command has loaded it
+    already) and close them afterwards."""
+    services = build_services(command_config(data) if config is None else config)
     try:
         yield services
     finally:
@@ -383,9 +384,9 @@ def keys_rotate(data: Path | None) -> None:
     version is destroyed only once no data key uses it. One runs at a time: a second,
     started while one runs, stops at once and changes nothing.
     """
-    # The lock comes first: a run refused for it opens nothing, so it changes nothing.
-    lock = key_dir(command_config(data)) / LOCK_NAME
-    with one_rotation(lock), opened(data) as services:
+    config = command_config(data)
+    # The lock comes first: a run refused for it opens no store, key or log.
+    with one_rotation(key_dir(config) / LOCK_NAME), opened(data, config) as services:
         reporter = ProgressReporter("rewrapping data keys")
         report = rotate(services.store, services.keys.keyring, progress=reporter.update)
         reporter.finish()
@@ -393,6 +394,7 @@ def keys_rotate(data: Path | None) -> None:
             "current_version": report.current_version,
             "rewrapped": report.rewrapped,
             "retired": ",".join(map(str, report.retired)),
+            "orphaned": report.orphaned,
         }
         services.events.emit(Event("keys.rotated", services.clock(), "operator", detail=detail))
     if report.new_version is not None:
@@ -402,6 +404,13 @@ def keys_rotate(data: Path | None) -> None:
         click.echo(f"retired version {version}: its key file was destroyed")
     for version in report.unused_but_kept:
         click.echo(f"version {version} is no longer used: remove it from VRM_KEK")
+    if report.orphaned:
+        click.echo(
+            f"left {report.orphaned} data keys under a version that is gone: they belong to "
+            "no vault (a sign-up that failed part-way, or one still under way)"
+        )
+    for note in report.notes:
+        click.echo(note)
 
 
 @keys_group.command("status")
@@ -412,9 +421,18 @@ def keys_status(data: Path | None) -> None:
         keyring = services.keys.keyring
         usage = key_usage(services.store)
         click.echo(f"key-encryption keys from {keyring.source.describe()}")
-        for version in keyring.source.versions():
+        listed = keyring.source.versions()
+        for version in listed:
             mark = " (current)" if version == keyring.current_version() else ""
             click.echo(f"  version {version}{mark}: {usage.get(version, 0)} data keys")
+        set_aside = keyring.source.retiring()
+        for version in sorted(set_aside):
+            click.echo(
+                f"  version {version}: set aside by a rotation that was cut short, "
+                f"{usage.get(version, 0)} data keys: run 'vrm keys rotate' to finish it"
+            )
+        for version in sorted(set(usage) - set(listed) - set(set_aside)):
+            click.echo(f"  version {version}: gone, yet {usage[version]} data keys are under it")
         click.echo(f"signing key id {services.keys.signing.kid}")
 
 

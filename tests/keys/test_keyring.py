@@ -162,6 +162,29 @@ def test_retiring_sets_the_key_aside_until_it_is_destroyed(
     assert sorted(p.name for p in directory.iterdir()) == ["v2.key"]
 
 
+def test_setting_aside_and_destroying_are_each_made_durable(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    directory = tmp_path / "kek"
+    source = FileKekSource(directory)
+    source.add_version()
+    source.add_version()
+    synced: list[str] = []
+    real_fsync = os.fsync
+
+    def fsync(fd: int) -> None:
+        synced.append(os.path.basename(os.readlink(f"/proc/self/fd/{fd}")))
+        real_fsync(fd)
+
+    monkeypatch.setattr(files.os, "fsync", fsync)
+    source.retire(1)
+    assert synced == ["kek"]
+    synced.clear()
+
+    source.destroy_retired(1)
+    assert synced == [".v1.key.destroy", "kek"]
+
+
 def test_a_key_set_aside_and_partly_zeroed_reads_as_no_key(tmp_path: Path) -> None:
     directory = tmp_path / "kek"
     source = FileKekSource(directory)
