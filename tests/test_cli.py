@@ -204,6 +204,17 @@ def test_keys_rotate_reports_progress_and_versions(env: dict[str, str]) -> None:
     assert rotated[0]["actor"] == "operator"
 
 
+def rotate_while_held(env: dict[str, str], lock: Path) -> subprocess.CompletedProcess[str]:
+    """Run ``vrm keys rotate`` while this process holds the rotation lock at ``lock`` (as a
+    running rotation would: flock conflicts between separate open files)."""
+    held = os.open(lock, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(held, fcntl.LOCK_EX)
+        return run_real(env, "keys", "rotate")
+    finally:
+        os.close(held)
+
+
 def test_a_second_key_rotation_while_one_runs_stops_and_changes_nothing(
     env: dict[str, str],
 ) -> None:
@@ -213,13 +224,7 @@ def test_a_second_key_rotation_while_one_runs_stops_and_changes_nothing(
     lock = keys / "rotation.lock"
     assert stat.S_IMODE(lock.stat().st_mode) == 0o600
     before = sorted(path.name for path in keys.rglob("*"))
-    # A running rotation, as another process holds it (flock: another open file).
-    held = os.open(lock, os.O_RDWR)
-    try:
-        fcntl.flock(held, fcntl.LOCK_EX)
-        refused = run_real(env, "keys", "rotate")
-    finally:
-        os.close(held)
+    refused = rotate_while_held(env, lock)
 
     assert refused.returncode == 1
     assert refused.stderr.strip() == (
@@ -296,12 +301,7 @@ def test_a_key_rotation_refused_for_the_lock_opens_nothing(
     keys = data_dir / "keys"
     keys.mkdir(parents=True, mode=0o700)
     lock = keys / "rotation.lock"
-    held = os.open(lock, os.O_RDWR | os.O_CREAT, 0o600)
-    try:
-        fcntl.flock(held, fcntl.LOCK_EX)
-        refused = run_real(env, "keys", "rotate")
-    finally:
-        os.close(held)
+    refused = rotate_while_held(env, lock)
 
     assert refused.returncode == 1
     assert "another key rotation is running" in refused.stderr

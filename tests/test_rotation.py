@@ -219,6 +219,15 @@ def test_rotation_with_env_keys_rewraps_and_names_what_to_remove(
     only_new.close()
 
 
+def opens_afresh(config: dict[str, Any], clock: FakeClock, vault_id: str) -> bytes:
+    """The data key of ``vault_id`` as a server started now opens it."""
+    fresh = build_services(config, clock=clock)
+    try:
+        return fresh.vaults.datakeys.open(vault_id).raw
+    finally:
+        fresh.close()
+
+
 class RetireWatcher:
     """A KEK source that calls ``before_destroying(version)`` as a version is retired."""
 
@@ -272,11 +281,7 @@ def test_a_data_key_stored_under_the_old_version_after_the_last_scan_survives_ro
     assert report.retired == [1]
     assert sorted(p.name for p in kek_dir.iterdir()) == ["v2.key"]
     assert key_usage(services.store) == {2: 4}
-    fresh = build_services(config, clock=clock)
-    try:
-        assert fresh.vaults.datakeys.open(late_vault).raw == dek.raw
-    finally:
-        fresh.close()
+    assert opens_afresh(config, clock, late_vault) == dek.raw
 
 
 class Crash(Exception):
@@ -324,11 +329,7 @@ def test_a_rotation_cut_short_after_setting_a_version_aside_is_finished_by_the_n
     assert (report.current_version, report.rewrapped, report.retired) == (2, 1, [1])
     assert sorted(p.name for p in kek_dir.iterdir()) == ["v2.key"]
     assert key_usage(services.store) == {2: 4}
-    fresh = build_services(config, clock=clock)
-    try:
-        assert fresh.vaults.datakeys.open(late_vault).raw == dek.raw
-    finally:
-        fresh.close()
+    assert opens_afresh(config, clock, late_vault) == dek.raw
 
 
 def test_a_set_aside_key_already_zeroed_is_destroyed_by_the_next_run_alone(
@@ -379,11 +380,7 @@ def test_a_rotation_cut_short_before_its_last_scan_leaves_the_key_to_rescue_with
 
     assert (report.new_version, report.rewrapped, report.retired) == (None, 1, [1])
     assert sorted(p.name for p in kek_dir.iterdir()) == ["v2.key"]
-    fresh = build_services(config, clock=clock)
-    try:
-        assert fresh.vaults.datakeys.open(late_vault).raw == dek.raw
-    finally:
-        fresh.close()
+    assert opens_afresh(config, clock, late_vault) == dek.raw
 
 
 def test_a_key_left_under_a_destroyed_version_by_a_failed_sign_up_is_counted_not_fatal(
@@ -478,11 +475,7 @@ def test_a_data_key_stored_after_a_whole_rotation_is_rewrapped_by_its_creator(
 
     assert sorted(p.name for p in kek_dir.iterdir()) == ["v2.key"]
     assert key_usage(services.store) == {2: 4}
-    fresh = build_services(config, clock=clock)
-    try:
-        assert fresh.vaults.datakeys.open(late_vault).raw == dek.raw
-    finally:
-        fresh.close()
+    assert opens_afresh(config, clock, late_vault) == dek.raw
 
 
 class OnceStored(FileKekSource):

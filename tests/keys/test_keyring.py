@@ -127,13 +127,19 @@ def test_retired_version_cannot_unwrap(tmp_path: Path) -> None:
         Keyring(source).unwrap(old, VAULT)
 
 
+def two_versions(directory: Path) -> FileKekSource:
+    """KEK files in ``directory`` holding versions 1 and 2."""
+    source = FileKekSource(directory)
+    source.add_version()
+    source.add_version()
+    return source
+
+
 def test_retiring_sets_the_key_aside_until_it_is_destroyed(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     directory = tmp_path / "kek"
-    source = FileKekSource(directory)
-    source.add_version()
-    source.add_version()
+    source = two_versions(directory)
     raw = source.load(1)
 
     assert source.retire(1)
@@ -166,9 +172,7 @@ def test_setting_aside_and_destroying_are_each_made_durable(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     directory = tmp_path / "kek"
-    source = FileKekSource(directory)
-    source.add_version()
-    source.add_version()
+    source = two_versions(directory)
     synced: list[str] = []
     real_fsync = os.fsync
 
@@ -187,9 +191,7 @@ def test_setting_aside_and_destroying_are_each_made_durable(
 
 def test_a_key_set_aside_and_partly_zeroed_reads_as_no_key(tmp_path: Path) -> None:
     directory = tmp_path / "kek"
-    source = FileKekSource(directory)
-    source.add_version()
-    source.add_version()
+    source = two_versions(directory)
     source.retire(1)
     aside = directory / ".v1.key.destroy"
     aside.write_bytes(b"\0" * 10 + aside.read_bytes()[10:])
