@@ -113,8 +113,11 @@ class KekSource(Protocol):
         ...
 
     def destroy_retired(self, version: int) -> str | None:
-        """Destroy what :meth:`retire` set aside of ``version``, if anything is left;
-        return a note for the operator if part of it is left for them to do."""
+        """Destroy what :meth:`retire` set aside of ``version``, if anything is left.
+
+        Return the path of a file left for the operator to wipe (what a set-aside symbolic
+        link pointed at: the link is removed, never followed), else None.
+        """
         ...
 
     def describe(self) -> str:
@@ -158,7 +161,8 @@ class FileKekSource:
             except InvalidKeyMaterial:  # Zeroed, or partly: its destruction was under way.
                 found[int(match.group(1))] = None
             except FileNotFoundError:
-                continue
+                if path.is_symlink():  # A link to nothing: no key, and still to remove.
+                    found[int(match.group(1))] = None
         return found
 
     def destroy_retired(self, version: int) -> str | None:
@@ -168,12 +172,9 @@ class FileKekSource:
             return None
         # Zeroing through a link would reach a file outside the key directory: the link
         # goes, and what it points at is the operator's to wipe.
-        target = os.readlink(aside)
+        target = os.path.normpath(os.path.join(aside.parent, os.readlink(aside)))
         remove_link(aside)
-        return (
-            f"key-encryption key version {version} was a symbolic link to {target}: the "
-            "link is removed, and the key file it points at is yours to wipe"
-        )
+        return target
 
     def describe(self) -> str:
         return str(self._dir)

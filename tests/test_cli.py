@@ -270,8 +270,8 @@ def test_keys_status_and_rotate_tell_of_set_aside_versions_and_orphaned_keys(
 
         status = vrm("keys", "status").output
         assert (
-            "  version 1: set aside by a rotation that was cut short, 1 data keys: "
-            "run 'vrm keys rotate' to finish it\n"
+            "  version 1: set aside by a rotation that was cut short "
+            "(run 'vrm keys rotate' to finish it), 1 data keys\n"
         ) in status
         finished = run_real(env, "keys", "rotate")
         assert finished.returncode == 0, finished.stderr
@@ -283,7 +283,10 @@ def test_keys_status_and_rotate_tell_of_set_aside_versions_and_orphaned_keys(
         services.store.insert(TABLE, orphan, records[orphan])
     finally:
         services.close()
-    assert "  version 1: gone, yet 1 data keys are under it\n" in vrm("keys", "status").output
+    assert (
+        "  version 1: gone; 1 data keys under it belong to no vault (a sign-up that failed "
+        "part-way), 0 to vaults that cannot be opened\n"
+    ) in vrm("keys", "status").output
 
     rotated = run_real(env, "keys", "rotate")
 
@@ -293,6 +296,35 @@ def test_keys_status_and_rotate_tell_of_set_aside_versions_and_orphaned_keys(
         "left 1 data keys under a version that is gone: they belong to no vault "
         "(a sign-up that failed part-way, or one still under way)"
     ) in rotated.stdout
+    from vault.audit import AuditLog
+
+    with AuditLog(Path(env["VRM_DATA"]) / "audit") as log:
+        rotated_events = [e["detail"] for e in log.entries() if e["type"] == "keys.rotated"]
+    assert [(d["retired"], d["orphaned"], d["unlinked"]) for d in rotated_events] == [
+        ("1", 0, ""),
+        ("1", 0, ""),
+        ("2", 1, ""),
+    ]
+
+
+def test_keys_status_names_a_version_a_running_rotation_is_retiring(
+    env: dict[str, str],
+) -> None:
+    vrm("customer", "create", "--email", EMAIL)
+    kek = Path(env["VRM_DATA"]) / "keys" / "kek"
+    assert run_real(env, "keys", "rotate").returncode == 0
+    (kek / ".v1.key.destroy").write_bytes((kek / "v2.key").read_bytes())
+    (kek / ".v1.key.destroy").chmod(0o600)
+    lock = Path(env["VRM_DATA"]) / "keys" / "rotation.lock"
+    held = os.open(lock, os.O_RDWR)
+    try:
+        fcntl.flock(held, fcntl.LOCK_EX)
+        status = vrm("keys", "status").output
+    finally:
+        os.close(held)
+
+    assert "  version 1: being retired by the rotation running now, 0 data keys\n" in status
+    assert "cut short" in vrm("keys", "status").output
 
 
 def test_a_key_rotation_refused_for_the_lock_opens_nothing(

@@ -19,12 +19,12 @@ import pytest
 
 from keys import DataKey, Keyring, WrappedKey
 from keys.envelope import RandomBytes
-from keys.errors import UnknownKeyVersion
 from keys.keyring import FileKekSource
 from tests.conftest import PASSWORD, FakeClock
 from vault import rotation
 from vault.datakeys import TABLE, DataKeys
-from vault.rotation import key_usage, rotate
+from vault.errors import StorageError
+from vault.rotation import KeysLost, key_usage, rotate
 from vault.storage.base import Document, Store
 from vrm.services import Services, build_services
 
@@ -339,9 +339,7 @@ def test_a_set_aside_key_already_zeroed_is_destroyed_by_the_next_run_alone(
     rotate(services.store, services.keys.keyring)
     kek_dir = services.data_dir / "keys" / "kek"
     # A run cut short while zeroing the file it had set aside, after its last scan.
-    aside = kek_dir / ".v1.key.destroy"
-    aside.write_bytes(b"\0" * 45)
-    aside.chmod(0o600)
+    zeroed_aside(kek_dir, 1)
 
     report = rotate(services.store, services.keys.keyring)
 
@@ -383,6 +381,25 @@ def test_a_rotation_cut_short_before_its_last_scan_leaves_the_key_to_rescue_with
     assert opens_afresh(config, clock, late_vault) == dek.raw
 
 
+def left_by_a_sign_up(services: Services, vault_id: str, dek: DataKey) -> None:
+    """A data key for ``vault_id`` wrapped under version 1 just before a rotation and
+    stored just after it, by a sign-up that has not (or never) looked at the versions
+    again: a key under a destroyed version, with no vault."""
+    record = services.keys.keyring.wrap(dek, vault_id).to_record()
+    assert rotate(services.store, services.keys.keyring).retired == [1]
+    services.store.insert(TABLE, vault_id, record)
+
+
+def vault_key_lost(services: Services) -> tuple[str, Path]:
+    """A vault whose data key is put back under version 1 once a rotation destroyed it;
+    the vault, and the KEK directory."""
+    victim = next(iter(_customers(services, 2)))
+    lost = services.store.get(TABLE, victim)
+    rotate(services.store, services.keys.keyring)
+    services.store.update(TABLE, victim, lambda record: lost)
+    return victim, services.data_dir / "keys" / "kek"
+
+
 def test_a_key_left_under_a_destroyed_version_by_a_failed_sign_up_is_counted_not_fatal(
     services: Services,
 ) -> None:
@@ -404,19 +421,103 @@ def test_a_key_left_under_a_destroyed_version_by_a_failed_sign_up_is_counted_not
     assert key_usage(services.store) == {3: 2, 1: 1}
 
 
-def test_a_lost_key_of_a_vault_that_exists_stops_the_rotation_before_it_destroys_anything(
+def test_a_lost_key_of_a_vault_that_exists_stops_the_rotation_before_it_changes_anything(
     services: Services,
 ) -> None:
-    victim = next(iter(_customers(services, 2)))
-    lost = services.store.get(TABLE, victim)
-    rotate(services.store, services.keys.keyring)
-    services.store.update(TABLE, victim, lambda record: lost)
-    kek_dir = services.data_dir / "keys" / "kek"
+    victim, kek_dir = vault_key_lost(services)
 
-    with pytest.raises(UnknownKeyVersion):
+    with pytest.raises(KeysLost) as refused:
         rotate(services.store, Keyring(FileKekSource(kek_dir)))
 
-    assert sorted(p.name for p in kek_dir.iterdir()) == ["v2.key", "v3.key"]
+    assert refused.value.lost == {victim: 1}
+    assert "1 vault(s) have their data key under key-encryption key version(s) 1" in str(
+        refused.value
+    )
+    assert sorted(p.name for p in kek_dir.iterdir()) == ["v2.key"]
+    assert key_usage(services.store) == {2: 1, 1: 1}
+
+
+def test_a_lost_key_under_a_half_destroyed_version_stops_the_run_before_it_destroys_it(
+    services: Services,
+) -> None:
+    _, kek_dir = vault_key_lost(services)
+    aside = zeroed_aside(kek_dir, 1)
+
+    with pytest.raises(KeysLost):
+        rotate(services.store, Keyring(FileKekSource(kek_dir)))
+
+    assert aside.exists()
+    assert sorted(p.name for p in kek_dir.iterdir()) == [".v1.key.destroy", "v2.key"]
+
+
+def zeroed_aside(kek_dir: Path, version: int) -> Path:
+    """A set-aside key file whose zeroing a crash cut short."""
+    aside = kek_dir / f".v{version}.key.destroy"
+    aside.write_bytes(b"\0" * 45)
+    aside.chmod(0o600)
+    return aside
+
+
+def test_an_orphan_under_a_half_destroyed_version_is_counted_once(services: Services) -> None:
+    _customers(services, 1)
+    orphan = "0d" * 16
+    left_by_a_sign_up(services, orphan, DataKey.generate())
+    kek_dir = services.data_dir / "keys" / "kek"
+    zeroed_aside(kek_dir, 1)
+
+    report = rotate(services.store, Keyring(FileKekSource(kek_dir)))
+
+    assert (report.new_version, report.retired, report.orphans) == (None, [1], {orphan})
+    assert sorted(p.name for p in kek_dir.iterdir()) == ["v2.key"]
+
+
+@pytest.mark.parametrize("finishes_at", [1, 2], ids=["at the first look", "after its rewrap"])
+def test_a_sign_up_that_finishes_while_the_rotation_looks_at_its_key_is_not_a_loss(
+    services: Services, monkeypatch: pytest.MonkeyPatch, finishes_at: int
+) -> None:
+    """Its key was under a destroyed version with no vault when the run read it; by the
+    time the run looks for its vault (before it changes anything, or once its rewrap of
+    the key failed), it has rewrapped its key and written its vault."""
+    _customers(services, 1)
+    late = "0c" * 16
+    dek = DataKey.generate()
+    left_by_a_sign_up(services, late, dek)
+    kek_dir = services.data_dir / "keys" / "kek"
+    real = rotation._has_document
+    looks: list[str] = []
+
+    def sign_up_finishes(store: Store, vault_id: str) -> bool:
+        looks.append(vault_id)
+        if vault_id == late and looks.count(late) == finishes_at:
+            fresh = Keyring(FileKekSource(kek_dir)).wrap(dek, late).to_record()
+            store.update(TABLE, late, lambda current: fresh)
+            store.create_vault(late, {"profile": {}})
+        return real(store, vault_id)
+
+    monkeypatch.setattr(rotation, "_has_document", sign_up_finishes)
+    report = rotate(services.store, Keyring(FileKekSource(kek_dir)))
+
+    assert looks.count(late) == finishes_at
+    assert (report.orphans, report.retired) == (set(), [2])
+    assert key_usage(services.store) == {3: 2}
+
+
+def test_a_vault_that_cannot_be_read_stops_the_rotation_rather_than_pass_for_an_orphan(
+    services: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _customers(services, 1)
+    orphan = "0b" * 16
+    left_by_a_sign_up(services, orphan, DataKey.generate())
+    kek_dir = services.data_dir / "keys" / "kek"
+
+    def unreadable(vault_id: str) -> Document:
+        raise StorageError(f"cannot read {vault_id}")
+
+    monkeypatch.setattr(services.store, "read_vault", unreadable)
+    with pytest.raises(StorageError):
+        rotate(services.store, Keyring(FileKekSource(kek_dir)))
+
+    assert sorted(p.name for p in kek_dir.iterdir()) == ["v2.key"]
 
 
 def test_a_set_aside_key_that_is_a_link_is_unlinked_and_the_operator_told(
@@ -428,17 +529,27 @@ def test_a_set_aside_key_that_is_a_link_is_unlinked_and_the_operator_told(
     target = tmp_path / "mounted-key"
     target.write_bytes(b"the operator's own copy")
     target.chmod(0o600)
-    (kek_dir / ".v1.key.destroy").symlink_to(target)
+    (kek_dir / ".v1.key.destroy").symlink_to(os.path.relpath(target, kek_dir))
 
     report = rotate(services.store, services.keys.keyring)
 
     assert report.retired == [1]
-    assert report.notes == [
-        f"key-encryption key version 1 was a symbolic link to {target}: the link is "
-        "removed, and the key file it points at is yours to wipe"
-    ]
+    assert report.unlinked == {1: str(target)}
     assert sorted(p.name for p in kek_dir.iterdir()) == ["v2.key"]
     assert target.read_bytes() == b"the operator's own copy"
+
+
+def test_a_set_aside_link_to_nothing_is_removed_too(services: Services, tmp_path: Path) -> None:
+    _customers(services, 1)
+    rotate(services.store, services.keys.keyring)
+    kek_dir = services.data_dir / "keys" / "kek"
+    (kek_dir / ".v1.key.destroy").symlink_to(tmp_path / "nothing")
+
+    report = rotate(services.store, services.keys.keyring)
+
+    assert (report.new_version, report.retired) == (None, [1])
+    assert report.unlinked == {1: str(tmp_path / "nothing")}
+    assert sorted(p.name for p in kek_dir.iterdir()) == ["v2.key"]
 
 
 class StallsAfterLookingUp(Keyring):

@@ -9,7 +9,8 @@ however server processes creating vaults meanwhile are timed, provided one rotat
 a time and each creation runs to its end. (A sign-up that dies between storing its key and
 looking at the versions again can leave its key under a destroyed version; its vault
 document is written only after that, so no data is under the key. A rotation counts such
-keys as ``orphaned`` and goes on; one under a vault that has a document stops it.)
+keys as orphans and goes on; one under a vault that has a document stops it before it
+changes anything.)
 A server wraps a new key under the version current when it looks, stores it, then
 reads the version list again and, while that version is gone, rewraps the key it still
 holds under the current one (:meth:`vault.datakeys.DataKeys.create`). A rotation reads
@@ -44,7 +45,7 @@ from keys import Keyring, KeyringError
 from keys.errors import RotationRunning, UnknownKeyVersion
 from vault.datakeys import TABLE, DataKeys
 from vault.errors import NotFound
-from vault.storage.base import Store
+from vault.storage.base import Document, Store
 
 Progress = Callable[[int, int], None]
 LOCK_NAME = "rotation.lock"
@@ -59,12 +60,18 @@ class RotationReport:
     rewrapped: int = 0
     retired: list[int] = field(default_factory=list)
     unused_but_kept: list[int] = field(default_factory=list)
-    orphaned: int = 0
-    """Data keys under a version that is gone whose vault has no document: a sign-up that
-    died between storing its key and writing its vault, or one still under way (which
-    rewraps its own key). Left as they are, and never a reason to stop."""
-    notes: list[str] = field(default_factory=list)
-    """What is left for the operator to do by hand."""
+    orphans: set[str] = field(default_factory=set)
+    """Vaults with no document whose data key is under a version that is gone: a sign-up
+    that died between storing its key and writing its vault (with key files, also one
+    still under way, which rewraps its own key). Left as they are, never a reason to stop."""
+    unlinked: dict[int, str] = field(default_factory=dict)
+    """Retired versions whose set-aside file was a symbolic link: the link is removed, and
+    the file it pointed at (the value) is the operator's to wipe."""
+
+    @property
+    def orphaned(self) -> int:
+        """How many data keys :attr:`orphans` holds."""
+        return len(self.orphans)
 
 
 def key_usage(store: Store) -> Counter[int]:
@@ -91,12 +98,44 @@ def one_rotation(lock: Path) -> Iterator[None]:
         os.close(fd)
 
 
+def rotation_running(lock: Path) -> bool:
+    """Whether a rotation holds the lock at ``lock`` now (without waiting for it)."""
+    try:
+        fd = os.open(lock, os.O_RDONLY | os.O_CLOEXEC)
+    except FileNotFoundError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)
+    return False
+
+
+def keys_under(store: Store, versions: set[int]) -> dict[int, tuple[int, int]]:
+    """For each of ``versions`` that has data keys under it: how many belong to no vault
+    (orphans) and how many to a vault that has a document."""
+    found: dict[int, tuple[int, int]] = {}
+    for vault_id, record in store.scan(TABLE):
+        version = int(record["kek_version"])
+        if version in versions:
+            orphans, owned = found.get(version, (0, 0))
+            if _has_document(store, vault_id):
+                found[version] = (orphans, owned + 1)
+            else:
+                found[version] = (orphans + 1, owned)
+    return found
+
+
 def rotate(store: Store, keyring: Keyring, *, progress: Progress | None = None) -> RotationReport:
     """Rotate to a new KEK version, or finish a rotation an earlier run began.
 
-    ``progress(done, total)`` is called after each data key is rewrapped.
+    ``progress(done, total)`` is called after each data key is rewrapped. Raises KeysLost,
+    having changed nothing, if a vault's data key is under a version whose key is gone.
     """
     report = RotationReport()
+    report.orphans = _check_nothing_lost(store, keyring)
     if _nothing_in_progress(store, keyring):
         report.new_version = keyring.source.add_version()
     report.current_version = current = keyring.current_version()
@@ -104,7 +143,43 @@ def rotate(store: Store, keyring: Keyring, *, progress: Progress | None = None) 
     pending = [vid for vid, rec in store.scan(TABLE) if int(rec["kek_version"]) != current]
     _rewrap_each(store, keyring, pending, report, progress)
     _retire_unused(store, keyring, report)
+    # A sign-up still under way when the run began may have rewrapped its own key since.
+    listed = set(keyring.source.versions())
+    report.orphans = {v for v in report.orphans if _under_unlisted(store, v, listed)}
     return report
+
+
+def _under_unlisted(store: Store, vault_id: str, listed: set[int]) -> bool:
+    record = store.get(TABLE, vault_id)
+    return record is not None and int(record["kek_version"]) not in listed
+
+
+def _check_nothing_lost(store: Store, keyring: Keyring) -> set[str]:
+    """The vaults without a document whose data key is under a version no key is left for
+    (orphans, see RotationReport); raise KeysLost if any such key belongs to a vault that
+    has a document, before the run changes anything."""
+    readable = set(keyring.source.versions())
+    readable |= {v for v, key in keyring.source.retiring().items() if key is not None}
+    orphans: set[str] = set()
+    lost: dict[str, int] = {}
+    for vault_id, record in store.scan(TABLE):
+        version = int(record["kek_version"])
+        if version in readable:
+            continue
+        if not _has_document(store, vault_id):
+            orphans.add(vault_id)
+        elif not _moved_on(store, vault_id, record, readable):
+            lost[vault_id] = version
+    if lost:
+        raise KeysLost(lost)
+    return orphans
+
+
+def _moved_on(store: Store, vault_id: str, seen: Document, readable: set[int]) -> bool:
+    """Whether the data key of ``vault_id`` is no longer ``seen``, and is now under a
+    readable version: a sign-up under way rewrapped its own key and wrote its vault."""
+    now = store.get(TABLE, vault_id)
+    return now != seen and (now is None or int(now["kek_version"]) in readable)
 
 
 def _nothing_in_progress(store: Store, keyring: Keyring) -> bool:
@@ -113,7 +188,7 @@ def _nothing_in_progress(store: Store, keyring: Keyring) -> bool:
     versions = keyring.source.versions()
     if len(versions) > 1:
         return False
-    # A key under a version that is gone is an orphan (see RotationReport), not work left.
+    # A key under a version that is gone is an orphan (lost ones stopped the run), not work.
     return set(key_usage(store)) & set(versions) <= {keyring.current_version()}
 
 
@@ -126,9 +201,10 @@ def _rewrap_each(
 ) -> None:
     """Rewrap the data key of each of ``vault_ids`` under ``keyring``'s current version.
 
-    A key whose version ``keyring`` cannot load is counted in ``report.orphaned`` when its
-    vault has no document; under a vault that has one, the key is lost, and that stops
-    the run (UnknownKeyVersion) before anything is destroyed.
+    A key whose version ``keyring`` cannot load is an orphan when its vault has no
+    document (counted once in ``report.orphans``). If the vault has one, a sign-up that was
+    under way has just rewrapped its key and written its vault, so the rewrap is tried
+    again; a vault whose own key is lost was refused before the run changed anything.
     """
     datakeys = DataKeys(store, keyring)
     for done, vault_id in enumerate(vault_ids, start=1):
@@ -136,9 +212,10 @@ def _rewrap_each(
             if datakeys.rewrap(vault_id):
                 report.rewrapped += 1
         except UnknownKeyVersion:
-            if _has_document(store, vault_id):
-                raise
-            report.orphaned += 1
+            if not _has_document(store, vault_id):
+                report.orphans.add(vault_id)
+            elif datakeys.rewrap(vault_id):
+                report.rewrapped += 1
         if progress is not None:
             progress(done, len(vault_ids))
 
@@ -211,10 +288,25 @@ def _rewrap_stragglers(
 def _destroy(keyring: Keyring, versions: list[int], report: RotationReport) -> None:
     """Destroy the set-aside ``versions``, the last step of retiring them."""
     for version in versions:
-        note = keyring.source.destroy_retired(version)
-        if note is not None:
-            report.notes.append(note)
+        left_to_wipe = keyring.source.destroy_retired(version)
+        if left_to_wipe is not None:
+            report.unlinked[version] = left_to_wipe
         report.retired.append(version)
+
+
+class KeysLost(KeyringError):
+    """Vaults whose data key is under a key-encryption key version that is gone."""
+
+    def __init__(self, lost: Mapping[str, int]) -> None:
+        self.lost = dict(lost)
+        versions = ", ".join(str(v) for v in sorted(set(self.lost.values())))
+        shown = ", ".join(sorted(self.lost)[:5]) + (", ..." if len(self.lost) > 5 else "")
+        super().__init__(
+            f"{len(self.lost)} vault(s) have their data key under key-encryption key "
+            f"version(s) {versions}, which are gone, so they cannot be opened ({shown}); "
+            "nothing was changed. Put the key file back from a backup "
+            "(keys/kek/v<N>.key, mode 0600) and run again"
+        )
 
 
 class _InMemoryKeks:

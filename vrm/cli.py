@@ -30,7 +30,7 @@ from vault.errors import VaultError
 from vault.events import Event
 from vault.fields import parse_text_value
 from vault.profile import FieldVersion
-from vault.rotation import LOCK_NAME, key_usage, one_rotation, rotate
+from vault.rotation import LOCK_NAME, key_usage, keys_under, one_rotation, rotate, rotation_running
 from vrm.config import ConfigError, load_config
 from vrm.progress import ProgressReporter
 from vrm.services import Services, audit_origin, build_services, key_dir, store_root
@@ -395,13 +395,21 @@ def keys_rotate(data: Path | None) -> None:
             "rewrapped": report.rewrapped,
             "retired": ",".join(map(str, report.retired)),
             "orphaned": report.orphaned,
+            "unlinked": ",".join(map(str, sorted(report.unlinked))),
         }
         services.events.emit(Event("keys.rotated", services.clock(), "operator", detail=detail))
     if report.new_version is not None:
         click.echo(f"new key-encryption key version {report.new_version}")
     click.echo(f"rewrapped {report.rewrapped} data keys under version {report.current_version}")
     for version in report.retired:
-        click.echo(f"retired version {version}: its key file was destroyed")
+        if version in report.unlinked:
+            click.echo(
+                f"retired version {version}: its key file was a symbolic link to "
+                f"{report.unlinked[version]}; the link is removed, and that file, which "
+                "still holds the key, is yours to wipe"
+            )
+        else:
+            click.echo(f"retired version {version}: its key file was destroyed")
     for version in report.unused_but_kept:
         click.echo(f"version {version} is no longer used: remove it from VRM_KEK")
     if report.orphaned:
@@ -409,8 +417,6 @@ def keys_rotate(data: Path | None) -> None:
             f"left {report.orphaned} data keys under a version that is gone: they belong to "
             "no vault (a sign-up that failed part-way, or one still under way)"
         )
-    for note in report.notes:
-        click.echo(note)
 
 
 @keys_group.command("status")
@@ -426,13 +432,21 @@ def keys_status(data: Path | None) -> None:
             mark = " (current)" if version == keyring.current_version() else ""
             click.echo(f"  version {version}{mark}: {usage.get(version, 0)} data keys")
         set_aside = keyring.source.retiring()
+        running = rotation_running(services.data_dir / "keys" / LOCK_NAME)
         for version in sorted(set_aside):
-            click.echo(
-                f"  version {version}: set aside by a rotation that was cut short, "
-                f"{usage.get(version, 0)} data keys: run 'vrm keys rotate' to finish it"
+            state = (
+                "being retired by the rotation running now"
+                if running
+                else "set aside by a rotation that was cut short "
+                "(run 'vrm keys rotate' to finish it)"
             )
-        for version in sorted(set(usage) - set(listed) - set(set_aside)):
-            click.echo(f"  version {version}: gone, yet {usage[version]} data keys are under it")
+            click.echo(f"  version {version}: {state}, {usage.get(version, 0)} data keys")
+        gone = set(usage) - set(listed) - set(set_aside)
+        for version, (orphans, lost) in sorted(keys_under(services.store, gone).items()):
+            click.echo(
+                f"  version {version}: gone; {orphans} data keys under it belong to no vault "
+                f"(a sign-up that failed part-way), {lost} to vaults that cannot be opened"
+            )
         click.echo(f"signing key id {services.keys.signing.kid}")
 
 
