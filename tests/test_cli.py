@@ -307,6 +307,43 @@ def test_keys_status_and_rotate_tell_of_set_aside_versions_and_orphaned_keys(
     ]
 
 
+def test_a_rotation_that_would_lose_a_vault_says_so_and_changes_nothing(
+    env: dict[str, str],
+) -> None:
+    from vault.audit import AuditLog
+    from vault.datakeys import TABLE
+    from vrm.config import load_config
+    from vrm.services import build_services
+
+    vrm("customer", "create", "--email", EMAIL)
+    services = build_services(load_config())
+    try:
+        vault_id = services.vaults.authenticate(EMAIL, PASSWORD)
+        lost = services.store.get(TABLE, vault_id)
+        assert run_real(env, "keys", "rotate").returncode == 0
+        services.store.update(TABLE, vault_id, lambda record: lost)  # Its v1 key, gone.
+    finally:
+        services.close()
+    kek = Path(env["VRM_DATA"]) / "keys" / "kek"
+
+    refused = run_real(env, "keys", "rotate")
+
+    assert refused.returncode == 1
+    assert refused.stderr.strip() == (
+        "error: 1 vault(s) have their data key under key-encryption key version(s) 1, "
+        f"which are gone or cannot be read, so they cannot be opened ({vault_id}); nothing "
+        "was changed. Put that version back (its key file keys/kek/v<N>.key, mode 0600, "
+        "from a backup, or its entry in VRM_KEK) and run again"
+    )
+    assert sorted(path.name for path in kek.iterdir()) == ["v2.key"]
+    with AuditLog(Path(env["VRM_DATA"]) / "audit") as log:
+        assert sum(e["type"] == "keys.rotated" for e in log.entries()) == 1
+    assert (
+        "  version 1: gone; 0 data keys under it belong to no vault (a sign-up that failed "
+        "part-way), 1 to vaults that cannot be opened\n"
+    ) in vrm("keys", "status").output
+
+
 def test_keys_status_names_a_version_a_running_rotation_is_retiring(
     env: dict[str, str],
 ) -> None:

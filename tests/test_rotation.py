@@ -5,6 +5,7 @@ looked up before, is never left under a destroyed version."""
 from __future__ import annotations
 
 import base64
+import fcntl
 import os
 import queue
 import signal
@@ -19,12 +20,13 @@ import pytest
 
 from keys import DataKey, Keyring, WrappedKey
 from keys.envelope import RandomBytes
+from keys.errors import RotationRunning
 from keys.keyring import FileKekSource
 from tests.conftest import PASSWORD, FakeClock
 from vault import rotation
 from vault.datakeys import TABLE, DataKeys
 from vault.errors import StorageError
-from vault.rotation import KeysLost, key_usage, rotate
+from vault.rotation import KeysLost, key_usage, rotate, rotation_running
 from vault.storage.base import Document, Store
 from vrm.services import Services, build_services
 
@@ -550,6 +552,52 @@ def test_a_set_aside_link_to_nothing_is_removed_too(services: Services, tmp_path
     assert (report.new_version, report.retired) == (None, [1])
     assert report.unlinked == {1: str(tmp_path / "nothing")}
     assert sorted(p.name for p in kek_dir.iterdir()) == ["v2.key"]
+
+
+def test_a_listed_version_whose_key_file_is_damaged_stops_the_run_before_it_adds_one(
+    services: Services,
+) -> None:
+    _customers(services, 2)
+    kek_dir = services.data_dir / "keys" / "kek"
+    (kek_dir / "v1.key").write_bytes(b"\0" * 45)
+
+    with pytest.raises(KeysLost) as refused:
+        rotate(services.store, Keyring(FileKekSource(kek_dir)))
+
+    assert set(refused.value.lost.values()) == {1}
+    assert sorted(p.name for p in kek_dir.iterdir()) == ["v1.key"]
+
+
+def test_the_rotation_lock_seen_held_for_a_look_is_taken_on_a_later_try(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    lock = tmp_path / "rotation.lock"
+    looking = os.open(lock, os.O_RDONLY | os.O_CREAT, 0o600)
+    fcntl.flock(looking, fcntl.LOCK_SH)  # rotation_running, caught in the act of looking
+    pauses: list[float] = []
+
+    def pause(seconds: float) -> None:
+        pauses.append(seconds)
+        os.close(looking)  # The look is over.
+
+    monkeypatch.setattr(rotation.time, "sleep", pause)
+    with rotation.one_rotation(lock):
+        assert rotation_running(lock)
+
+    assert pauses == [rotation.LOCK_PAUSE]
+    assert not rotation_running(lock)
+
+
+def test_a_rotation_lock_held_throughout_is_refused_after_its_tries(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    lock = tmp_path / "rotation.lock"
+    pauses: list[float] = []
+    monkeypatch.setattr(rotation.time, "sleep", pauses.append)
+    with rotation.one_rotation(lock), pytest.raises(RotationRunning), rotation.one_rotation(lock):
+        pass
+
+    assert len(pauses) == rotation.LOCK_TRIES - 1
 
 
 class StallsAfterLookingUp(Keyring):

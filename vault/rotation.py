@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
@@ -49,6 +50,8 @@ from vault.storage.base import Document, Store
 
 Progress = Callable[[int, int], None]
 LOCK_NAME = "rotation.lock"
+LOCK_TRIES = 5
+LOCK_PAUSE = 0.02  # seconds between tries
 
 
 @dataclass
@@ -82,17 +85,23 @@ def key_usage(store: Store) -> Counter[int]:
 @contextmanager
 def one_rotation(lock: Path) -> Iterator[None]:
     """Hold the rotation lock at ``lock`` (a private file, created if need be) while the
-    block runs; raise RotationRunning at once if another process or thread holds it.
+    block runs; raise RotationRunning if another process or thread holds it.
 
     The lock is the file's ``flock``, so a rotation that dies, however it dies, lets go of
-    it, and the one run after it finishes its work. The file stays, empty.
+    it, and the one run after it finishes its work. The file stays, empty. A lock found
+    held is tried again a few times over a tenth of a second, so that the instant
+    :func:`rotation_running` holds it to look does not pass for a running rotation.
     """
     fd = os.open(lock, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
     try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise RotationRunning(str(lock)) from None
+        for attempt in range(LOCK_TRIES):
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if attempt == LOCK_TRIES - 1:
+                    raise RotationRunning(str(lock)) from None
+                time.sleep(LOCK_PAUSE)
         yield
     finally:
         os.close(fd)
@@ -119,12 +128,13 @@ def keys_under(store: Store, versions: set[int]) -> dict[int, tuple[int, int]]:
     found: dict[int, tuple[int, int]] = {}
     for vault_id, record in store.scan(TABLE):
         version = int(record["kek_version"])
-        if version in versions:
-            orphans, owned = found.get(version, (0, 0))
-            if _has_document(store, vault_id):
-                found[version] = (orphans, owned + 1)
-            else:
-                found[version] = (orphans + 1, owned)
+        if version not in versions:
+            continue
+        orphans, owned = found.get(version, (0, 0))
+        if not _has_document(store, vault_id):
+            found[version] = (orphans + 1, owned)
+        elif not _moved_on(store, vault_id, record, lambda v: v not in versions):
+            found[version] = (orphans, owned + 1)
     return found
 
 
@@ -158,7 +168,7 @@ def _check_nothing_lost(store: Store, keyring: Keyring) -> set[str]:
     """The vaults without a document whose data key is under a version no key is left for
     (orphans, see RotationReport); raise KeysLost if any such key belongs to a vault that
     has a document, before the run changes anything."""
-    readable = set(keyring.source.versions())
+    readable = {v for v in keyring.source.versions() if _loads(keyring, v)}
     readable |= {v for v, key in keyring.source.retiring().items() if key is not None}
     orphans: set[str] = set()
     lost: dict[str, int] = {}
@@ -168,18 +178,27 @@ def _check_nothing_lost(store: Store, keyring: Keyring) -> set[str]:
             continue
         if not _has_document(store, vault_id):
             orphans.add(vault_id)
-        elif not _moved_on(store, vault_id, record, readable):
+        elif not _moved_on(store, vault_id, record, readable.__contains__):
             lost[vault_id] = version
     if lost:
         raise KeysLost(lost)
     return orphans
 
 
-def _moved_on(store: Store, vault_id: str, seen: Document, readable: set[int]) -> bool:
+def _loads(keyring: Keyring, version: int) -> bool:
+    """Whether the key of a listed ``version`` can be read (a key file may be damaged)."""
+    try:
+        keyring.source.load(version)
+    except (KeyringError, OSError):
+        return False
+    return True
+
+
+def _moved_on(store: Store, vault_id: str, seen: Document, readable: Callable[[int], bool]) -> bool:
     """Whether the data key of ``vault_id`` is no longer ``seen``, and is now under a
     readable version: a sign-up under way rewrapped its own key and wrote its vault."""
     now = store.get(TABLE, vault_id)
-    return now != seen and (now is None or int(now["kek_version"]) in readable)
+    return now != seen and (now is None or readable(int(now["kek_version"])))
 
 
 def _nothing_in_progress(store: Store, keyring: Keyring) -> bool:
@@ -303,9 +322,10 @@ class KeysLost(KeyringError):
         shown = ", ".join(sorted(self.lost)[:5]) + (", ..." if len(self.lost) > 5 else "")
         super().__init__(
             f"{len(self.lost)} vault(s) have their data key under key-encryption key "
-            f"version(s) {versions}, which are gone, so they cannot be opened ({shown}); "
-            "nothing was changed. Put the key file back from a backup "
-            "(keys/kek/v<N>.key, mode 0600) and run again"
+            f"version(s) {versions}, which are gone or cannot be read, so they cannot be "
+            f"opened ({shown}); nothing was changed. Put that version back (its key file "
+            "keys/kek/v<N>.key, mode 0600, from a backup, or its entry in VRM_KEK) and "
+            "run again"
         )
 
 

@@ -403,10 +403,15 @@ def keys_rotate(data: Path | None) -> None:
     click.echo(f"rewrapped {report.rewrapped} data keys under version {report.current_version}")
     for version in report.retired:
         if version in report.unlinked:
+            target = report.unlinked[version]
+            left = (
+                "that file, which still holds the key, is yours to wipe"
+                if os.path.lexists(target)
+                else "nothing is there"
+            )
             click.echo(
-                f"retired version {version}: its key file was a symbolic link to "
-                f"{report.unlinked[version]}; the link is removed, and that file, which "
-                "still holds the key, is yours to wipe"
+                f"retired version {version}: its key file was a symbolic link to {target}; "
+                f"the link is removed, and {left}"
             )
         else:
             click.echo(f"retired version {version}: its key file was destroyed")
@@ -432,7 +437,7 @@ def keys_status(data: Path | None) -> None:
             mark = " (current)" if version == keyring.current_version() else ""
             click.echo(f"  version {version}{mark}: {usage.get(version, 0)} data keys")
         set_aside = keyring.source.retiring()
-        running = rotation_running(services.data_dir / "keys" / LOCK_NAME)
+        running = rotation_running(key_dir(services.config) / LOCK_NAME)
         for version in sorted(set_aside):
             state = (
                 "being retired by the rotation running now"
