@@ -90,21 +90,19 @@ def aside_path(path: Path) -> Path:
     return path.with_name(f".{path.name}.destroy")
 
 
-def set_aside(path: Path) -> Path:
-    """Move a key file out of its name, durably, and return where it went.
+def set_aside(path: Path) -> None:
+    """Move a key file out of its name (to :func:`aside_path`), durably.
 
     From then on nothing finds the key under its name, while its bytes stay on disk for
     whoever must still use them before :func:`destroy_file` (a rotation rewrapping the
     last data keys under it, or the next run of one cut short).
     """
-    aside = aside_path(path)
-    os.replace(path, aside)
+    os.replace(path, aside_path(path))
     _fsync_dir(path.parent)
-    return aside
 
 
-def destroy_file(path: Path) -> bool:
-    """Overwrite a key file with zeros, sync, and unlink it; False if there was none.
+def destroy_file(path: Path) -> None:
+    """Overwrite a key file with zeros, sync, and unlink it, if there is one.
 
     A symbolic link is refused (OSError), never followed to zero what it points at. On
     journaling or copy-on-write file systems the old blocks may survive; the README tells
@@ -113,7 +111,7 @@ def destroy_file(path: Path) -> bool:
     try:
         fd = os.open(path, os.O_RDWR | os.O_NOFOLLOW | os.O_CLOEXEC)
     except FileNotFoundError:
-        return False
+        return
     try:
         size = os.fstat(fd).st_size
         zeros = memoryview(bytes(size))
@@ -124,7 +122,6 @@ def destroy_file(path: Path) -> bool:
         os.close(fd)
     path.unlink(missing_ok=True)
     _fsync_dir(path.parent)
-    return True
 
 
 def remove_link(path: Path) -> None:

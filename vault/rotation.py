@@ -126,16 +126,25 @@ def keys_under(store: Store, versions: set[int]) -> dict[int, tuple[int, int]]:
     """For each of ``versions`` that has data keys under it: how many belong to no vault
     (orphans) and how many to a vault that has a document."""
     found: dict[int, tuple[int, int]] = {}
+    for _, version, owned in _keys_under_gone(store, lambda v: v not in versions):
+        orphans, lost = found.get(version, (0, 0))
+        found[version] = (orphans, lost + 1) if owned else (orphans + 1, lost)
+    return found
+
+
+def _keys_under_gone(
+    store: Store, readable: Callable[[int], bool]
+) -> Iterator[tuple[str, int, bool]]:
+    """Each data key under a version ``readable`` refuses, as (vault, version, whether the
+    vault has a document); a key whose sign-up has just moved it on is left out."""
     for vault_id, record in store.scan(TABLE):
         version = int(record["kek_version"])
-        if version not in versions:
+        if readable(version):
             continue
-        orphans, owned = found.get(version, (0, 0))
         if not _has_document(store, vault_id):
-            found[version] = (orphans + 1, owned)
-        elif not _moved_on(store, vault_id, record, lambda v: v not in versions):
-            found[version] = (orphans, owned + 1)
-    return found
+            yield vault_id, version, False
+        elif not _moved_on(store, vault_id, record, readable):
+            yield vault_id, version, True
 
 
 def rotate(store: Store, keyring: Keyring, *, progress: Progress | None = None) -> RotationReport:
@@ -170,19 +179,11 @@ def _check_nothing_lost(store: Store, keyring: Keyring) -> set[str]:
     has a document, before the run changes anything."""
     readable = {v for v in keyring.source.versions() if _loads(keyring, v)}
     readable |= {v for v, key in keyring.source.retiring().items() if key is not None}
-    orphans: set[str] = set()
-    lost: dict[str, int] = {}
-    for vault_id, record in store.scan(TABLE):
-        version = int(record["kek_version"])
-        if version in readable:
-            continue
-        if not _has_document(store, vault_id):
-            orphans.add(vault_id)
-        elif not _moved_on(store, vault_id, record, readable.__contains__):
-            lost[vault_id] = version
+    found = list(_keys_under_gone(store, readable.__contains__))
+    lost = {vault_id: version for vault_id, version, owned in found if owned}
     if lost:
         raise KeysLost(lost)
-    return orphans
+    return {vault_id for vault_id, _, owned in found if not owned}
 
 
 def _loads(keyring: Keyring, version: int) -> bool:

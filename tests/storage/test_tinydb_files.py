@@ -496,6 +496,15 @@ def test_a_register_file_appears_with_its_first_value(
     assert [path.name for path in files_under(root) if path.name.endswith(".tmp")] == []
 
 
+def register_at(store: TinyDBStore, count: int) -> None:
+    """The vault VAULT, with its register CHAIN moved on swap by swap to ``count``."""
+    store.create_vault(VAULT, {"n": 1})
+    held = None
+    for counter in range(1, count + 1):
+        assert store.swap_register(VAULT, CHAIN, held, {"counter": counter})
+        held = {"counter": counter}
+
+
 class Crash(Exception):
     """The process dying at this point (raised instead, so the test can look after)."""
 
@@ -503,9 +512,7 @@ class Crash(Exception):
 def test_a_swap_torn_mid_write_leaves_the_value_before_it(
     root: Path, store: TinyDBStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    store.create_vault(VAULT, {"n": 1})
-    store.swap_register(VAULT, CHAIN, None, {"counter": 1})
-    store.swap_register(VAULT, CHAIN, {"counter": 1}, {"counter": 2})
+    register_at(store, 2)
     real_pwrite = os.pwrite
 
     def torn(fd: int, data: bytes, offset: int) -> int:
@@ -539,9 +546,7 @@ def failing_syncs(failures: int) -> Callable[[int], None]:
 def test_a_swap_that_cannot_be_synced_is_taken_back(
     root: Path, store: TinyDBStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    store.create_vault(VAULT, {"n": 1})
-    store.swap_register(VAULT, CHAIN, None, {"counter": 1})
-    store.swap_register(VAULT, CHAIN, {"counter": 1}, {"counter": 2})
+    register_at(store, 2)
     monkeypatch.setattr(registers.os, "fdatasync", failing_syncs(1))
 
     with pytest.raises(StorageError, match="Input/output error"):
@@ -556,8 +561,7 @@ def test_a_swap_that_cannot_be_synced_is_taken_back(
 def test_a_take_back_that_cannot_be_synced_either_still_reads_as_before(
     root: Path, store: TinyDBStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    store.create_vault(VAULT, {"n": 1})
-    store.swap_register(VAULT, CHAIN, None, {"counter": 1})
+    register_at(store, 1)
     monkeypatch.setattr(registers.os, "fdatasync", failing_syncs(2))
 
     with pytest.raises(StorageError, match="Input/output error"):
@@ -569,8 +573,7 @@ def test_a_take_back_that_cannot_be_synced_either_still_reads_as_before(
 def test_a_take_back_that_cannot_be_written_leaves_the_new_value_and_the_first_error(
     root: Path, store: TinyDBStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    store.create_vault(VAULT, {"n": 1})
-    store.swap_register(VAULT, CHAIN, None, {"counter": 1})
+    register_at(store, 1)
     real_pwrite = os.pwrite
     writes: list[bytes] = []
 
