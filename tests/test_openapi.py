@@ -422,3 +422,146 @@ def test_auditor_api_answers_conform(
     ):
         conforms(document, prefix + path, "get", client.get(prefix + path + query, headers=auth))
         conforms(document, prefix + path, "get", client.get(prefix + path + query))
+
+
+# Requests: what the schemas let through is what the server takes.
+
+
+def request_validator(document: dict[str, Any], path: str, method: str) -> Draft202012Validator:
+    """The schema of the request body of ``method path`` (its only media type)."""
+    content = document["paths"][path][method]["requestBody"]["content"]
+    (media,) = content
+    return _validator(document, ["paths", path, method, "requestBody", "content", media, "schema"])
+
+
+def parameter_validator(
+    document: dict[str, Any], path: str, method: str, name: str
+) -> Draft202012Validator:
+    """The schema of query parameter ``name`` of ``method path``."""
+    parameters = document["paths"][path][method]["parameters"]
+    (position,) = [i for i, p in enumerate(parameters) if p["name"] == name]
+    return _validator(document, ["paths", path, method, "parameters", str(position), "schema"])
+
+
+def shop_metadata(**changes: Any) -> dict[str, Any]:
+    return {
+        "client_name": "Example Shop",
+        "redirect_uris": [REDIRECT],
+        "scope": "profile:email",
+        "vrm_field_purposes": {"email": PURPOSES["email"]},
+        **changes,
+    }
+
+
+@pytest.mark.parametrize(
+    "metadata",
+    [
+        shop_metadata(),
+        shop_metadata(
+            scope="profile:email profile:x-shoe-size",
+            vrm_field_purposes={"email": "receipts", "x-shoe-size": "fitting"},
+        ),
+        {
+            "client_name": "Counter",
+            "grant_types": ["client_credentials"],
+            "scope": "segments:query offers:send intents:read",
+        },
+    ],
+    ids=["profile field", "custom field", "vendor scopes"],
+)
+def test_registration_metadata_the_server_accepts_fits_the_schema(
+    client: FlaskClient, document: dict[str, Any], metadata: dict[str, Any]
+) -> None:
+    assert client.post("/oauth/register", json=metadata).status_code == 201
+    assert request_validator(document, "/oauth/register", "post").is_valid(metadata)
+
+
+@pytest.mark.parametrize(
+    "metadata",
+    [
+        shop_metadata(client_name="   "),
+        shop_metadata(scope=""),
+        shop_metadata(scope="profile:email \x7f"),
+        shop_metadata(vrm_field_purposes={"email": " \t "}),
+        shop_metadata(scope="profile:email openid"),
+        shop_metadata(scope="profile:shoe_size"),
+    ],
+    ids=[
+        "blank name",
+        "empty scope",
+        "scope with a control character",
+        "blank purpose",
+        "unknown scope",
+        "unknown field",
+    ],
+)
+def test_registration_metadata_the_server_refuses_is_outside_the_schema(
+    client: FlaskClient, document: dict[str, Any], metadata: dict[str, Any]
+) -> None:
+    assert client.post("/oauth/register", json=metadata).status_code == 400
+    assert not request_validator(document, "/oauth/register", "post").is_valid(metadata)
+
+
+@pytest.mark.parametrize("path", ["/oauth/revoke", "/oauth/introspect"])
+def test_token_hint_requests_match_their_schema(
+    app: Flask, client: FlaskClient, document: dict[str, Any], path: str
+) -> None:
+    shop = register(client)
+    schema = request_validator(document, path, "post")
+    empty = {"token": ""}
+    assert client.post(path, data=empty, auth=shop.auth).status_code == 400
+    assert not schema.is_valid(empty)
+    # RFC 7009 lets a server ignore the hint, and this one does, whatever it says.
+    hinted = {"token": "not-a-token", "token_type_hint": "device_code"}
+    assert client.post(path, data=hinted, auth=shop.auth).status_code == 200
+    assert schema.is_valid(hinted)
+
+
+@pytest.mark.parametrize(
+    ("segment", "accepted"),
+    [
+        ({"field": "birthdate", "age_band": ["25-34"]}, True),
+        ({"field": "birthdate", "age_band": []}, False),
+        ({"field": "interests", "equals": "cycling"}, True),
+        ({"field": "interests", "equals": "  "}, False),
+        ({"field": "interests", "in": ["cycling", "x" * 101]}, False),
+        ({"field": "interests", "equals": "cycling", "note": "x"}, False),
+        ({"any": [{"field": "interests", "equals": "cycling"}], "why": 1}, False),
+    ],
+)
+def test_segment_conditions_the_server_refuses_are_outside_the_schema(
+    client: FlaskClient, document: dict[str, Any], segment: dict[str, Any], accepted: bool
+) -> None:
+    vendor = client_credentials_vendor(client)
+    issued = client.post(
+        "/oauth/token",
+        data={"grant_type": "client_credentials", "scope": "segments:query"},
+        auth=vendor,
+    )
+    token = issued.get_json()["access_token"]
+    answer = client.post("/api/v1/segments/count", json={"segment": segment}, headers=bearer(token))
+    assert answer.status_code == (200 if accepted else 400), answer.get_json()
+    schema = request_validator(document, "/api/v1/segments/count", "post")
+    assert schema.is_valid({"segment": segment}) is accepted
+
+
+@pytest.mark.parametrize(
+    ("path", "query", "refused"),
+    [
+        ("/audit/proof/consistency", {"old": 0, "new": 1}, "old"),
+        ("/audit/proof/inclusion", {"index": 0, "size": 0}, "size"),
+    ],
+)
+def test_proof_sizes_the_server_refuses_are_outside_the_schema(
+    app: Flask,
+    client: FlaskClient,
+    document: dict[str, Any],
+    path: str,
+    query: dict[str, int],
+    refused: str,
+) -> None:
+    app.extensions["vrm"].vaults.sign_up("c@example.org", PASSWORD)
+    assert client.get(path, query_string=query).status_code == 400
+    for name, value in query.items():
+        valid = parameter_validator(document, path, "get", name).is_valid(value)
+        assert valid is (name != refused), name

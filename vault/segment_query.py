@@ -163,7 +163,9 @@ def _condition(value: Mapping[object, object], today: date) -> Condition:
 def _strings(value: object, field: str, *, single_ok: bool) -> Sequence[str]:
     items = [value] if single_ok and isinstance(value, str) else value
     if not isinstance(items, list) or not items or not all(isinstance(v, str) for v in items):
-        form = "a string" if single_ok else "a non-empty list of strings"
+        form = "a non-empty list of strings"
+        if single_ok:
+            form = f"a string or {form}"
         raise SegmentQueryError(field, f"must be compared with {form}")
     if len(items) > MAX_VALUES:
         raise SegmentQueryError(field, f"may list at most {MAX_VALUES} values")

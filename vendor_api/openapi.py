@@ -27,6 +27,7 @@ from vault.vendors import (
     MAX_SCOPES,
     MAX_URI_CHARS,
     PROFILE_SCOPE_PREFIX,
+    VENDOR_SCOPES,
 )
 from vendor_api.discovery import ENDPOINTS
 from vendor_api.oauth import OFFER_GRANT_TYPE
@@ -43,6 +44,11 @@ FORM = "application/x-www-form-urlencoded"
 CUSTOM_FIELD_PATTERN = "^x-[a-z0-9][a-z0-9_-]{0,62}$"
 SUBJECT_PATTERN = "^[0-9a-f]{32}$"
 JWS_PATTERN = r"^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$"
+CLIENT_ID_PATTERN = "^vnd_[0-9a-f]{24}$"
+#: Text the server trims and refuses when nothing is left: it must hold a visible character.
+NOT_BLANK = r"\S"
+#: RFC 6749 scope: scope-tokens (%x21 / %x23-5B / %x5D-7E) separated by spaces.
+SCOPE_PATTERN = r"^ *[\x21\x23-\x5b\x5d-\x7e]+( +[\x21\x23-\x5b\x5d-\x7e]+)* *$"
 
 VENDOR_SCOPE_PURPOSES = {
     "segments:query": "Count customers matching a predicate over segmentable fields.",
@@ -210,8 +216,13 @@ def _proof_operation(kind: str, names: list[str]) -> dict[str, Any]:
         "summary": f"An RFC 9162 {kind} proof in the audit log",
         "security": [],
         "parameters": [
-            {"name": n, "in": "query", "required": True, "schema": {"type": "integer"}}
-            for n in names
+            {
+                "name": name,
+                "in": "query",
+                "required": True,
+                "schema": {"type": "integer", "minimum": 0 if name == "index" else 1},
+            }
+            for name in names
         ],
         "responses": {
             "200": {"description": "The proof.", "content": {JSON: {"schema": schema}}},
@@ -298,7 +309,12 @@ def _authorize_parameters() -> list[dict[str, Any]]:
 
     return [
         query("response_type", True, {"const": "code"}, "Only the code flow is supported."),
-        query("client_id", True, {"type": "string"}, "The vendor's client id."),
+        query(
+            "client_id",
+            True,
+            {"type": "string", "pattern": CLIENT_ID_PATTERN},
+            "The vendor's client id.",
+        ),
         query(
             "redirect_uri",
             False,
@@ -309,7 +325,7 @@ def _authorize_parameters() -> list[dict[str, Any]]:
         query(
             "scope",
             False,
-            {"type": "string"},
+            {"type": "string", "pattern": SCOPE_PATTERN},
             "Space-separated `profile:<field>` scopes, each registered by the vendor; "
             "absent means every registered profile scope.",
         ),
@@ -339,7 +355,7 @@ def _authorize_get() -> dict[str, Any]:
 
 def _authorize_post() -> dict[str, Any]:
     fields = {
-        "csrf_token": {"type": "string", "description": "From the consent page."},
+        "csrf_token": {"type": "string", "minLength": 1, "description": "From the consent page."},
         "decision": {"enum": ["allow", "deny"]},
         "field": {
             "type": "array",
@@ -995,7 +1011,11 @@ def _code_request() -> dict[str, Any]:
         "required": ["grant_type", "code", "code_verifier"],
         "properties": {
             "grant_type": {"const": "authorization_code"},
-            "code": {"type": "string", "description": "Single-use; lives 60 seconds."},
+            "code": {
+                "type": "string",
+                "minLength": 1,
+                "description": "Single-use; lives 60 seconds.",
+            },
             "redirect_uri": {
                 "type": "string",
                 "description": "Required, and the same, if the authorization request sent one.",
@@ -1012,9 +1032,14 @@ def _refresh_request() -> dict[str, Any]:
         "required": ["grant_type", "refresh_token"],
         "properties": {
             "grant_type": {"const": "refresh_token"},
-            "refresh_token": {"type": "string", "description": "Usable once (it rotates)."},
+            "refresh_token": {
+                "type": "string",
+                "minLength": 1,
+                "description": "Usable once (it rotates).",
+            },
             "scope": {
                 "type": "string",
+                "pattern": SCOPE_PATTERN,
                 "description": "Optional; the answer holds what the grant still allows of it.",
             },
             **_client_auth_fields(),
@@ -1030,6 +1055,7 @@ def _client_credentials_request() -> dict[str, Any]:
             "grant_type": {"const": "client_credentials"},
             "scope": {
                 "type": "string",
+                "pattern": SCOPE_PATTERN,
                 "description": "Registered vendor-level scopes; absent means all of them.",
             },
             **_client_auth_fields(),
@@ -1063,8 +1089,13 @@ def _token_hint_request() -> dict[str, Any]:
         "type": "object",
         "required": ["token"],
         "properties": {
-            "token": {"type": "string"},
-            "token_type_hint": {"enum": ["access_token", "refresh_token"]},
+            "token": {"type": "string", "minLength": 1},
+            "token_type_hint": {
+                "type": "string",
+                "examples": ["access_token", "refresh_token"],
+                "description": "Accepted and ignored, whatever its value (RFC 7009 section 2.1 "
+                "lets a server ignore it): every token names its own kind.",
+            },
             **_client_auth_fields(),
         },
     }
@@ -1096,6 +1127,7 @@ def _client_metadata_properties() -> dict[str, Any]:
     return {
         "client_name": {
             "type": "string",
+            "pattern": NOT_BLANK,
             "description": f"Shown on the consent page; 1-{MAX_NAME_CHARS} characters once "
             "trimmed, no control characters.",
         },
@@ -1126,21 +1158,23 @@ def _client_metadata_properties() -> dict[str, Any]:
         },
         "scope": {
             "type": "string",
+            "pattern": _registrable_scopes(),
             "description": f"Space-separated, at most {MAX_SCOPES}: `profile:<field>` scopes (with "
             "authorization_code) and vendor-level scopes (with client_credentials).",
         },
         "vrm_field_purposes": {
             "type": "object",
-            "additionalProperties": {"type": "string"},
+            "additionalProperties": {"type": "string", "pattern": NOT_BLANK},
             "description": "Field name to the purpose the vendor states "
             "for it; every `profile:<field>` scope needs one, at most "
             f"{MAX_PURPOSE_CHARS} characters.",
         },
         "vrm_webhook_uri": {
             **uri,
-            "description": "Where signed notifications of grant "
-            "changes are to go. Stored and returned; this version sends "
-            "none yet.",
+            "description": "Where the server POSTs signed Security Event Tokens "
+            "(RFC 8417, `application/secevent+jwt`): an accepted offer, a grant narrowed, "
+            "revoked or expired, an erased vault. Verify them against `jwks_uri`. Only "
+            "public addresses are posted to, unless the operator allows others.",
         },
         "client_uri": uri,
         "policy_uri": uri,
@@ -1151,6 +1185,14 @@ def _client_metadata_properties() -> dict[str, Any]:
             "maxItems": MAX_CONTACTS,
         },
     }
+
+
+def _registrable_scopes() -> str:
+    """A pattern for the scopes a vendor may register: profile:<field> for a standard or
+    custom field, and the vendor-level scopes."""
+    fields = "|".join([*STANDARD_FIELDS, CUSTOM_FIELD_PATTERN.strip("^$")])
+    token = f"(profile:({fields})|{'|'.join(sorted(VENDOR_SCOPES))})"
+    return f"^ *{token}( +{token})* *$"
 
 
 def _client_metadata() -> dict[str, Any]:

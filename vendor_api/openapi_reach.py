@@ -7,7 +7,7 @@ from typing import Any
 
 from vault.intents import CATEGORIES
 from vault.offers import MAX_MESSAGE, MAX_PURPOSE, MAX_TITLE
-from vault.segment_query import AGE_BANDS, ATTRIBUTES, MAX_VALUES
+from vault.segment_query import AGE_BANDS, ATTRIBUTES, MAX_VALUE_CHARS, MAX_VALUES
 from vendor_api.oauth import OFFER_GRANT_TYPE
 
 JSON = "application/json"
@@ -192,25 +192,27 @@ def _segment() -> dict[str, Any]:
     return {
         "description": "All-of and any-of over conditions, at most 5 levels and 32 conditions.",
         "oneOf": [
-            _object({"all": nodes}, ["all"]),
-            _object({"any": nodes}, ["any"]),
+            _closed({"all": nodes}, ["all"]),
+            _closed({"any": nodes}, ["any"]),
             _ref("SegmentCondition"),
         ],
     }
 
 
 def _condition() -> dict[str, Any]:
-    values = {"type": "array", "minItems": 1, "maxItems": MAX_VALUES, "items": {"type": "string"}}
+    value = {"type": "string", "pattern": r"\S", "maxLength": MAX_VALUE_CHARS}
+    values = {"type": "array", "minItems": 1, "maxItems": MAX_VALUES, "items": value}
     bands = {"enum": list(AGE_BANDS)}
+    band_list = {"type": "array", "minItems": 1, "maxItems": MAX_VALUES, "items": bands}
     fields = [a for a in ATTRIBUTES if a != "birthdate"]
     return {
         "oneOf": [
-            _object({"field": {"enum": fields}, "equals": {"type": "string"}}, ["field", "equals"]),
-            _object({"field": {"enum": fields}, "in": values}, ["field", "in"]),
-            _object(
+            _closed({"field": {"enum": fields}, "equals": value}, ["field", "equals"]),
+            _closed({"field": {"enum": fields}, "in": values}, ["field", "in"]),
+            _closed(
                 {
                     "field": {"const": "birthdate"},
-                    "age_band": {"oneOf": [bands, {"type": "array", "items": bands}]},
+                    "age_band": {"oneOf": [bands, band_list]},
                 },
                 ["field", "age_band"],
             ),
@@ -293,6 +295,11 @@ def _offer_id() -> dict[str, Any]:
 
 def _object(properties: dict[str, Any], required: list[str]) -> dict[str, Any]:
     return {"type": "object", "required": required, "properties": properties}
+
+
+def _closed(properties: dict[str, Any], required: list[str]) -> dict[str, Any]:
+    """An object with exactly these members: the server refuses any other."""
+    return {**_object(properties, required), "additionalProperties": False}
 
 
 def _ref(name: str) -> dict[str, str]:

@@ -86,6 +86,17 @@ def test_a_field_that_is_not_segmentable_is_refused_by_name(
     assert "not segmentable" in body["error_description"]
 
 
+def test_an_empty_list_of_age_bands_is_told_what_it_may_be(
+    client: FlaskClient, marketer: Marketer
+) -> None:
+    segment = {"field": "birthdate", "age_band": []}
+    response = count(client, marketer, {"segment": segment})
+
+    assert response.status_code == 400
+    description = response.get_json()["error_description"]
+    assert description == "birthdate: must be compared with a string or a non-empty list of strings"
+
+
 @pytest.mark.parametrize(
     "body",
     [{}, {"segment": None}, {"segment": "cycling"}, {"segment": {"any": []}}, [1, 2]],
