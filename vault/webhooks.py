@@ -26,6 +26,7 @@ import contextlib
 import http.client
 import ipaddress
 import json
+import logging
 import os
 import socket
 import ssl
@@ -46,6 +47,8 @@ from vault.grants import Grant, is_live, pairwise_subject
 from vault.service import FollowsNoProfile
 from vault.storage.base import Document, Store
 from vault.vendors import PROFILE_SCOPE_PREFIX, VendorRegistry
+
+logger = logging.getLogger(__name__)
 
 TABLE = "webhooks"
 RECORD_FORMAT = 1
@@ -169,8 +172,10 @@ class Webhooks(FollowsNoProfile):
         """Withdraw undelivered messages about the vault, then tell each vendor holding a
         live grant that the customer erased their vault (VaultObserver)."""
         about = vault_pseudonym(self._index_key, vault_id)
+        # Delivered and given-up messages go too: their bodies hold the customer's pairwise
+        # id and any acceptance code, which must not outlive the vault.
         for key, record in list(self._store.scan(TABLE)):
-            if record.get("about") == about and record["status"] == PENDING:
+            if record.get("about") == about:
                 self._store.delete(TABLE, key)
         now = self._clock()
         for record in self._store.read_vault(vault_id).get("grants", {}).values():
@@ -196,10 +201,10 @@ class Webhooks(FollowsNoProfile):
         for _, key in sorted(due)[:limit]:
             if time.monotonic() - started > PASS_SECONDS:
                 break
-            leased = self._lease(key, now)
+            leased = self._lease(key)
             if leased is None:
                 continue
-            outcome = self._attempt(key, leased, now)
+            outcome = self._attempt(key, leased)
             delivered += outcome == DELIVERED
             failed += outcome == FAILED
             retrying += outcome == PENDING
@@ -213,8 +218,10 @@ class Webhooks(FollowsNoProfile):
         """One message's record."""
         return self._store.get(TABLE, message_id)
 
-    def _lease(self, key: str, now: datetime) -> Document | None:
+    def _lease(self, key: str) -> Document | None:
+        """Take the message for one attempt, timed from now (a pass can run for a while)."""
         leased: list[Document] = []
+        now = self._clock()
 
         def change(record: Document | None) -> Document | None:
             leased.clear()
@@ -230,21 +237,30 @@ class Webhooks(FollowsNoProfile):
         self._store.update(TABLE, key, change)
         return leased[0] if leased else None
 
-    def _attempt(self, key: str, record: Document, now: datetime) -> str:
-        headers = {"Content-Type": CONTENT_TYPE, "Accept": "application/json"}
-        try:
-            status = self._transport.post(record["url"], record["body"].encode(), headers)
-            error = None if 200 <= status < 300 else f"answered HTTP {status}"
-        except WebhookRefused as refused:
-            error = str(refused)
-        attempts = record["attempts"] + 1
-        if error is None:
-            outcome = DELIVERED
-        elif attempts >= MAX_ATTEMPTS:
+    def _attempt(self, key: str, record: Document) -> str:
+        """Post a leased message and record the outcome, timed from when the post ended.
+
+        A vendor disabled (or gone) since the message was queued is not sent anything.
+        The outcome is recorded only while the record is still there under this lease: a
+        message withdrawn meanwhile (its vault erased) stays withdrawn, and one another
+        process leased anew after this lease ran out is left to that process.
+        """
+        attempts = record["attempts"]
+        vendor = self._vendors.get(record["vendor"])
+        if vendor is None or vendor.disabled:
+            error: str | None = "the vendor is disabled: not sent"
             outcome = FAILED
         else:
-            outcome = PENDING
-        wait = min(FIRST_RETRY * 2 ** (attempts - 1), LONGEST_WAIT)
+            attempts += 1
+            error = self._post(record)
+            if error is None:
+                outcome = DELIVERED
+            elif attempts >= MAX_ATTEMPTS:
+                outcome = FAILED
+            else:
+                outcome = PENDING
+        now = self._clock()
+        wait = min(FIRST_RETRY * 2 ** max(attempts - 1, 0), LONGEST_WAIT)
         update = {
             "status": outcome,
             "attempts": attempts,
@@ -253,7 +269,14 @@ class Webhooks(FollowsNoProfile):
             "last_error": error,
             "done_at": isoformat(now) if outcome != PENDING else None,
         }
-        self._store.update(TABLE, key, lambda current: {**(current or record), **update})
+        lease = record["lease_until"]
+
+        def change(current: Document | None) -> Document | None:
+            if current is None or current.get("lease_until") != lease:
+                return current
+            return {**current, **update}
+
+        self._store.update(TABLE, key, change)
         self._events.emit(
             Event(
                 "webhook.delivered" if outcome == DELIVERED else "webhook.failed",
@@ -264,6 +287,20 @@ class Webhooks(FollowsNoProfile):
             )
         )
         return outcome
+
+    def _post(self, record: Document) -> str | None:
+        """Send the message once; None if the vendor took it, else why not."""
+        headers = {"Content-Type": CONTENT_TYPE, "Accept": "application/json"}
+        try:
+            status = self._transport.post(record["url"], record["body"].encode(), headers)
+        except WebhookRefused as refused:
+            return str(refused)
+        except Exception as error:
+            # Anything else counts as a failed attempt, so the message is still given up in
+            # the end rather than held under a lease that every pass runs into again.
+            logger.warning("webhook to vendor %s: %s", record["vendor"], type(error).__name__)
+            return f"could not deliver: {type(error).__name__}"
+        return None if 200 <= status < 300 else f"answered HTTP {status}"
 
 
 class HttpTransport:
@@ -351,6 +388,10 @@ def check_address(address: str, *, allow_private: bool) -> None:
         for embedded in (ip.ipv4_mapped, ip.sixtofour, *(teredo or ())):
             if embedded is not None:
                 check_address(str(embedded), allow_private=allow_private)
+    # fec0::/10, deprecated site-local (RFC 3879), which ipaddress counts as global.
+    site_local = isinstance(ip, ipaddress.IPv6Address) and ip.is_site_local
+    if site_local and not allow_private:
+        raise WebhookRefused("the webhook host resolves to a private or loopback address")
     if ip.is_multicast or ip.is_unspecified or ip.is_reserved:
         raise WebhookRefused("the webhook host resolves to an address that cannot be used")
     if not ip.is_global and not allow_private:

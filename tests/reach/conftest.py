@@ -4,7 +4,7 @@ client credentials token, and a real webhook receiver on loopback."""
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -34,6 +34,8 @@ class Receiver:
     url: str = ""
     statuses: list[int] = field(default_factory=list)
     received: list[tuple[str, bytes]] = field(default_factory=list)
+    #: Run on each POST before it is answered: what happens while a delivery is in flight.
+    during: Callable[[], None] | None = None
 
 
 @pytest.fixture
@@ -44,6 +46,8 @@ def receiver() -> Iterator[Receiver]:
         def do_POST(self) -> None:
             length = int(self.headers.get("Content-Length", "0"))
             state.received.append((self.headers.get("Content-Type", ""), self.rfile.read(length)))
+            if state.during is not None:
+                state.during()
             status = state.statuses.pop(0) if state.statuses else 204
             self.send_response(status)
             self.send_header("Content-Length", "0")

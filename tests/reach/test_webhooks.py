@@ -223,6 +223,7 @@ def test_revocation_is_pushed(
         "2002:a9fe:a9fe::1",
         "2002:a00:1::1",
         "2001:0:4136:e378:8000:63bf:f5ff:fffe",
+        "fec0::1",
     ],
 )
 def test_private_and_special_addresses_are_refused(address: str) -> None:
@@ -306,3 +307,130 @@ def test_a_vendor_hears_of_a_grant_s_changes_in_the_order_they_happened(
         for _, body in receiver.received
     ]
     assert kinds == ["offer.accepted", "grant.narrowed", "grant.revoked"]
+
+
+def test_a_message_withdrawn_while_it_is_being_delivered_stays_withdrawn(
+    client: FlaskClient, vault: Services, marketer: Marketer, receiver: Receiver
+) -> None:
+    vault_id, _ = accepted_offer(client, vault, marketer)
+    ((message_id, _),) = vault.webhooks.pending()
+    receiver.statuses = [503]
+    receiver.during = lambda: vault.vaults.erase(vault_id)
+
+    vault.webhooks.deliver_due()
+
+    assert vault.webhooks.message(message_id) is None
+    assert all(r["event"] != "offer.accepted" for _, r in vault.webhooks.pending())
+
+
+def test_each_attempt_is_leased_and_retried_from_its_own_time(
+    client: FlaskClient,
+    vault: Services,
+    marketer: Marketer,
+    receiver: Receiver,
+    clock: FakeClock,
+) -> None:
+    ids = [customer(vault, n, cyclist(n)) for n in range(3)]
+    offer = client.post("/api/v1/offers", json=OFFER, headers=marketer.bearer).get_json()
+    for vault_id in ids[:2]:
+        vault.offers.accept(vault_id, offer["id"], ["email"])
+    receiver.statuses = [500, 500]
+    leases: list[bool] = []
+
+    def slow_vendor() -> None:
+        # Each delivery takes 40 s; the one in flight must still hold its lease.
+        held = [
+            parse_iso(r["lease_until"]) for _, r in vault.webhooks.pending() if r["lease_until"]
+        ]
+        leases.append(len(held) == 1 and held[0] > clock.now)
+        clock.advance(40)
+
+    receiver.during = slow_vendor
+    start = clock.now
+
+    assert vault.webhooks.deliver_due().retrying == 2
+    assert leases == [True, True]
+    # Each 30 s wait runs from its own failure, at 40 s and at 80 s into the pass.
+    waits = sorted(parse_iso(r["next_at"]) - start for _, r in vault.webhooks.pending())
+    assert waits == [timedelta(seconds=70), timedelta(seconds=110)]
+
+
+def test_a_vendor_disabled_after_a_message_was_queued_is_sent_nothing(
+    client: FlaskClient, vault: Services, marketer: Marketer, receiver: Receiver
+) -> None:
+    accepted_offer(client, vault, marketer)
+    ((message_id, _),) = vault.webhooks.pending()
+    vault.vendors.disable(marketer.client_id)
+
+    report = vault.webhooks.deliver_due()
+
+    assert (report.delivered, report.failed) == (0, 1)
+    assert receiver.received == []
+    record = vault.webhooks.message(message_id)
+    assert record is not None
+    assert record["status"] == "failed"
+    assert record["last_error"] == "the vendor is disabled: not sent"
+
+
+def test_erasure_removes_delivered_messages_about_the_vault_too(
+    client: FlaskClient, vault: Services, marketer: Marketer, receiver: Receiver
+) -> None:
+    vault_id, _ = accepted_offer(client, vault, marketer)
+    ((message_id, _),) = vault.webhooks.pending()
+    assert vault.webhooks.deliver_due().delivered == 1
+
+    vault.vaults.erase(vault_id)
+
+    assert vault.webhooks.message(message_id) is None
+
+
+def test_a_transport_that_breaks_counts_as_a_failed_attempt(
+    client: FlaskClient,
+    vault: Services,
+    marketer: Marketer,
+    receiver: Receiver,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    accepted_offer(client, vault, marketer)
+    ((message_id, _),) = vault.webhooks.pending()
+
+    def broken(*_: Any) -> int:
+        raise RuntimeError("a bug in the transport")
+
+    monkeypatch.setattr(HttpTransport, "post", broken)
+    report = vault.webhooks.deliver_due()
+
+    assert report.retrying == 1
+    record = vault.webhooks.message(message_id)
+    assert record is not None
+    assert record["attempts"] == 1
+    assert record["lease_until"] is None
+
+
+def test_an_attempt_whose_lease_ran_out_leaves_the_message_to_the_one_that_took_it(
+    client: FlaskClient,
+    vault: Services,
+    marketer: Marketer,
+    receiver: Receiver,
+    clock: FakeClock,
+) -> None:
+    accepted_offer(client, vault, marketer)
+    ((message_id, _),) = vault.webhooks.pending()
+    # The first post hangs past its lease; meanwhile another process takes the message and
+    # delivers it (answered first, 200); then the first post fails (answered last, 500).
+    receiver.statuses = [200, 500]
+    other: list[int] = []
+
+    def another_process() -> None:
+        if not other:
+            other.append(-1)
+            clock.advance(61)
+            other.append(vault.webhooks.deliver_due().delivered)
+
+    receiver.during = another_process
+    vault.webhooks.deliver_due()
+
+    assert other == [-1, 1]
+    record = vault.webhooks.message(message_id)
+    assert record is not None
+    assert record["status"] == "delivered"
