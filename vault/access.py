@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any, NoReturn
@@ -186,8 +187,21 @@ class VendorAccess:
             ttl=ttl,
         )
 
-    def claim_code(self, code: str, client_id: str, *, kind: str = "S256") -> CodeUse:
+    def claim_code(
+        self,
+        code: str,
+        client_id: str,
+        *,
+        kind: str = "S256",
+        proof: Callable[[CodeUse], None] | None = None,
+    ) -> CodeUse:
         """Use a code once. A second use revokes every token the first one led to.
+
+        ``proof`` is called with the code's record before anything is decided; it raises
+        InvalidToken when the request does not prove it holds the code rightfully (the PKCE
+        verifier or the redirect URI does not match). Such a request changes nothing: it
+        neither uses the code up nor counts as a reuse, so someone who learned a code but
+        not its verifier cannot spend it or end the grant's tokens with it.
 
         ``kind`` is the kind of code the grant type redeeming it takes: ``S256`` (an
         authorization code, which carries a PKCE challenge) or OFFER_CODE_METHOD. A code of
@@ -218,6 +232,8 @@ class VendorAccess:
         def change(doc: Document) -> Document:
             record = _live_record(doc, claims.grant_id or "", now)
             entry = record["codes"].get(claims.token_id)
+            if entry is not None and proof is not None and entry["method"] == kind:
+                proof(_code_use(claims, entry))
             if entry is not None and entry["used"]:
                 outcome["reused"] = "tokens already revoked"
                 if record["epoch"] == claims.epoch:
@@ -240,8 +256,7 @@ class VendorAccess:
         if "reused" in outcome:
             self._emit("token.code_reused", claims, detail={"action": outcome["reused"]})
             raise InvalidToken("the code was already used; its tokens are revoked")
-        entry = outcome["entry"]
-        return CodeUse(claims, entry["redirect_uri"], entry["challenge"], entry["method"])
+        return _code_use(claims, outcome["entry"])
 
     # Access and refresh tokens.
 
@@ -263,7 +278,7 @@ class VendorAccess:
         revoked. The two events (token refreshed, access token issued) are recorded
         together, so the audit log syncs once for both.
         """
-        nxt = self._rotate(checked, scopes)
+        nxt = self._rotate(checked)
         claims = self._claims(
             ACCESS, client_id, scopes, self._clock(), ACCESS_TTL, principal_of(checked.claims)
         )
@@ -358,7 +373,7 @@ class VendorAccess:
             held,
         )
 
-    def _rotate(self, checked: CheckedRefresh, scopes: tuple[str, ...]) -> TokenClaims:
+    def _rotate(self, checked: CheckedRefresh) -> TokenClaims:
         """Move the chain of the checked token on by one; return the next token's claims,
         unsealed and not yet recorded. A reuse revokes the grant's tokens and raises
         InvalidToken.
@@ -392,7 +407,9 @@ class VendorAccess:
         record = _live_record(self._vault_doc(vault_id), old.grant_id or "", now)
         if record["epoch"] != old.epoch or (record["refresh"] or {}).get("family") != old.family:
             raise InvalidToken("the grant's tokens were revoked")
-        return replace(old, scopes=scopes, counter=old.counter + 1, issued_at=_ts(now))
+        # The next refresh token keeps what this one could still get (RFC 6749 section 6),
+        # not the narrower scope this access token was asked for.
+        return replace(old, scopes=checked.granted, counter=old.counter + 1, issued_at=_ts(now))
 
     def _check_position(
         self, claims: TokenClaims, position: dict[str, Any] | None
@@ -520,6 +537,8 @@ class VendorAccess:
             scopes = self._live_scopes(claims)
         except (InvalidToken, InsufficientScope, NotFound):
             return {"active": False}
+        if not scopes:
+            return {"active": False}  # Every field it was for was withdrawn: it reads nothing.
         answer: dict[str, Any] = {
             "active": True,
             "scope": " ".join(scopes),
@@ -623,6 +642,12 @@ class VendorAccess:
             if claims.kind == REFRESH:
                 record["epoch"] += 1
                 record["refresh"] = None
+            elif claims.kind == CODE:
+                # An unused code is forgotten, so it cannot be exchanged (and revokes
+                # nothing if it is tried); a used one's tokens are revoked through them.
+                entry = record["codes"].get(claims.token_id)
+                if entry is not None and not entry["used"]:
+                    del record["codes"][claims.token_id]
             else:
                 live = {k: v for k, v in record["revoked_tokens"].items() if v > _ts(now)}
                 record["revoked_tokens"] = {**live, claims.token_id: claims.expires_at}
@@ -732,6 +757,10 @@ def remove_chain_register(store: Store, vault_id: str, grant_id: str) -> None:
         logger.warning(
             "the register of an ended grant was not removed: %s", reason or type(error).__name__
         )
+
+
+def _code_use(claims: TokenClaims, entry: Mapping[str, Any]) -> CodeUse:
+    return CodeUse(claims, entry["redirect_uri"], entry["challenge"], entry["method"])
 
 
 def principal_of(claims: TokenClaims) -> Principal:

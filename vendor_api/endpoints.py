@@ -36,10 +36,13 @@ _LONGEST_REASON = 200
 
 @bp.before_request
 def _well_formed() -> Response | None:
-    """Refuse what Authlib would misread: a parameter sent twice (RFC 6749 section 3.2)
-    and Basic credentials that are not UTF-8."""
+    """Refuse what Authlib would misread: a parameter in the URL (Authlib reads the query
+    before the form, so it could override what the body says; parameters go in the body,
+    RFC 6749 section 3.2), a parameter sent twice and Basic credentials that are not UTF-8."""
     if request.path.endswith("/register"):
         return None
+    if request.query_string:
+        return _refused(400, "invalid_request", "send the parameters in the form body, not the URL")
     repeated = [key for key, values in request.form.lists() if len(values) > 1]
     if repeated:
         return _refused(400, "invalid_request", "a parameter was sent more than once")
@@ -56,7 +59,8 @@ def _refused(status: int, code: str, description: str) -> Response:
 
 
 def _basic_credentials_decode() -> bool:
-    scheme, _, value = request.headers.get("Authorization", "").partition(" ")
+    # Split as Authlib does: on any whitespace, so "Basic\t<credentials>" is checked too.
+    scheme, value = ([*request.headers.get("Authorization", "").split(None, 1), "", ""])[:2]
     if scheme.lower() != "basic":
         return True
     try:

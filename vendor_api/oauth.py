@@ -10,6 +10,8 @@ the grant still allows gets what it allows (its ``scope`` says so), never more.
 
 from __future__ import annotations
 
+import hmac
+import re
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -24,7 +26,7 @@ from authlib.oauth2.rfc6749.errors import (
 )
 from authlib.oauth2.rfc6749.util import scope_to_list
 from authlib.oauth2.rfc7009 import RevocationEndpoint
-from authlib.oauth2.rfc7636 import CodeChallenge
+from authlib.oauth2.rfc7636 import CodeChallenge, create_s256_code_challenge
 from authlib.oauth2.rfc7662 import IntrospectionEndpoint
 from authlib.oauth2.rfc9207 import IssuerParameter
 from flask import Flask
@@ -47,6 +49,9 @@ CONFIDENTIAL_METHODS = ["client_secret_basic", "client_secret_post"]
 OFFER_GRANT_TYPE = "urn:vrm-vault:params:oauth:grant-type:offer-acceptance"
 """Exchanges the code of an accepted offer for the new grant's tokens (see vault.offers)."""
 ALL_METHODS = [*CONFIDENTIAL_METHODS, "none"]
+
+#: RFC 7636 section 4.1: 43 to 128 unreserved characters.
+CODE_VERIFIER_PATTERN = re.compile(r"[A-Za-z0-9._~-]{43,128}")
 
 
 @dataclass(frozen=True)
@@ -103,15 +108,17 @@ class VendorClient(ClientMixin):  # type: ignore[misc]
 
 @dataclass(frozen=True)
 class ClaimedCode:
-    """A claimed code as Authlib's code grant and PKCE extension read it."""
+    """A claimed code as Authlib's code grant and PKCE extension read it, with the
+    scopes its grant still allows at the exchange."""
 
     use: CodeUse
+    scopes: tuple[str, ...]
 
     def get_redirect_uri(self) -> str:
         return self.use.redirect_uri
 
     def get_scope(self) -> str:
-        return self.use.claims.scope
+        return " ".join(self.scopes)
 
 
 @dataclass(frozen=True)
@@ -266,13 +273,45 @@ class CodeGrant(grants.AuthorizationCodeGrant):  # type: ignore[misc]
     def save_authorization_code(self, code: str, request: Any) -> None:
         """Already recorded in the grant by generate_authorization_code."""
 
-    def query_authorization_code(self, code: str, client: VendorClient) -> ClaimedCode | None:
-        # An offer's acceptance code has no PKCE challenge: claim_code refuses it here,
-        # untouched, since it is redeemed only through its own grant type.
+    def query_authorization_code(self, code: str, client: VendorClient) -> ClaimedCode:
+        """Claim the code, after the request proved it holds it rightfully (RFC 7636's
+        verifier, the same redirect URI): a request that does not changes nothing.
+
+        The scopes are what the grant allows now: a field the customer withdrew since
+        the code was issued is not in the tokens. An offer's acceptance code has no PKCE
+        challenge: claim_code refuses it here, untouched, since it is redeemed only
+        through its own grant type.
+        """
+        verifier = self.request.form.get("code_verifier") or ""
+        if not verifier:
+            raise InvalidRequestError("Missing 'code_verifier'")
+        if not CODE_VERIFIER_PATTERN.fullmatch(verifier):
+            raise InvalidRequestError("Invalid 'code_verifier'")
+        redirect_uri = self.request.payload.redirect_uri
+
+        def proof(use: CodeUse) -> None:
+            if use.redirect_uri and redirect_uri != use.redirect_uri:
+                raise InvalidToken("the redirect_uri is not the one the code was issued for")
+            expected = create_s256_code_challenge(verifier)
+            if not hmac.compare_digest(expected.encode(), use.challenge.encode()):
+                raise InvalidToken("the code_verifier does not match the code's challenge")
+
         try:
-            return ClaimedCode(self._access.claim_code(code, client.get_client_id()))
-        except InvalidToken:
-            return None
+            use = self._access.claim_code(code, client.get_client_id(), proof=proof)
+            scopes = self._access.granted_now(use.claims)
+        except InvalidToken as error:
+            raise InvalidGrantError(str(error)) from None
+        if not scopes:
+            raise InvalidGrantError("nothing the code was issued for is still granted")
+        return ClaimedCode(use, scopes)
+
+    def create_token_response(self) -> tuple[int, dict[str, Any], list[tuple[str, str]]]:
+        # A revocation or a reuse landing between the claim and the issue ends the tokens'
+        # epoch: the answer is then invalid_grant, as for any dead code.
+        try:
+            return super().create_token_response()  # type: ignore[no-any-return]
+        except InvalidToken as error:
+            raise InvalidGrantError(str(error)) from None
 
     def delete_authorization_code(self, authorization_code: ClaimedCode) -> None:
         """Claiming it used it up."""
@@ -371,7 +410,9 @@ class OfferAcceptanceGrant(grants.BaseGrant, grants.TokenEndpointMixin):  # type
     def create_token_response(self) -> tuple[int, dict[str, Any], list[tuple[str, str]]]:
         try:
             token = self.generate_token(
-                user=self.request.user, scope=self.request.scope, include_refresh_token=True
+                user=self.request.user,
+                scope=self.request.scope,
+                include_refresh_token=self.request.client.check_grant_type("refresh_token"),
             )
         except InvalidToken as error:
             raise InvalidGrantError(str(error)) from None

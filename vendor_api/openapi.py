@@ -424,7 +424,11 @@ def _token_operation() -> dict[str, Any]:
             "form (`client_secret_post`); public clients send `client_id` alone. A request "
             "for more than the grant still allows gets what it allows, and `scope` in the "
             "answer says what that is; only when nothing requested is still granted is the "
-            "answer `invalid_scope`."
+            "answer `invalid_scope`. A refresh keeps the refresh token's own scope (RFC 6749 "
+            "section 6) whatever the access token was asked for. A code exchange gives what "
+            "the grant allows at the exchange. Parameters go in the form body: a request with "
+            "a query string is `invalid_request`. A wrong `code_verifier` or `redirect_uri` "
+            "leaves the code unused."
         ),
         "security": _client_auth_security(),
         "requestBody": _form_body("TokenRequest"),
@@ -457,7 +461,8 @@ def _revocation_operation() -> dict[str, Any]:
         "summary": "RFC 7009 token revocation",
         "description": (
             "Revokes an access or refresh token the calling client holds; revoking a refresh "
-            "token ends every token of its grant. An unknown, invalid or foreign token is "
+            "token ends every token of its grant, and an unused authorization code can no "
+            "longer be exchanged. An unknown, invalid or foreign token is "
             "answered 200 as well (RFC 7009 section 2.2). Public clients identify with "
             "`client_id` in the form."
         ),
@@ -485,8 +490,9 @@ def _introspection_operation() -> dict[str, Any]:
         "summary": "RFC 7662 token introspection",
         "description": (
             "For confidential clients, about their own tokens only: any other token, and "
-            "any token no longer usable (expired, revoked, rotated, grant ended), is "
-            '`{"active": false}`. `scope` is what the grant still allows.'
+            "any token no longer usable (expired, revoked, rotated, grant ended, every field "
+            'it was for withdrawn), is `{"active": false}`. `scope` is what the grant still '
+            "allows."
         ),
         "security": _client_auth_security(),
         "requestBody": _form_body("TokenHintRequest"),

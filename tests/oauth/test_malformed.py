@@ -533,6 +533,30 @@ def test_odd_basic_credentials_are_invalid_client(client: FlaskClient, credentia
         assert assert_json_error(response, 401)["error"] == "invalid_client"
 
 
+@pytest.mark.parametrize("separator", ["\t", "\t ", " \t", "  "])
+def test_non_utf8_basic_credentials_after_any_whitespace_are_invalid_client(
+    client: FlaskClient, separator: str
+) -> None:
+    header = {"Authorization": "Basic" + separator + base64.b64encode(b"\xff:x").decode()}
+    data = {"grant_type": "client_credentials", "token": "vrm_at_AAAA"}
+    for path in FORM_ENDPOINTS:
+        response = client.post(path, data=data, headers=header)
+        assert assert_json_error(response, 401)["error"] == "invalid_client"
+
+
+@pytest.mark.parametrize("path", FORM_ENDPOINTS)
+def test_parameters_in_the_url_are_refused(
+    client: FlaskClient, confidential: Vendor, path: str
+) -> None:
+    """Authlib reads the query before the form, so a parameter in the URL could override
+    the body; parameters belong in the body (RFC 6749 section 3.2), and go nowhere else."""
+    form = {"grant_type": "client_credentials", "token": "vrm_at_AAAA"}
+    response = client.post(path + "?grant_type=refresh_token", data=form, auth=confidential.auth)
+    body = assert_json_error(response, 400)
+    assert body["error"] == "invalid_request"
+    assert "not the URL" in body["error_description"]
+
+
 @pytest.mark.parametrize("header", ["Basic !!!", "Basic", "Basic a", "Basic " + "QUFB" * 20_000])
 def test_undecodable_basic_credentials_are_invalid_client(client: FlaskClient, header: str) -> None:
     data = {"grant_type": "client_credentials", "token": "vrm_at_AAAA"}

@@ -224,20 +224,50 @@ def test_refusals_reach_the_vendor_before_any_login(client: FlaskClient, shop: V
 
 
 def test_wrong_code_verifier_is_invalid_grant(app: Flask, shop: Vendor, vault_id: str) -> None:
-    code, _ = code_for(app, shop)
+    code, verifier = code_for(app, shop)
     other_verifier, _ = pkce_pair()
     response = exchange(app.test_client(), shop, code, other_verifier)
     assert_oauth_error(response, 400, "invalid_grant")
+    # It proved nothing, so it changed nothing: the code is still there for its holder.
+    assert exchange(app.test_client(), shop, code, verifier).status_code == 200
 
 
 def test_missing_code_verifier_is_refused(app: Flask, shop: Vendor, vault_id: str) -> None:
-    code, _ = code_for(app, shop)
+    code, verifier = code_for(app, shop)
     response = app.test_client().post(
         "/oauth/token",
         data={"grant_type": "authorization_code", "code": code, "redirect_uri": REDIRECT},
         auth=shop.auth,
     )
     assert_oauth_error(response, 400, "invalid_request")
+    assert exchange(app.test_client(), shop, code, verifier).status_code == 200
+
+
+def test_a_public_client_s_code_without_its_verifier_cannot_end_the_grant_s_tokens(
+    app: Flask, client: FlaskClient, vault_id: str
+) -> None:
+    """Someone who learned a public client's code but not its verifier can neither spend
+    it nor make it count as a reuse that revokes the grant's tokens."""
+    app_vendor = register(client, token_endpoint_auth_method="none")
+
+    def exchange_publicly(code: str, verifier: str) -> TestResponse:
+        form = {
+            "grant_type": "authorization_code",
+            "code": code,
+            "redirect_uri": REDIRECT,
+            "code_verifier": verifier,
+            "client_id": app_vendor.client_id,
+        }
+        return client.post("/oauth/token", data=form)
+
+    first = exchange_publicly(*code_for(app, app_vendor)).get_json()
+    code, verifier = code_for(app, app_vendor)
+    guessed, _ = pkce_pair()
+
+    assert_oauth_error(exchange_publicly(code, guessed), 400, "invalid_grant")
+    assert exchange_publicly(code, verifier).status_code == 200
+    assert_oauth_error(exchange_publicly(code, guessed), 400, "invalid_grant")
+    assert read_profile(client, first["access_token"]).status_code == 200
 
 
 def test_code_exchange_with_another_redirect_uri_is_invalid_grant(
@@ -255,6 +285,43 @@ def test_code_exchange_with_another_redirect_uri_is_invalid_grant(
         auth=shop.auth,
     )
     assert_oauth_error(response, 400, "invalid_grant")
+    assert exchange(app.test_client(), shop, code, verifier).status_code == 200
+
+
+def test_a_field_withdrawn_before_the_code_is_exchanged_is_not_in_the_tokens(
+    app: Flask, client: FlaskClient, shop: Vendor, vault: Services, vault_id: str
+) -> None:
+    code, verifier = code_for(app, shop)
+    vault.consents.remove_field(vault_id, live_grant_id(vault, vault_id), "postal_address")
+
+    issued = exchange(client, shop, code, verifier).get_json()
+
+    assert issued["scope"] == "profile:email profile:given_name"
+    refreshed = refresh(client, shop, issued["refresh_token"]).get_json()
+    assert refreshed["scope"] == "profile:email profile:given_name"
+
+
+def test_a_code_whose_grant_s_tokens_were_revoked_since_is_invalid_grant(
+    app: Flask, client: FlaskClient, shop: Vendor, vault_id: str
+) -> None:
+    first = tokens_for(app, shop, ALL)
+    code, verifier = code_for(app, shop)
+    # The vendor revokes its refresh token: every token of the grant's epoch ends.
+    client.post("/oauth/revoke", data={"token": first["refresh_token"]}, auth=shop.auth)
+
+    assert_oauth_error(exchange(client, shop, code, verifier), 400, "invalid_grant")
+
+
+def test_a_revoked_code_cannot_be_exchanged_and_revokes_nothing(
+    app: Flask, client: FlaskClient, shop: Vendor, vault_id: str
+) -> None:
+    first = tokens_for(app, shop, ALL)
+    code, verifier = code_for(app, shop)
+
+    assert client.post("/oauth/revoke", data={"token": code}, auth=shop.auth).status_code == 200
+
+    assert_oauth_error(exchange(client, shop, code, verifier), 400, "invalid_grant")
+    assert read_profile(client, first["access_token"]).status_code == 200
 
 
 def test_reused_code_is_invalid_grant(app: Flask, shop: Vendor, vault_id: str) -> None:
@@ -891,6 +958,18 @@ def test_vendor_b_introspecting_vendor_as_token_sees_it_inactive(
         assert mine.get_json()["active"] is True
 
 
+def test_a_token_whose_fields_were_all_withdrawn_introspects_as_inactive(
+    app: Flask, client: FlaskClient, shop: Vendor, vault: Services, vault_id: str
+) -> None:
+    email_only = tokens_for(app, shop, "profile:email")["access_token"]
+    tokens_for(app, shop, "profile:given_name")  # The grant now holds given_name too.
+    vault.consents.remove_field(vault_id, live_grant_id(vault, vault_id), "email")
+
+    assert read_profile(client, email_only).status_code == 403
+    answer = client.post("/oauth/introspect", data={"token": email_only}, auth=shop.auth)
+    assert answer.get_json() == {"active": False}
+
+
 @pytest.mark.parametrize("used", [False, True], ids=["unused", "used"])
 def test_an_authorization_code_introspects_as_inactive(
     app: Flask, client: FlaskClient, shop: Vendor, vault_id: str, used: bool
@@ -1095,6 +1174,20 @@ def test_refresh_never_widens_beyond_the_grant(
     assert response.get_json()["scope"] == "profile:email"
     body = read_profile(client, response.get_json()["access_token"]).get_json()
     assert set(body) == {"sub", "email"}
+
+
+def test_refreshing_for_fewer_fields_keeps_the_refresh_token_s_scope(
+    app: Flask, client: FlaskClient, shop: Vendor, vault_id: str
+) -> None:
+    """RFC 6749 section 6: the new refresh token's scope is the old one's; asking for less
+    narrows only the access token."""
+    tokens = tokens_for(app, shop, ALL)
+
+    fewer = refresh(client, shop, tokens["refresh_token"], scope="profile:email").get_json()
+    assert fewer["scope"] == "profile:email"
+
+    whole = refresh(client, shop, fewer["refresh_token"]).get_json()
+    assert whole["scope"] == ALL
 
 
 # Client credentials.

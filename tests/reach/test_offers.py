@@ -140,6 +140,20 @@ def accepted_code(
     return ids[0], vault.offers.acceptances(marketer.client_id, offer["id"])[0]["code"]
 
 
+def test_a_vendor_not_registered_for_refresh_tokens_gets_none_for_an_acceptance(
+    client: FlaskClient, vault: Services
+) -> None:
+    from tests.reach.conftest import register_marketer
+
+    no_refresh = register_marketer(client, grant_types=["authorization_code", "client_credentials"])
+    _, code = accepted_code(client, vault, no_refresh, ["email"])
+
+    body = redeem(client, no_refresh, code).get_json()
+
+    assert body["scope"] == "profile:email"
+    assert "refresh_token" not in body
+
+
 def test_an_acceptance_code_is_single_use(
     client: FlaskClient, vault: Services, marketer: Marketer
 ) -> None:
