@@ -541,6 +541,9 @@ def test_client_secret_post_is_accepted(registry: VendorRegistry) -> None:
         ("https://shop.example/call back", "ASCII"),
         ("https://shop.example\\@evil.example/", "ASCII"),
         ("https://bücher.example/", "ASCII"),
+        ("https://shop.example,frame-ancestors;sandbox/cb", "letters, digits, hyphens"),
+        ("https://shop_example.test/cb", "letters, digits, hyphens"),
+        ("https://shop.example$/cb", "letters, digits, hyphens"),
         ("", "ASCII"),
         (7, "must be a list of strings"),
     ],
@@ -549,6 +552,16 @@ def test_client_secret_post_is_accepted(registry: VendorRegistry) -> None:
 def test_bad_redirect_uri_is_refused(registry: VendorRegistry, uri: object, words: str) -> None:
     metadata = shop(redirect_uris=["https://shop.example/ok", uri])
     assert_refused(registry, metadata, "redirect_uris", words, "invalid_redirect_uri")
+
+
+@pytest.mark.parametrize(
+    "uri",
+    ["https://shop.example/cb", "https://shop.example.:8443/cb", "http://[::1]:8080/cb"],
+)
+def test_hosts_of_names_ports_and_ipv6_literals_are_accepted(
+    registry: VendorRegistry, uri: str
+) -> None:
+    assert registry.register(shop(redirect_uris=[uri]))[0].redirect_uris == (uri,)
 
 
 def test_redirect_uri_of_2000_characters_is_accepted(registry: VendorRegistry) -> None:

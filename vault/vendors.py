@@ -16,6 +16,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import ipaddress
 import json
 import os
 import re
@@ -72,6 +73,8 @@ _PROFILE_GRANTS = frozenset({"authorization_code", "refresh_token"})
 _CLIENT_ID = re.compile(r"vnd_[0-9a-f]{24}")
 _URI_CHARS = re.compile(r"[A-Za-z0-9\-._~:/?#\[\]@!$&'()*+,;=%]+")
 _LOOPBACK_HOSTS = frozenset({"127.0.0.1", "::1", "localhost"})
+#: A DNS name or IPv4 address (RFC 3986 reg-name, letters, digits, hyphens and dots only).
+_HOST_NAME = re.compile(r"[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*\.?")
 _SCOPE_TOKEN = re.compile(r"[\x21\x23-\x5b\x5d-\x7e]+")
 _EMAIL_LIKE = re.compile(r"[^@\s]+@[^@\s.]+(?:\.[^@\s.]+)+")
 _REFUSED_CATEGORIES = frozenset({"Cc", "Cs", "Zl", "Zp"})
@@ -554,6 +557,8 @@ def _uri(value: object, member: str, code: str) -> str:
         raise _refuse(member, "must not contain a user name or password", code)
     if not host:
         raise _refuse(member, "must be an absolute URI with a host", code)
+    if not (_HOST_NAME.fullmatch(host) or _is_ipv6_literal(parts.netloc, host)):
+        raise _refuse(member, "must name its host with letters, digits, hyphens and dots", code)
     if parts.scheme != "https" and not (parts.scheme == "http" and host in _LOOPBACK_HOSTS):
         raise _refuse(member, "must use https (http only for 127.0.0.1, [::1] or localhost)", code)
     return value
@@ -635,3 +640,12 @@ def _contacts(value: object) -> tuple[str, ...]:
         if text != contact or not _EMAIL_LIKE.fullmatch(contact):
             raise _refuse("contacts", f"{_shown(contact)} is not an email address")
     return contacts
+
+
+def _is_ipv6_literal(netloc: str, host: str) -> bool:
+    """Whether ``host`` is an IPv6 address written in brackets in ``netloc``."""
+    try:
+        ipaddress.IPv6Address(host)
+    except ValueError:
+        return False
+    return f"[{host}]" in netloc.lower()

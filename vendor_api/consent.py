@@ -9,7 +9,6 @@ answered at once.
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import urlsplit
 
 from authlib.common.urls import add_params_to_uri
 from authlib.oauth2.rfc6749.errors import OAuth2Error
@@ -29,6 +28,7 @@ from vrm.app_context import services
 from vrm.http_errors import error_response
 from vrm.services import issuer_of
 from web.customer_session import current_vault
+from web.policy import content_security_policy
 
 bp = Blueprint("consent", __name__)
 
@@ -123,20 +123,9 @@ def _consent_page(
         action=request.full_path,
     )
     response = Response(page, mimetype="text/html")
-    response.headers["Content-Security-Policy"] = _consent_csp(redirect_uri)
+    response.headers["Content-Security-Policy"] = content_security_policy(redirect_uri)
     response.headers["Cache-Control"] = "no-store"
     return response
-
-
-def _consent_csp(redirect_uri: str) -> str:
-    """The page's policy: the usual one, but the form may lead to the vendor's redirect."""
-    parts = urlsplit(redirect_uri)
-    origin = f"{parts.scheme}://{parts.netloc}"
-    return (
-        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-        f"form-action 'self' {origin}; frame-ancestors 'none'; base-uri 'none'; "
-        "object-src 'none'"
-    )
 
 
 def _refuse(error: OAuth2Error) -> Response:

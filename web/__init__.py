@@ -21,6 +21,7 @@ from web import (
     reach_pages,
 )
 from web.pages import bp
+from web.policy import content_security_policy
 
 PAGE_MODULES = (
     account,
@@ -36,10 +37,7 @@ PAGE_MODULES = (
 """The modules whose routes and filters join the ``web`` blueprint as they are imported."""
 
 SECURITY_HEADERS = {
-    "Content-Security-Policy": (
-        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-        "form-action 'self'; frame-ancestors 'none'; base-uri 'none'; object-src 'none'"
-    ),
+    "Content-Security-Policy": content_security_policy(),
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "no-referrer",
     "X-Frame-Options": "DENY",

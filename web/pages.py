@@ -5,6 +5,8 @@
 
 from __future__ import annotations
 
+from urllib.parse import parse_qs, urlsplit
+
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response
 
@@ -12,6 +14,7 @@ from vault.errors import AuthenticationFailed, LoginThrottled
 from vrm.app_context import services
 from web.customer_session import log_in, log_out, safe_next
 from web.forms import sentence
+from web.policy import content_security_policy
 
 bp = Blueprint(
     "web", __name__, template_folder="templates", static_folder="static", static_url_path="/static"
@@ -31,9 +34,10 @@ def home() -> str:
 
 
 @bp.get("/login")
-def login_form() -> str:
+def login_form() -> Response:
     """The login form; ``next`` says where to continue afterwards."""
-    return render_template("login.html", next=_continue_to(request.args.get("next")), error=None)
+    target = _continue_to(request.args.get("next"))
+    return _login_page(render_template("login.html", next=target, error=None), target)
 
 
 @bp.post("/login")
@@ -45,12 +49,44 @@ def login() -> Response | tuple[str, int]:
         vault_id = services().vaults.authenticate(email, request.form.get("password", ""))
     except LoginThrottled as error:
         page = render_template("login.html", next=target, error=sentence(str(error)), email=email)
-        return page, 429
+        return _login_page(page, target, 429)
     except AuthenticationFailed:
         page = render_template("login.html", next=target, error=_WRONG_LOGIN, email=email)
-        return page, 401
+        return _login_page(page, target, 401)
     log_in(vault_id)
     return redirect(target, code=303)
+
+
+def _login_page(page: str, target: str, status: int = 200) -> Response:
+    """The login page, whose form may lead on to the vendor an authorization is for.
+
+    Logging in to answer an authorization whose fields are all granted already ends in a
+    redirect to the vendor straight away, and browsers hold the redirects that follow a
+    form's post to the form page's form-action: so the page names that vendor's redirect
+    origin, once the authorization's client and redirect URI check out.
+    """
+    response = Response(page, status=status, mimetype="text/html")
+    response.headers["Content-Security-Policy"] = content_security_policy(_resumes_to(target))
+    return response
+
+
+def _resumes_to(target: str) -> str | None:
+    """The redirect URI the authorization in ``target`` would return to, if ``target`` is
+    one and it names a registered redirect URI of an active vendor; else None."""
+    parts = urlsplit(target)
+    if parts.path != url_for("consent.authorize"):
+        return None
+    query = parse_qs(parts.query)
+    client_id = (query.get("client_id") or [""])[0]
+    vendor = services().vendors.get(client_id)
+    if vendor is None or vendor.disabled:
+        return None
+    asked = query.get("redirect_uri") or []
+    if len(asked) == 1 and vendor.allows_redirect_uri(asked[0]):
+        return asked[0]
+    if not asked and len(vendor.redirect_uris) == 1:
+        return vendor.redirect_uris[0]
+    return None
 
 
 def _continue_to(target: str | None) -> str:

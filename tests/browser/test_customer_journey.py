@@ -15,8 +15,10 @@ from __future__ import annotations
 
 import json
 import re
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
 import pytest
@@ -384,3 +386,55 @@ def erase(page: Page, shots: Screenshots) -> None:
 def nav(page: Page, label: str) -> Locator:
     """A link in the header's navigation."""
     return page.get_by_role("navigation", name="Your vault").get_by_role("link", name=label)
+
+
+class _VendorSite(BaseHTTPRequestHandler):
+    """A vendor's redirect endpoint: records each visit and shows a page."""
+
+    visits: ClassVar[list[str]] = []
+
+    def do_GET(self) -> None:
+        self.visits.append(self.path)
+        body = VENDOR_PAGE.encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "text/html")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *_: Any) -> None:
+        pass
+
+
+def test_logging_in_to_an_authorization_already_granted_returns_to_the_vendor(
+    chromium: Browser, live: LiveServer
+) -> None:
+    """Nothing new to ask: logging in answers the authorization at once with a redirect to
+    the vendor, which Chromium follows only if the login page's policy lets the form lead
+    there (a redirect after a form's post is held to the form page's form-action)."""
+    site = ThreadingHTTPServer(("127.0.0.1", 0), _VendorSite)
+    threading.Thread(target=site.serve_forever, daemon=True).start()
+    redirect = f"http://127.0.0.1:{site.server_address[1]}/callback"
+    context = chromium.new_context(viewport=DESKTOP, base_url=live.issuer)
+    try:
+        page = context.new_page()
+        page.goto("/signup")
+        sign_up(page, "returning@example.org")
+        shop = Vendor.register(live.issuer, "Returning Shop", {"email": "receipts"}, redirect)
+        page.goto(shop.authorization().url)
+        page.get_by_role("button", name="Allow").click()
+        expect(page.get_by_role("heading", name="Back at the vendor")).to_be_visible()
+        page.goto("/profile")
+        page.get_by_role("button", name="Log out").click()
+        _VendorSite.visits.clear()
+
+        page.goto(shop.authorization().url)
+        log_in(page, "returning@example.org")
+
+        expect(page.get_by_role("heading", name="Back at the vendor")).to_be_visible()
+        (visit,) = [v for v in _VendorSite.visits if v.startswith("/callback?")]
+        assert "code=" in visit
+    finally:
+        context.close()
+        site.shutdown()
+        site.server_close()

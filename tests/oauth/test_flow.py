@@ -72,6 +72,24 @@ def test_consent_page_shows_each_field_with_its_purpose(
     assert page.headers["X-Frame-Options"] == "DENY"
 
 
+def test_the_login_page_of_an_authorization_lets_its_form_lead_to_the_vendor(
+    app: Flask, client: FlaskClient, shop: Vendor
+) -> None:
+    """Logging in to an authorization already granted redirects straight to the vendor,
+    which a browser allows only if the login page's form-action names the vendor."""
+    url = authorize_url(shop, ALL, pkce_pair()[1])
+    login = client.get("/login", query_string={"next": url})
+    assert "form-action 'self' https://shop.example;" in login.headers["Content-Security-Policy"]
+
+    for other in (
+        authorize_url(shop, ALL, pkce_pair()[1], redirect_uri="https://evil.example/cb"),
+        url.replace(shop.client_id, "vnd_" + "0" * 24),
+        "/grants",
+    ):
+        login = client.get("/login", query_string={"next": other})
+        assert "form-action 'self';" in login.headers["Content-Security-Policy"], other
+
+
 def test_unchecked_fields_are_not_granted(
     app: Flask, client: FlaskClient, shop: Vendor, vault_id: str
 ) -> None:
@@ -125,6 +143,9 @@ def test_a_request_for_more_fields_asks_only_for_what_is_new(
     offered = re.findall(r'name="field" value="([^"]+)"', html)
     assert offered == ["given_name", "postal_address"]
     assert "It can already read: Email" in html
+    # The duration chosen here ends the whole grant, the field held already included.
+    assert "what it can read already (Email address) included" in html
+    assert 'aria-describedby="duration-hint"' in html
     token = tokens_for(app, shop, ALL)
     assert token["scope"] == ALL
     (grant,) = vault.consents.grants(vault_id)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
@@ -84,6 +85,16 @@ def test_login_never_continues_to_another_site(browser: FlaskClient, vault_id: s
     for target in ("https://evil.example/", "//evil.example/", "/\\evil.example"):
         data = {"email": EMAIL, "password": PASSWORD, "next": target}
         assert submit(browser, "/login", data).headers["Location"] == "/"
+
+
+@pytest.mark.parametrize("target", ["/profile\r\nX-Injected: 1", "/grants\n", "/x\x00y", "/\x7f"])
+def test_a_next_with_a_control_character_continues_to_the_start_page(
+    browser: FlaskClient, vault_id: str, target: str
+) -> None:
+    data = {"email": EMAIL, "password": PASSWORD, "next": target}
+    response = submit(browser, "/login", data)
+    assert response.status_code == 303
+    assert response.headers["Location"] == "/"
 
 
 def test_wrong_password_is_refused_on_the_page(browser: FlaskClient, vault_id: str) -> None:
