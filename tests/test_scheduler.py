@@ -58,6 +58,24 @@ def test_the_hourly_pass_expires_a_grant_nobody_looked_at(
     assert [g["status"] for g in doc["grants"].values()] == ["expired"]
 
 
+def test_the_hourly_pass_forgets_revocations_of_tokens_that_expired(
+    services: Services, clock: FakeClock
+) -> None:
+    vendor, _ = services.vendors.register(
+        {"client_name": "Counter", "grant_types": ["client_credentials"], "scope": "segments:query"}
+    )
+    token, _ = services.access.access_token(vendor.client_id, ("segments:query",))
+    services.access.revoke(token, vendor.client_id)
+    scheduler = Scheduler(services)
+    scheduler.tick()
+    assert len(list(services.store.scan("revoked_tokens"))) == 1  # Still live: kept.
+
+    clock.advance(EXPIRY_EVERY.total_seconds())
+    scheduler.tick()
+
+    assert list(services.store.scan("revoked_tokens")) == []
+
+
 def test_a_failing_pass_is_logged_and_the_schedule_goes_on(
     services: Services,
     clock: FakeClock,

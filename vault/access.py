@@ -489,7 +489,11 @@ class VendorAccess:
         vault_id = principal_of(claims).vault_id
         if doc is None:
             raise InvalidToken("the token is not bound to a customer's grant")
-        dek = self._datakeys.open(vault_id)
+        try:
+            dek = self._datakeys.open(vault_id)
+        except NotFound:
+            # An erasure under way (or cut short) has destroyed the key before the document.
+            raise InvalidToken("the customer's vault no longer exists") from None
         shared = ProfileCipher(vault_id, dek, os.urandom).values(doc, context.fields)
         self._note_access(claims, doc)
         self._emit("data.read", claims, fields=tuple(shared))
@@ -627,6 +631,16 @@ class VendorAccess:
         if claims.token_id in record["revoked_tokens"]:
             raise InvalidToken("the token was revoked")
         return _still_granted(claims.scopes, record)
+
+    def forget_expired_revocations(self) -> int:
+        """Drop the revocation records of client-credentials tokens that have expired since
+        (an expired token is refused anyway); return how many. Run hourly by the server,
+        so revoking many tokens does not grow the table for good."""
+        now = _ts(self._clock())
+        expired = [key for key, record in self._store.scan(REVOKED_TABLE) if record["exp"] <= now]
+        for key in expired:
+            self._store.delete(REVOKED_TABLE, key)
+        return len(expired)
 
     def _revoke_client_token(self, claims: TokenClaims) -> None:
         record = {"exp": claims.expires_at, "client_id": claims.client_id}

@@ -66,7 +66,12 @@ def profile() -> dict[str, Any]:
     """The granted, still active fields that have a value, with the pairwise ``sub``."""
     context = authorized()
     access = services().access
-    return {"sub": access.subject(context.claims), **access.read_profile(context)}
+    try:
+        shared = access.read_profile(context)
+    except InvalidToken as error:
+        _record_refusal(_bearer_token(), str(error))
+        raise BearerError(401, "invalid_token", str(error)) from None
+    return {"sub": access.subject(context.claims), **shared}
 
 
 @bp.get("/grant")

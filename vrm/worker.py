@@ -1,8 +1,9 @@
 """Work the server does on its own schedule, beside answering requests: loading the segment
 index at start, delivering queued webhooks (every few seconds), and hourly (and at start)
-repairing derived records a crash left behind their vault and expiring grants that
+repairing derived records a crash left behind their vault, expiring grants that
 reached their end, so an unused grant's end is recorded, receipted and pushed to
-its vendor without anyone having to look at it first."""
+its vendor without anyone having to look at it first, and forgetting the revocations of
+client-credentials tokens that have expired since."""
 
 from __future__ import annotations
 
@@ -48,6 +49,7 @@ class Scheduler:
         # Derived records a crash left behind their vault are repaired on the same turn.
         self._guarded("repair", self._services.vaults.repair_derived)
         self._guarded("expiry", self._services.consents.expire_all)
+        self._guarded("revocations", self._services.access.forget_expired_revocations)
         self._next_expiry = now + EXPIRY_EVERY
         return ["expiry"]
 

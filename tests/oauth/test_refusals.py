@@ -34,6 +34,7 @@ from tests.oauth.conftest import (
     register,
     tokens_for,
 )
+from vault.datakeys import TABLE as DATAKEYS_TABLE
 from vault.errors import StorageError
 from vault.events import ListSink
 from vault.tokens import REFRESH
@@ -1115,6 +1116,17 @@ def test_erased_vault_makes_the_vendors_tokens_fail(
     vault.vaults.erase(vault_id)
     assert_invalid_token(read_profile(client, tokens["access_token"]))
     assert_invalid_grant(refresh(client, shop, tokens["refresh_token"]))
+
+
+def test_a_read_while_an_erasure_is_under_way_is_invalid_token(
+    app: Flask, client: FlaskClient, shop: Vendor, vault: Services, vault_id: str
+) -> None:
+    """Erasure destroys the data key before the vault document: a read in between (or
+    after an erasure cut short there) is refused like one after the erasure."""
+    tokens = tokens_for(app, shop, ALL)
+    vault.store.delete(DATAKEYS_TABLE, vault_id)  # What erasure does first.
+
+    assert_oauth_error(read_profile(client, tokens["access_token"]), 401, "invalid_token")
 
 
 def test_removed_field_is_gone_from_the_next_read(
