@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import threading
+
 import pytest
 
 from tests.conftest import PASSWORD, FakeClock
 from vault.errors import AlreadyExists, AuthenticationFailed, LoginThrottled, ValidationError
+from vault.passwords import PasswordHasher
 from vrm.services import Services
 
 EMAIL = "ada@example.org"
@@ -116,3 +119,46 @@ def test_stronger_hash_parameters_rehash_at_next_login(services: Services) -> No
     assert after is not None
     assert "m=16,t=2,p=1" in after["password"]
     assert after["password"] != before["password"]
+
+
+def test_logins_sent_at_once_cannot_all_get_past_the_delay(
+    services: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each attempt counts as a failure before its password is checked, in the same write
+    as the throttle check: of 20 wrong passwords sent at once, only those before the
+    delay starts (the 5 free attempts) are checked at all."""
+    services.vaults.sign_up("ada@example.org", PASSWORD)
+    real = PasswordHasher.verify
+    checking = threading.Semaphore(0)
+    release = threading.Event()
+    checked: list[bool] = []
+
+    def held_verify(hasher: PasswordHasher, password: str, encoded: str) -> bool:
+        checked.append(True)
+        checking.release()
+        release.wait(10)
+        return real(hasher, password, encoded)
+
+    monkeypatch.setattr(PasswordHasher, "verify", held_verify)
+    outcomes: list[str] = []
+
+    def attempt() -> None:
+        try:
+            services.vaults.authenticate("ada@example.org", "wrong password!")
+        except LoginThrottled:
+            outcomes.append("throttled")
+            checking.release()
+        except AuthenticationFailed:
+            outcomes.append("failed")
+
+    threads = [threading.Thread(target=attempt) for _ in range(20)]
+    for thread in threads:
+        thread.start()
+    for _ in threads:  # Every attempt is either being checked or throttled.
+        assert checking.acquire(timeout=10)
+    release.set()
+    for thread in threads:
+        thread.join()
+
+    assert len(checked) == 5
+    assert sorted(outcomes) == ["failed"] * 5 + ["throttled"] * 15

@@ -108,17 +108,29 @@ class PasswordLogins:
         time as a known one.
         """
         digest = self.digest(email)
-        record = self._store.get(self.TABLE, digest)
-        if record is None:
+        now = self._clock()
+        count_failure = failure_change(self._policy, now)
+        before: list[Document] = []
+
+        def reserve(record: Document | None) -> Document | None:
+            # The attempt counts as a failure before the password is checked, in the same
+            # locked write as the throttle check: logins sent at once cannot all get past a
+            # delay that the first of them would have started.
+            before.clear()
+            if record is None:
+                return None
+            check_not_throttled(record, now)
+            before.append(record)
+            return count_failure(record)
+
+        if self._store.update(self.TABLE, digest, reserve) is None:
             self._hasher.verify(password, self._dummy_hash)
             raise AuthenticationFailed()
-        check_not_throttled(record, self._clock())
+        record = before[0]
         if not self._hasher.verify(password, record["password"]):
-            self._store.update(self.TABLE, digest, failure_change(self._policy, self._clock()))
             raise AuthenticationFailed()
         changes = success_changes(self._hasher, password, record)
-        if changes:
-            self._store.update(self.TABLE, digest, with_changes(**changes))
+        self._store.update(self.TABLE, digest, with_changes(**{**changes, **_RESET}))
         return digest, record
 
     def _set_password(self, email: str, new: str) -> None:
@@ -152,6 +164,10 @@ class Accounts(PasswordLogins):
         """Delete the account record: from now on the login fails."""
         if not self._store.delete(TABLE, digest):
             raise NotFound("no such account")
+
+
+_RESET = {"failed": 0, "retry_at": None}
+"""What a correct password does to the failure count its attempt reserved."""
 
 
 def check_not_throttled(record: Document, now: datetime) -> None:
