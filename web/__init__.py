@@ -46,9 +46,13 @@ SECURITY_HEADERS = {
 
 
 def add_security_headers(response: Response) -> Response:
-    """Set the headers every response carries, page or JSON."""
+    """Set the headers every response carries, page or JSON. A page is never stored by
+    the browser or anything between: pages show a customer's own data, which must not be
+    there for the next person at the same computer to bring back."""
     for name, value in SECURITY_HEADERS.items():
         response.headers.setdefault(name, value)
+    if response.mimetype == "text/html":
+        response.headers.setdefault("Cache-Control", "no-store")
     return response
 
 

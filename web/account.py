@@ -13,7 +13,14 @@ from vault.passwords import MIN_PASSWORD_CHARS
 from vault.profile import ProfileCipher
 from vault.service import LOGIN_EMAIL
 from vrm.app_context import services
-from web.customer_session import current_vault, log_in, log_out, login_required, signed_in_vault
+from web.customer_session import (
+    current_vault,
+    end_other_sessions,
+    log_in,
+    log_out,
+    login_required,
+    signed_in_vault,
+)
 from web.forms import Errors, page, rule_message, sentence
 from web.pages import bp
 
@@ -100,7 +107,12 @@ def change_password() -> tuple[str, int] | Response:
         return _password_page({"current": "This is not your current password."})
     except ValidationError as error:
         return _password_page({"new": rule_message("The new password", error)})
-    flash("Your password is changed. Use the new one next time you log in.", "success")
+    end_other_sessions()
+    flash(
+        "Your password is changed. Use the new one next time you log in. "
+        "Every other place you were logged in is logged out.",
+        "success",
+    )
     return redirect(url_for("web.account"), code=303)
 
 

@@ -1,12 +1,19 @@
 """Who is logged in: the customer's vault id in the signed, HttpOnly session cookie.
 
-Sessions expire (``SESSION_MINUTES``); a session whose vault was erased is treated as
-logged out, so erasure ends every session of that vault at once.
+The cookie also holds a random session id whose SHA-256 digest the vault document keeps
+(the most recent MAX_SESSIONS of them): a cookie counts only while its digest is listed.
+So logging out ends that session on the server too (a copy of the cookie taken before is
+refused), changing the password ends every other session, and erasure ends them all.
+Sessions also expire (``SESSION_MINUTES``).
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import hashlib
+import hmac
+import secrets
 from collections.abc import Callable
 from datetime import timedelta
 from typing import ParamSpec, TypeVar
@@ -16,9 +23,15 @@ from flask import Flask, current_app, g, redirect, request, session, url_for
 from werkzeug.wrappers import Response
 
 from vault.errors import NotFound, VaultError
+from vault.storage.base import Document
 from vrm.app_context import services
 
 _VAULT = "vault_id"
+_SESSION = "session"
+SESSIONS = "sessions"
+"""The vault document's list of the digests of its live sessions, oldest first."""
+MAX_SESSIONS = 20
+"""Sessions a vault keeps at once; a login beyond that ends the oldest."""
 P = ParamSpec("P")
 R = TypeVar("R")
 
@@ -26,26 +39,56 @@ R = TypeVar("R")
 def log_in(vault_id: str) -> None:
     """Start a fresh session for ``vault_id`` (a new CSRF token comes with it)."""
     session.clear()
+    sid = secrets.token_urlsafe(32)
+    _change_sessions(vault_id, lambda live: [*live, _digest(sid)][-MAX_SESSIONS:])
     session.permanent = True
     session[_VAULT] = vault_id
+    session[_SESSION] = sid
 
 
 def log_out() -> None:
-    """End the session."""
+    """End the session, in the cookie and on the server."""
+    vault_id, sid = session.get(_VAULT), session.get(_SESSION)
     session.clear()
+    if isinstance(vault_id, str) and isinstance(sid, str):
+        with contextlib.suppress(NotFound, ValueError):
+            _change_sessions(vault_id, lambda live: [d for d in live if d != _digest(sid)])
+
+
+def end_other_sessions() -> None:
+    """End every session of the logged-in customer's vault but this one."""
+    vault_id, sid = session.get(_VAULT), session.get(_SESSION)
+    if isinstance(vault_id, str) and isinstance(sid, str):
+        _change_sessions(vault_id, lambda live: [d for d in live if d == _digest(sid)])
 
 
 def current_vault() -> str | None:
-    """The logged-in customer's vault id, or None (also when the vault was erased)."""
-    vault_id = session.get(_VAULT)
-    if not isinstance(vault_id, str):
+    """The logged-in customer's vault id, or None (also when the vault was erased, or
+    the session was ended)."""
+    vault_id, sid = session.get(_VAULT), session.get(_SESSION)
+    if not isinstance(vault_id, str) or not isinstance(sid, str):
         return None
     try:
-        services().store.read_vault(vault_id)
+        doc = services().store.read_vault(vault_id)
     except (NotFound, ValueError):
         session.clear()
         return None
+    mine = _digest(sid)
+    if not any(hmac.compare_digest(mine, live) for live in doc.get(SESSIONS, [])):
+        session.clear()
+        return None
     return vault_id
+
+
+def _change_sessions(vault_id: str, change: Callable[[list[str]], list[str]]) -> None:
+    def edit(doc: Document) -> Document:
+        return {**doc, SESSIONS: change(list(doc.get(SESSIONS, [])))}
+
+    services().store.update_vault(vault_id, edit)
+
+
+def _digest(sid: str) -> str:
+    return hashlib.sha256(sid.encode()).hexdigest()
 
 
 def login_required(view: Callable[P, R]) -> Callable[P, R | Response]:

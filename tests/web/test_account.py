@@ -174,3 +174,39 @@ def test_login_cookie_is_http_only_same_site_and_expires(
     assert "HttpOnly" in cookie
     assert "SameSite=Lax" in cookie
     assert "Expires=" in cookie
+
+
+def _cookie_copy(app: Flask, of: FlaskClient) -> FlaskClient:
+    """A second browser holding a copy of ``of``'s session cookie, as a thief would."""
+    name = app.config["SESSION_COOKIE_NAME"]
+    cookie = of.get_cookie(name)
+    assert cookie is not None
+    thief = app.test_client()
+    thief.set_cookie(name, cookie.value)
+    return thief
+
+
+def test_a_copy_of_the_cookie_is_refused_after_logging_out(
+    app: Flask, browser: FlaskClient, vault_id: str
+) -> None:
+    log_in(browser)
+    thief = _cookie_copy(app, browser)
+    assert thief.get("/profile").status_code == 200
+
+    submit(browser, "/logout")
+
+    assert thief.get("/profile").status_code == 303
+
+
+def test_changing_the_password_logs_out_every_other_session(
+    app: Flask, browser: FlaskClient, vault_id: str
+) -> None:
+    other = app.test_client()
+    log_in(other)
+    log_in(browser)
+    new = "a brand new passphrase"
+    answer = submit(browser, "/account/password", {"current": PASSWORD, "new": new, "confirm": new})
+    assert answer.status_code == 303
+
+    assert other.get("/profile").status_code == 303
+    assert browser.get("/profile").status_code == 200

@@ -80,6 +80,8 @@ def test_every_page_carries_the_security_headers(customer: FlaskClient, rule: Ru
     assert "script-src 'self'" in policy
     assert headers["Referrer-Policy"] == "no-referrer"
     assert headers["X-Content-Type-Options"] == "nosniff"
+    if headers.get("Content-Type", "").startswith("text/html"):
+        assert headers["Cache-Control"] == "no-store"
 
 
 @pytest.mark.parametrize("template", sorted(TEMPLATES.glob("*.html")), ids=lambda p: p.name)
