@@ -446,14 +446,36 @@ def test_record_of_an_unknown_format_is_refused(registry: VendorRegistry) -> Non
         ("A" * 201, "at most 200 characters"),
         ("Acme\nBikes", "control characters"),
         ("Acme\x00", "control characters"),
-        ("Acme \u202eekiB", "control characters"),
+        ("Acme \u202eekiB", "bidirectional controls"),
+        ("Acme\u200f Bikes", "invisible formatting"),
+        ("Ex\u200bample Shop", "invisible formatting"),
+        ("Exam\u00adple Shop", "invisible formatting"),
+        ("Shop\U000e0041", "invisible formatting"),
         (["Acme"], "must be a string"),
         (42, "must be a string"),
     ],
-    ids=["missing", "blank", "too-long", "newline", "nul", "bidi-override", "list", "number"],
+    ids=[
+        "missing",
+        "blank",
+        "too-long",
+        "newline",
+        "nul",
+        "bidi-override",
+        "right-to-left-mark",
+        "zero-width-space",
+        "soft-hyphen",
+        "tag-character",
+        "list",
+        "number",
+    ],
 )
 def test_bad_client_name_is_refused(registry: VendorRegistry, name: object, words: str) -> None:
     assert_refused(registry, shop(client_name=name), "client_name", words)
+
+
+def test_a_name_that_needs_a_zero_width_non_joiner_is_accepted(registry: VendorRegistry) -> None:
+    persian = "\u0645\u06cc\u200c\u062e\u0648\u0627\u0647\u0645"  # Needs the ZWNJ.
+    assert registry.register(shop(client_name=persian))[0].client_name == persian
 
 
 def test_client_name_of_200_characters_is_accepted(registry: VendorRegistry) -> None:

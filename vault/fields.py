@@ -164,15 +164,32 @@ reads (a vendor's name or offer, a customer's intent) they could make it read di
 from what was written."""
 
 
+JOINERS = frozenset("\u200c\u200d")
+"""The zero-width non-joiner and joiner: invisible, but some scripts (Persian, the Indic
+ones) and emoji sequences need them to be written correctly."""
+
+
+def hidden_character(text: str) -> str | None:
+    """What ``text`` holds that a reader cannot see, for text one party writes for another:
+    a rule naming it (bidirectional controls, or other invisible formatting such as
+    direction marks, zero-width spaces and soft hyphens), or None."""
+    if any(c in BIDI_CONTROLS for c in text):
+        return "must not contain bidirectional controls"
+    if any(unicodedata.category(c) == "Cf" and c not in JOINERS for c in text):
+        return "must not contain invisible formatting characters"
+    return None
+
+
 def checked_text(value: object, field: str, max_chars: int, *, multiline: bool = False) -> str:
     """Text written for another party to read, by the profile's text rules (see
-    ``_clean_text``) and without bidirectional controls; ValidationError names ``field``."""
+    ``_clean_text``) and without hidden characters; ValidationError names ``field``."""
     try:
         text = _clean_text(value, max_chars, multiline=multiline)
     except _Refused as refused:
         raise ValidationError(field, refused.rule) from None
-    if any(c in BIDI_CONTROLS for c in text):
-        raise ValidationError(field, "must not contain bidirectional controls")
+    hidden = hidden_character(text)
+    if hidden:
+        raise ValidationError(field, hidden)
     return text
 
 

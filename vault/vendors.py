@@ -38,7 +38,7 @@ from vault.errors import (
     VendorDisabled,
 )
 from vault.events import Event, EventSink
-from vault.fields import BIDI_CONTROLS, spec_for
+from vault.fields import hidden_character, spec_for
 from vault.storage.base import Document, Store
 
 VENDOR_SCOPES = frozenset({"segments:query", "offers:send", "intents:read"})
@@ -461,8 +461,11 @@ def _text(value: object, member: str, max_chars: int, subject: str = "") -> str:
     text = unicodedata.normalize("NFC", value).strip()
     if not text:
         raise _refuse(member, f"{lead}must not be blank")
-    if any(unicodedata.category(c) in _REFUSED_CATEGORIES or c in BIDI_CONTROLS for c in text):
+    if any(unicodedata.category(c) in _REFUSED_CATEGORIES for c in text):
         raise _refuse(member, f"{lead}must not contain control characters")
+    hidden = hidden_character(text)
+    if hidden:
+        raise _refuse(member, f"{lead}{hidden}")
     if len(text) > max_chars:
         raise _refuse(member, f"{lead}must be at most {max_chars} characters")
     return text

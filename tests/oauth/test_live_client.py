@@ -217,7 +217,7 @@ def approve_in_browser(authorization_url: str, vendor_name: str, *, email: str =
             timeout=TIMEOUT,
         )
         assert consent_page.status_code == 200, consent_page.text
-        assert f"{vendor_name}</span> asks to read" in consent_page.text
+        assert f"{vendor_name}</bdi> asks to read" in consent_page.text
         consent = the_form(consent_page.text, having="decision")
         assert consent.checkboxes, "the consent page offers no fields"
         assert all(checked for _, _, checked in consent.checkboxes)

@@ -108,6 +108,7 @@ def test_a_customer_cannot_withdraw_another_s_intent(vault: Services) -> None:
         ({"currency": "euro"}, "currency"),
         ({"days": "3"}, "days"),
         ({"text": "bad\u202etext"}, "text"),
+        ({"text": "hidden\u200btext"}, "text"),
     ],
 )
 def test_bad_intents_are_refused_by_field(
