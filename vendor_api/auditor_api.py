@@ -27,12 +27,12 @@ def require_auditor_token() -> Response | None:
     try:
         if scheme.lower() != "bearer" or not token.strip():
             raise AuthenticationFailed()
-        services().auditors.check_api_token(token.strip())
+        auditor_id = services().auditors.check_api_token(token.strip())
     except AuthenticationFailed:
         response = error_response(401, "invalid_token", "an auditor API token is required")
         response.headers["WWW-Authenticate"] = 'Bearer realm="vrm-vault", error="invalid_token"'
         return response
-    record_access(request.path)
+    record_access(auditor_id)
     return None
 
 

@@ -15,6 +15,7 @@ from vault.events import Event
 from vrm.app_context import services
 
 _AUDITOR = "auditor_id"
+AUDITOR_PSEUDONYM_CHARS = 16
 P = ParamSpec("P")
 R = TypeVar("R")
 
@@ -42,9 +43,16 @@ def signed_in_auditor() -> bool:
         return False
 
 
-def record_access(page: str) -> None:
-    """Append the ``auditor.access`` event: the one thing an auditor changes."""
-    event = Event("auditor.access", services().clock(), "auditor", detail={"page": page})
+def record_access(auditor_id: str) -> None:
+    """Append the ``auditor.access`` event, the one thing an auditor changes: which auditor
+    (a pseudonym: the start of their keyed digest, the same at every access), which page
+    and what it asked for (the query, cut at 200 characters)."""
+    detail = {
+        "auditor": auditor_id[:AUDITOR_PSEUDONYM_CHARS],
+        "page": request.path,
+        "query": request.query_string.decode("latin-1")[:200],
+    }
+    event = Event("auditor.access", services().clock(), "auditor", detail=detail)
     services().events.emit(event)
 
 
@@ -58,7 +66,7 @@ def auditor_required(view: Callable[P, R]) -> Callable[P, R | Response]:
         if auditor_id is None:
             return redirect(url_for("auditor.login_form"), code=303)
         g.auditor_id = auditor_id
-        record_access(request.path)
+        record_access(auditor_id)
         return view(*args, **kwargs)
 
     return wrapped

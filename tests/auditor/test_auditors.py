@@ -87,9 +87,18 @@ def test_log_page_filters_and_logs_access(
     other = page(desk, "/auditor/log?vendor=nobody")
     assert "No entries match." in other
     assert "No entries match." in page(desk, "/auditor/log?since=2999-01-01")
-    pages = [e.detail["page"] for e in events.events if e.type == "auditor.access"]
-    assert pages == ["/auditor/log"] * 4
-    assert all(e.actor == "auditor" for e in events.events if e.type == "auditor.access")
+    accesses = [e for e in events.events if e.type == "auditor.access"]
+    assert [e.detail["page"] for e in accesses] == ["/auditor/log"] * 4
+    assert all(e.actor == "auditor" for e in accesses)
+    # Which auditor, under a pseudonym that is the same at every access, and what they asked.
+    assert len({e.detail["auditor"] for e in accesses}) == 1
+    assert len(str(accesses[0].detail["auditor"])) == 16
+    assert [e.detail["query"] for e in accesses] == [
+        "",
+        "type=grant.narrowed",
+        "vendor=nobody",
+        "since=2999-01-01",
+    ]
 
 
 def test_summary_counts_grants_as_they_stand(
