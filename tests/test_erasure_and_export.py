@@ -15,8 +15,9 @@ from tests.conftest import PASSWORD
 from tests.test_profile import EVERY_FIELD
 from vault.access_export import full_export
 from vault.clock import isoformat
-from vault.errors import AuthenticationFailed, NotFound
+from vault.errors import AuthenticationFailed, NotFound, StorageError
 from vault.events import Event, ListSink
+from vault.offers import Offers
 from vrm.services import Services
 
 EMAIL = "ada@example.org"
@@ -140,6 +141,33 @@ def test_after_erasure_nothing_of_the_vault_can_be_read_or_found(services: Servi
     assert_nowhere(services.data_dir, distinctive_values(EVERY_FIELD))
     assert services.vaults.authenticate("grace@example.org", PASSWORD) == keep
     _assert_backup_unreadable(services, backup, vault_id)
+
+
+def test_an_erasure_cut_short_is_finished_by_the_repair_pass(
+    services: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A step failing after the login is gone would leave a vault nobody can log in to
+    erase again: the erasure mark lets the server's repair pass finish it."""
+    vault_id = services.vaults.sign_up(EMAIL, PASSWORD)
+    services.vaults.set_fields(vault_id, EVERY_FIELD)
+
+    def full_disk(*_: Any) -> None:
+        raise StorageError("no space left on device")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(Offers, "vault_erasing", full_disk)
+        with pytest.raises(StorageError):
+            services.vaults.erase(vault_id)
+    with pytest.raises(AuthenticationFailed):
+        services.vaults.authenticate(EMAIL, PASSWORD)
+    assert services.store.get("deks", vault_id) is not None  # Not finished yet.
+
+    assert services.vaults.repair_derived() == 1
+
+    assert services.store.get("deks", vault_id) is None
+    assert vault_id not in set(services.store.vault_ids())
+    assert list(services.store.scan("erasing")) == []
+    assert services.vaults.repair_derived() == 0
 
 
 def _assert_backup_unreadable(services: Services, backup: Path, vault_id: str) -> None:

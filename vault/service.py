@@ -40,6 +40,10 @@ PENDING_TABLE = "derived_pending"
 """Vaults whose derived records (segment index, mailbox) may lag their document: marked
 before a change observers follow is written, cleared once they have followed it."""
 
+ERASING_TABLE = "erasing"
+"""Vaults whose erasure has begun: marked first, cleared last, so an erasure cut short
+(a crash, a step that failed) is finished by repair_derived."""
+
 EVERYTHING_DERIVED = frozenset({SEGMENTABLE, "channel_preferences", *SEGMENTABLE_FIELDS})
 """The change names that make every observer rewrite what it derives from a vault."""
 
@@ -258,18 +262,34 @@ class VaultService:
         return result
 
     def erase(self, vault_id: str) -> None:
-        """Crypto-shred the vault: login first, then the data key, then the document.
+        """Crypto-shred the vault: login first, then what is derived from the vault, then
+        the data key, then the document.
 
-        The order means an interrupted erasure never leaves a working login to an
-        unreadable vault; running it again finishes the job.
+        The vault is marked as being erased before anything is removed, and the mark is
+        cleared last: an erasure cut short anywhere (its login already gone, so the
+        customer could not start it again) is finished by :meth:`repair_derived`, which
+        the server runs when it starts and every hour. The order means an interrupted
+        erasure never leaves a working login to an unreadable vault.
         """
-        doc = self._store.read_vault(vault_id)
-        with contextlib.suppress(NotFound):
-            self.accounts.remove(doc["login_digest"])
-        for observer in self._observers:
-            observer.vault_erasing(vault_id)
-        self._discard(vault_id)
-        self._emit("vault.erased", "customer", vault_id)
+        self._store.read_vault(vault_id)  # NotFound for a vault that does not exist.
+        since = {"since": isoformat(self._clock())}
+        self._store.update(ERASING_TABLE, vault_id, lambda mark: mark or since)
+        self._finish_erasing(vault_id)
+
+    def _finish_erasing(self, vault_id: str) -> None:
+        """Every step of an erasure, each of which may have been done already."""
+        try:
+            doc = self._store.read_vault(vault_id)
+        except NotFound:
+            doc = None  # Discarded already: only the mark was left.
+        if doc is not None:
+            with contextlib.suppress(NotFound):
+                self.accounts.remove(doc["login_digest"])
+            for observer in self._observers:
+                observer.vault_erasing(vault_id)
+            self._discard(vault_id)
+            self._emit("vault.erased", "customer", vault_id)
+        self._store.delete(ERASING_TABLE, vault_id)
 
     def pseudonym(self, vault_id: str) -> str:
         """The stable pseudonym events use for a vault: it reveals nothing about the id."""
@@ -296,9 +316,13 @@ class VaultService:
         return self._store.update_vault(vault_id, change)
 
     def repair_derived(self) -> int:
-        """Bring the derived records of every vault marked pending up to date with its
-        document (after a crash between the two); return how many were repaired."""
+        """Finish every erasure cut short, and bring the derived records of every vault
+        marked pending up to date with its document (after a crash between the two);
+        return how many vaults were repaired."""
         repaired = 0
+        for vault_id, _ in list(self._store.scan(ERASING_TABLE)):
+            self._finish_erasing(vault_id)
+            repaired += 1
         for vault_id, _ in list(self._store.scan(PENDING_TABLE)):
             try:
                 doc = self._store.read_vault(vault_id)
