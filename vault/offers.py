@@ -360,13 +360,15 @@ class Offers:
         self._emit("offer.accepted", vault_id, offer, fields=tuple(chosen))
         return grant
 
-    def decline(self, vault_id: str, offer_id: str) -> None:
-        """Say no to an offer; the vendor learns only a (suppressed) count."""
+    def decline(self, vault_id: str, offer_id: str) -> bool:
+        """Say no to an offer; the vendor learns only a (suppressed) count. False if it
+        was answered already (accepted, or declined before): nothing changes then."""
         item = self._item_of(vault_id, offer_id)
         if self._answer(vault_id, offer_id, DECLINED) is None:
-            return
+            return False
         self._count(offer_id, "declined")
         self._emit("offer.declined", vault_id, item.offer)
+        return True
 
     def block(self, vault_id: str, vendor_id: str) -> None:
         """No more offers from this vendor. Its offers already here are closed as declined,

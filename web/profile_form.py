@@ -99,7 +99,7 @@ def changes(typed: Typed, current: Typed, customs: Iterable[str], today: date) -
             result.cleared.append(name)
             continue
         _validate(result, name, typed, today)
-    _add_new_field(result, typed, today)
+    _add_new_field(result, typed, today, customs)
     return result
 
 
@@ -146,7 +146,7 @@ def _placed(name: str, error: ValidationError) -> tuple[str, str]:
     return name, rule_message(STANDARD_FIELDS[name].label, error)
 
 
-def _add_new_field(result: Changes, typed: Typed, today: date) -> None:
+def _add_new_field(result: Changes, typed: Typed, today: date, customs: Iterable[str]) -> None:
     text_name, text_value = typed.get(NEW_NAME, "").strip(), typed.get(NEW_VALUE, "")
     if not text_name and not text_value.strip():
         return
@@ -157,6 +157,10 @@ def _add_new_field(result: Changes, typed: Typed, today: date) -> None:
     if not text_name or not text_value.strip():
         return
     name = custom_field_name(text_name)
+    if name in set(customs):
+        # Its own input above already says what becomes of it; two answers would clash.
+        result.errors[NEW_NAME] = "You have a field of this name already: change it above."
+        return
     try:
         result.values[name] = validate_field(name, parse_text_value(name, text_value), today=today)
     except ValidationError as error:

@@ -103,8 +103,11 @@ def accept_offer(offer_id: str) -> Response | tuple[str, int]:
 def decline_offer(offer_id: str) -> Response:
     """Say no; the vendor learns only a count it sees once at least k said no."""
     item = _item(offer_id, services().offers.item)
-    services().offers.decline(signed_in_vault(), offer_id)
-    flash(f"You declined the offer from {vendor_name(item.offer.vendor_id)}.", "success")
+    vendor = vendor_name(item.offer.vendor_id)
+    if services().offers.decline(signed_in_vault(), offer_id):
+        flash(f"You declined the offer from {vendor}.", "success")
+    else:
+        flash(f"You had already answered the offer from {vendor}: nothing changed.", "info")
     return redirect(url_for("web.inbox"), code=303)
 
 

@@ -184,6 +184,18 @@ def test_a_custom_field_needs_a_valid_name_and_a_value(
     assert value_of(html, "f-new_name") == "colour"
 
 
+def test_a_new_field_named_like_one_already_there_is_refused(
+    customer: FlaskClient, vault: Services, vault_id: str
+) -> None:
+    vault.vaults.set_fields(vault_id, {"x-shoe": 41})
+    for own_input in ("", "43"):  # Emptied, or changed, in its own input at the same time.
+        response = save(customer, new_name="shoe", new_value="42", **{"x-shoe": own_input})
+        html = response.get_data(as_text=True)
+        assert response.status_code == 400
+        assert "a field of this name already" in error_next_to(html, "f-new_name")
+        assert vault.vaults.profile(vault_id)["x-shoe"] == 41
+
+
 def test_editing_a_custom_field(customer: FlaskClient, vault: Services, vault_id: str) -> None:
     vault.vaults.set_fields(vault_id, {"x-loyalty": {"shop": "A", "number": 12}})
     html = page(customer, "/profile")

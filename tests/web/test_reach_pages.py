@@ -88,6 +88,21 @@ def test_accepting_nothing_is_refused_with_a_message(
     assert vault.consents.grants(vault_id) == []
 
 
+def test_declining_an_offer_already_accepted_says_nothing_changed(
+    customer: FlaskClient, vault: Services, vault_id: str, shop: Vendor
+) -> None:
+    reachable(vault, vault_id)
+    vault.vaults.set_segmentable(vault_id, ["interests"])
+    offer_id = offer_to(vault, shop)
+    submit(customer, f"/inbox/{offer_id}/accept", {"field": "given_name", "duration": "30"})
+
+    html = follow(customer, submit(customer, f"/inbox/{offer_id}/decline"))
+
+    assert "You had already answered the offer from Example Shop: nothing changed." in html
+    assert "You declined" not in html
+    assert len(vault.consents.grants(vault_id)) == 1
+
+
 def test_decline_and_block(
     customer: FlaskClient, vault: Services, vault_id: str, shop: Vendor
 ) -> None:
