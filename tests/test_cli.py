@@ -40,7 +40,7 @@ SUBCOMMANDS = {
     "audit": ["checkpoint", "key", "export", "verify"],
     "grant": ["list", "revoke", "expire"],
     "vendor": ["list", "disable"],
-    "auditor": ["create", "token"],
+    "auditor": ["create", "remove", "revoke-tokens", "token"],
     "webhooks": ["deliver", "list"],
     "store": ["upgrade"],
 }

@@ -13,10 +13,12 @@ import base64
 import hashlib
 import hmac
 import secrets
+from collections.abc import Callable
 
 from vault.accounts import PasswordLogins
 from vault.clock import isoformat
 from vault.errors import AuthenticationFailed, NotFound
+from vault.storage.base import Document
 
 TABLE = "auditors"
 TOKENS = "auditor_tokens"
@@ -39,6 +41,41 @@ class Auditors(PasswordLogins):
         """The auditor's id, or AuthenticationFailed; LoginThrottled while a delay runs."""
         auditor_id, _ = self._check(email, password)
         return auditor_id
+
+    def remove(self, email: str) -> None:
+        """Delete the auditor and their API tokens: their sessions and tokens stop working
+        at the next request. NotFound for an unknown email."""
+        auditor_id = self.digest(email)
+        if not self.exists(auditor_id):
+            raise NotFound("no such auditor")
+        self.revoke_tokens(email)
+        self._store.delete(TABLE, auditor_id)
+
+    def revoke_tokens(self, email: str) -> int:
+        """Delete every API token of the auditor; return how many. NotFound for an
+        unknown email."""
+        auditor_id = self.digest(email)
+        if not self.exists(auditor_id):
+            raise NotFound("no such auditor")
+        held = [k for k, r in self._store.scan(TOKENS) if r.get("auditor") == auditor_id]
+        for key in held:
+            self._store.delete(TOKENS, key)
+        return len(held)
+
+    def sessions(self, auditor_id: str) -> list[str]:
+        """The digests of the auditor's live web sessions (empty for an unknown auditor)."""
+        record = self._store.get(TABLE, auditor_id)
+        return list(record.get("sessions", [])) if record else []
+
+    def change_sessions(self, auditor_id: str, change: Callable[[list[str]], list[str]]) -> None:
+        """Replace the list of the auditor's live web sessions by ``change(list)``."""
+
+        def edit(record: Document | None) -> Document | None:
+            if record is None:
+                return None
+            return {**record, "sessions": change(list(record.get("sessions", [])))}
+
+        self._store.update(TABLE, auditor_id, edit)
 
     def exists(self, auditor_id: str) -> bool:
         """Whether ``auditor_id`` names an auditor."""

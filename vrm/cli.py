@@ -163,6 +163,26 @@ def auditor_token(data: Path | None, email: str) -> None:
         click.echo(services.auditors.issue_api_token(auditor_id))
 
 
+@auditor.command("revoke-tokens")
+@data_option
+@click.option("--email", required=True, help="The auditor's login email.")
+def auditor_revoke_tokens(data: Path | None, email: str) -> None:
+    """Revoke every API token of the auditor (their web logins stay)."""
+    with opened(data) as services:
+        revoked = services.auditors.revoke_tokens(email)
+    click.echo(f"revoked {revoked} token{'' if revoked == 1 else 's'} of {email}")
+
+
+@auditor.command("remove")
+@data_option
+@click.option("--email", required=True, help="The auditor's login email.")
+def auditor_remove(data: Path | None, email: str) -> None:
+    """Remove the auditor: their API tokens and logged-in sessions stop at once."""
+    with opened(data) as services:
+        services.auditors.remove(email)
+    click.echo(f"removed the auditor {email}")
+
+
 @cli.group()
 def profile() -> None:
     """Read and change a customer's profile."""

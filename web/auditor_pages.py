@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import re
 
-from flask import Blueprint, flash, redirect, render_template, request, session, url_for
+from flask import Blueprint, flash, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response
 
 from vault.audit.standing import check_standing
@@ -15,7 +15,7 @@ from vault.errors import AuthenticationFailed, LoginThrottled
 from vault.receipt_lookup import find_receipt
 from vrm.app_context import services
 from vrm.services import audit_origin
-from web.auditor_session import auditor_required, log_in_auditor
+from web.auditor_session import auditor_required, log_in_auditor, log_out_auditor
 from web.forms import sentence
 
 bp = Blueprint("auditor", __name__, url_prefix="/auditor")
@@ -47,7 +47,7 @@ def login() -> Response | tuple[str, int]:
 @bp.post("/logout")
 def logout() -> Response:
     """End the auditor's session."""
-    session.clear()
+    log_out_auditor()
     flash("You are logged out.", "success")
     return redirect(url_for("auditor.login_form"), code=303)
 

@@ -4,6 +4,9 @@ customer's session never counts as an auditor's, nor the other way round."""
 from __future__ import annotations
 
 import functools
+import hashlib
+import hmac
+import secrets
 from collections.abc import Callable
 from typing import ParamSpec, TypeVar
 
@@ -15,24 +18,52 @@ from vault.events import Event
 from vrm.app_context import services
 
 _AUDITOR = "auditor_id"
+_SESSION = "auditor_session"
+MAX_SESSIONS = 20
 AUDITOR_PSEUDONYM_CHARS = 16
 P = ParamSpec("P")
 R = TypeVar("R")
 
 
 def log_in_auditor(auditor_id: str) -> None:
-    """Start a fresh session for the auditor (ending any customer's session in it)."""
+    """Start a fresh session for the auditor (ending any customer's session in it). As
+    for customers, the auditor's record lists the digests of their live sessions' random
+    ids, so logging out ends a session on the server too."""
     session.clear()
+    sid = secrets.token_urlsafe(32)
+    services().auditors.change_sessions(
+        auditor_id, lambda live: [*live, _digest(sid)][-MAX_SESSIONS:]
+    )
     session.permanent = True
     session[_AUDITOR] = auditor_id
+    session[_SESSION] = sid
+
+
+def log_out_auditor() -> None:
+    """End the auditor's session, in the cookie and on the server."""
+    auditor_id, sid = session.get(_AUDITOR), session.get(_SESSION)
+    session.clear()
+    if isinstance(auditor_id, str) and isinstance(sid, str):
+        services().auditors.change_sessions(
+            auditor_id, lambda live: [d for d in live if d != _digest(sid)]
+        )
 
 
 def current_auditor() -> str | None:
-    """The logged-in auditor's id, or None (also when the auditor was removed)."""
-    auditor_id = session.get(_AUDITOR)
-    if not isinstance(auditor_id, str) or not services().auditors.exists(auditor_id):
+    """The logged-in auditor's id, or None (also when the auditor was removed or the
+    session ended)."""
+    auditor_id, sid = session.get(_AUDITOR), session.get(_SESSION)
+    if not isinstance(auditor_id, str) or not isinstance(sid, str):
+        return None
+    mine = _digest(sid)
+    live = services().auditors.sessions(auditor_id)
+    if not any(hmac.compare_digest(mine, digest) for digest in live):
         return None
     return auditor_id
+
+
+def _digest(sid: str) -> str:
+    return hashlib.sha256(sid.encode()).hexdigest()
 
 
 def signed_in_auditor() -> bool:

@@ -6,6 +6,7 @@ import json
 from typing import Any
 
 import pytest
+from flask import Flask
 from flask.testing import FlaskClient
 
 from tests.conftest import PASSWORD, FakeClock
@@ -322,3 +323,47 @@ def test_cli_create_and_token() -> None:
     assert len(token.output.strip()) == 43
     with pytest.raises(AuthenticationFailed):
         vrm("auditor", "token", "--email", AUDITOR, stdin="wrong\n")
+
+
+def test_an_auditor_s_logout_ends_the_session_on_the_server(app: Flask, desk: FlaskClient) -> None:
+    name = app.config["SESSION_COOKIE_NAME"]
+    cookie = desk.get_cookie(name)
+    assert cookie is not None
+    copy = app.test_client()
+    copy.set_cookie(name, cookie.value)
+    assert copy.get("/auditor/log", headers=HTML).status_code == 200
+
+    submit(desk, "/auditor/logout")
+
+    assert copy.get("/auditor/log", headers=HTML).status_code == 303
+
+
+def test_removing_an_auditor_ends_their_sessions_and_tokens(
+    vault: Services, desk: FlaskClient, auditor: str
+) -> None:
+    auth = {"Authorization": f"Bearer {vault.auditors.issue_api_token(auditor)}"}
+    assert desk.get("/api/v1/audit/vendors", headers=auth).status_code == 200
+
+    assert vault.auditors.revoke_tokens(AUDITOR) == 1
+    assert desk.get("/api/v1/audit/vendors", headers=auth).status_code == 401
+    assert desk.get("/auditor/log", headers=HTML).status_code == 200  # Web login stays.
+
+    vault.auditors.remove(AUDITOR)
+    assert desk.get("/auditor/log", headers=HTML).status_code == 303
+    with pytest.raises(AuthenticationFailed):
+        vault.auditors.authenticate(AUDITOR, PASSWORD)
+
+
+@pytest.mark.usefixtures("env")
+def test_cli_revoke_tokens_and_remove() -> None:
+    vrm("auditor", "create", "--email", AUDITOR)
+    vrm("auditor", "token", "--email", AUDITOR)
+    vrm("auditor", "token", "--email", AUDITOR)
+    assert vrm("auditor", "revoke-tokens", "--email", AUDITOR).output.strip() == (
+        f"revoked 2 tokens of {AUDITOR}"
+    )
+    assert vrm("auditor", "remove", "--email", AUDITOR).output.strip() == (
+        f"removed the auditor {AUDITOR}"
+    )
+    with pytest.raises(AuthenticationFailed):
+        vrm("auditor", "token", "--email", AUDITOR)
