@@ -324,7 +324,9 @@ class HttpTransport:
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise WebhookRefused("the webhook URI is not an http(s) URL")
         port = parts.port or (443 if parts.scheme == "https" else 80)
-        address = resolve(parts.hostname, port, allow_private=self._allow_private)
+        address = resolve(
+            parts.hostname, port, allow_private=self._allow_private, timeout=self._timeout
+        )
         path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
         connection = self._connection(parts.scheme, parts.hostname, port, address)
         # The socket timeout bounds each read; a server dripping a byte at a time would
@@ -364,19 +366,37 @@ def _cut(connection: http.client.HTTPConnection) -> None:
             sock.shutdown(socket.SHUT_RDWR)
 
 
-def resolve(host: str, port: int, *, allow_private: bool) -> str:
+def resolve(host: str, port: int, *, allow_private: bool, timeout: float = TIMEOUT_SECONDS) -> str:
     """The address to connect to for ``host``; WebhookRefused if any answer is not a
-    public address (unless ``allow_private``) or the name does not resolve."""
-    try:
-        answers = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    except (OSError, UnicodeError):
-        raise WebhookRefused("the webhook host does not resolve") from None
+    public address (unless ``allow_private``), the name does not resolve, or the lookup
+    takes longer than ``timeout`` seconds (a vendor's slow name server must not hold
+    the delivery pass)."""
+    answers = _lookup(host, port, timeout)
     addresses = [str(answer[4][0]) for answer in answers]
     for address in addresses:
         check_address(address, allow_private=allow_private)
     if not addresses:
         raise WebhookRefused("the webhook host does not resolve")
     return addresses[0]
+
+
+def _lookup(host: str, port: int, timeout: float) -> list[Any]:
+    """``getaddrinfo``, given up after ``timeout`` seconds. The resolver has no timeout of
+    its own, so it runs on a thread of its own, left to finish (or not) by itself."""
+    found: list[list[Any]] = []
+
+    def look_up() -> None:
+        with contextlib.suppress(OSError, UnicodeError):
+            found.append(list(socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)))
+
+    lookup = threading.Thread(target=look_up, name="webhook name lookup", daemon=True)
+    lookup.start()
+    lookup.join(timeout)
+    if lookup.is_alive():
+        raise WebhookRefused("the webhook host did not resolve in time")
+    if not found:
+        raise WebhookRefused("the webhook host does not resolve")
+    return found[0]
 
 
 def check_address(address: str, *, allow_private: bool) -> None:

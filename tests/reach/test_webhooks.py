@@ -4,6 +4,7 @@ retried with backoff, sent for accepted offers and for every withdrawal of a gra
 from __future__ import annotations
 
 import json
+import socket
 import threading
 from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -434,3 +435,22 @@ def test_an_attempt_whose_lease_ran_out_leaves_the_message_to_the_one_that_took_
     record = vault.webhooks.message(message_id)
     assert record is not None
     assert record["status"] == "delivered"
+
+
+def test_a_name_server_that_never_answers_cannot_hold_a_delivery(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The resolver has no timeout of its own: the lookup is given up after the timeout."""
+    release = threading.Event()
+
+    def silent_resolver(*_: Any, **__: Any) -> list[Any]:
+        release.wait(30)
+        return []
+
+    monkeypatch.setattr(socket, "getaddrinfo", silent_resolver)
+    transport = HttpTransport(allow_private=True, timeout=0.05, deadline=30.0)
+    try:
+        with pytest.raises(WebhookRefused, match="did not resolve in time"):
+            transport.post("https://slow-dns.example/hook", b"{}", {})
+    finally:
+        release.set()
