@@ -633,7 +633,10 @@ def audit_verify(ctx: click.Context, file: Path, key_file: Path, previous: Path 
         key_name, public_raw = parse_verifier_key(key_file.read_text(encoding="utf-8"))
     except (CheckpointError, UnicodeDecodeError) as error:
         raise click.ClickException(f"{key_file}: {error}") from None
-    previous_text = previous.read_text(encoding="utf-8") if previous else None
+    try:
+        previous_text = previous.read_text(encoding="utf-8") if previous else None
+    except UnicodeDecodeError:
+        raise click.ClickException(f"{previous}: not UTF-8 text") from None
     try:
         report = verify_export(file, public_raw, key_name, previous_text)
     except UnicodeDecodeError:

@@ -329,6 +329,65 @@ def test_malformed_exports_fail(
     assert not verify(path).ok
 
 
+def test_a_line_that_repeats_a_key_is_refused_not_read(exported: Exported, tmp_path: Path) -> None:
+    """json keeps the last of two values, a reader may show the first: the line that
+    repeats a key could show one event and hash another, so it is reported."""
+    genuine = json.loads(exported.lines[3])
+    forged = '{"index": 2, "entry": {"actor": "nobody", ' + json.dumps(genuine["entry"])[1:]
+    forged = forged[:-1] + ', "leaf": "' + genuine["leaf"] + '"}'
+    lines = [*exported.lines[:3], forged, *exported.lines[4:]]
+    report = verify(exported.write(tmp_path / "x.jsonl", lines))
+    assert not report.ok
+    assert "line 4 repeats the key 'actor'" in [p.message for p in report.problems]
+
+
+@pytest.mark.parametrize(
+    "mangle",
+    [
+        lambda lines: [json.dumps({**json.loads(lines[0]), "since": 2**1100 - 1}), *lines[1:]],
+        lambda lines: [lines[0], "[" * 100_000, *lines[1:]],
+        lambda lines: [
+            *lines[:-1],
+            json.dumps(
+                {
+                    "checkpoint": json.loads(lines[-1])["checkpoint"].replace(
+                        "\n1000\n", "\n" + "9" * 5000 + "\n", 1
+                    )
+                }
+            ),
+        ],
+    ],
+    ids=["huge-since", "deep-nesting", "huge-checkpoint-size"],
+)
+def test_absurd_input_is_reported_not_a_crash(
+    exported: Exported, tmp_path: Path, mangle: Callable[[list[str]], list[str]]
+) -> None:
+    report = verify(exported.write(tmp_path / "x.jsonl", mangle(exported.lines)))
+    assert not report.ok
+    assert report.problems
+
+
+def test_a_checkpoint_of_another_origin_is_refused(tmp_path: Path) -> None:
+    """Signed by the right key under the expected name, but for another log."""
+    with build_log(tmp_path / "log", [event(i) for i in range(5)]) as log:
+        out = tmp_path / "x.jsonl"
+        export_log(log, out, checkpoint_of(log))
+        other = sign_checkpoint("evil.example/other-log", 5, log.root(5), KEY, NAME)
+    lines = out.read_text("utf-8").splitlines()
+    lines[-1] = json.dumps({"checkpoint": other})
+    report = verify(Exported(lines, "").write(tmp_path / "y.jsonl"))
+    assert not report.ok
+    assert any("another log" in problem.message for problem in report.problems)
+
+
+def test_an_entry_with_a_key_that_is_not_a_string_is_refused(tmp_path: Path) -> None:
+    """json would write {10: .., 9: ..} as {"9":..,"10":..}: not canonical once read."""
+    with build_log(tmp_path / "log", [event(0)]) as log:
+        with pytest.raises(TypeError):
+            log.append({"type": "x", "detail": {10: "a", 9: "b"}})
+        assert log.size() == 1
+
+
 # The command line.
 
 

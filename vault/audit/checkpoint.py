@@ -38,7 +38,8 @@ SIGNATURE_PREFIX = "\u2014 "  # an em dash and a space
 _KEY_HASH_SIZE = 4
 _ED25519_SIZE = 64
 _PUBLIC_SIZE = 32
-_DECIMAL = re.compile(r"0|[1-9][0-9]*")
+_DECIMAL = re.compile(r"0|[1-9][0-9]{0,19}")
+"""A tree size: a decimal number of at most 20 digits (a uint64, as C2SP says)."""
 _MAX_SIGNATURES = 100
 
 

@@ -281,8 +281,13 @@ def _line(doc: Mapping[str, Any]) -> str:
 def _documents(lines: list[str], report: VerifyReport) -> Iterator[dict[str, Any]]:
     for number, line in enumerate(lines, start=1):
         try:
-            doc = json.loads(line)
-        except ValueError:
+            doc = json.loads(line, object_pairs_hook=_without_repeats)
+        except _RepeatedKey as repeated:
+            # A reader keeping the first of two values would see another event than the
+            # one hashed (json keeps the last): such a line is refused, not read.
+            report.add(None, f"line {number} repeats the key {repeated.key!r}")
+            continue
+        except (ValueError, RecursionError):
             report.add(None, f"line {number} is not JSON")
             continue
         if not isinstance(doc, dict):
@@ -291,12 +296,27 @@ def _documents(lines: list[str], report: VerifyReport) -> Iterator[dict[str, Any
         yield doc
 
 
+class _RepeatedKey(ValueError):
+    def __init__(self, key: str) -> None:
+        super().__init__(f"repeated key {key!r}")
+        self.key = key
+
+
+def _without_repeats(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    found: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in found:
+            raise _RepeatedKey(key[:40])
+        found[key] = value
+    return found
+
+
 def _header(doc: dict[str, Any], report: VerifyReport) -> tuple[int, int, list[bytes]] | None:
     if doc.get("format") != FORMAT:
         report.add(None, f"the first line is not a {FORMAT} header")
         return None
     since, size, prefix = doc.get("since"), doc.get("size"), doc.get("prefix", [])
-    if not (_is_count(since) and _is_count(size) and isinstance(prefix, list)):
+    if not (_is_size(since) and _is_size(size) and isinstance(prefix, list)):
         report.add(None, "the header's since, size or prefix is malformed")
         return None
     hashes = [_hash(h) for h in prefix]
@@ -367,10 +387,14 @@ def _checkpoint(
         report.add(None, "the export does not end with a checkpoint line")
         return None
     try:
-        return verify_checkpoint(text, public_raw, key_name)
+        checkpoint = verify_checkpoint(text, public_raw, key_name)
     except CheckpointError as error:
         report.add(None, f"the checkpoint is refused: {error}")
         return None
+    if checkpoint.origin != key_name:
+        report.add(None, f"the checkpoint is of another log ({checkpoint.origin[:80]!r})")
+        return None
+    return checkpoint
 
 
 def _check_previous(
@@ -380,6 +404,9 @@ def _check_previous(
         previous = verify_checkpoint(text, public_raw, key_name)
     except CheckpointError as error:
         report.add(None, f"the previous checkpoint is refused: {error}")
+        return
+    if previous.origin != key_name:
+        report.add(None, f"the previous checkpoint is of another log ({previous.origin[:80]!r})")
         return
     if previous.size > end:
         report.add(
@@ -417,6 +444,14 @@ def _hash(value: object) -> bytes | None:
     except ValueError:
         return None
     return raw if len(raw) == HASH_SIZE else None
+
+
+MAX_SIZE = 2**63 - 1
+"""The largest log size or index an export may state (more than any log could hold)."""
+
+
+def _is_size(value: object) -> TypeGuard[int]:
+    return _is_count(value) and value <= MAX_SIZE
 
 
 def _is_count(value: object) -> TypeGuard[int]:

@@ -267,8 +267,11 @@ def canonical_json(doc: object) -> bytes:
 
     These are the exact bytes a leaf hashes, so anyone can recompute a leaf from an event.
     Keys sort by code point (Python's string order); event keys are ASCII, where that is
-    also RFC 8785's order. Raises TypeError or ValueError for what JSON cannot hold.
+    also RFC 8785's order. Raises TypeError or ValueError for what JSON cannot hold, and
+    TypeError for a key that is not a string: ``json`` would turn it into one but sort it
+    by its own value, so the line would not read back as canonical.
     """
+    _check_keys(doc)
     text = json.dumps(
         doc, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
     )
@@ -276,3 +279,15 @@ def canonical_json(doc: object) -> bytes:
         return text.encode("utf-8")
     except UnicodeEncodeError as exc:
         raise ValueError(f"not encodable as UTF-8 JSON: {exc.reason}") from exc
+
+
+def _check_keys(doc: object) -> None:
+    """Raise TypeError if any object in ``doc`` has a key that is not a string."""
+    if isinstance(doc, dict):
+        for key, value in doc.items():
+            if not isinstance(key, str):
+                raise TypeError(f"JSON object keys must be strings, not {type(key).__name__}")
+            _check_keys(value)
+    elif isinstance(doc, list | tuple):
+        for item in doc:
+            _check_keys(item)
