@@ -19,6 +19,14 @@ class InsecureKeyFile(KeyringError):
         self.mode = mode
 
 
+class InsecureKeyDirectory(KeyringError):
+    """A directory that holds keys is a symbolic link or belongs to someone else."""
+
+    def __init__(self, path: str, why: str) -> None:
+        super().__init__(f"{path} {why}; keys must be kept in a directory of your own")
+        self.path = path
+
+
 class RotationRunning(KeyringError):
     """Another key rotation holds the rotation lock; two at once could retire a key in use."""
 

@@ -6,17 +6,34 @@ import base64
 import binascii
 import contextlib
 import os
+import secrets
 import stat
 from pathlib import Path
 
-from keys.errors import InsecureKeyFile, InvalidKeyMaterial
+from keys.errors import InsecureKeyDirectory, InsecureKeyFile, InvalidKeyMaterial
 
 KEY_BYTES = 32
 
 
-def ensure_private_dir(path: Path) -> Path:
-    """Create ``path`` (and parents) if needed, readable by its owner only."""
+def ensure_private_dir(path: Path, *, may_be_link: bool = False) -> Path:
+    """Create ``path`` (and parents) if needed, readable by its owner only.
+
+    A directory that exists already must belong to this user; if group or others may use
+    it, it is made private (mode 0700). Unless ``may_be_link`` (the data directory an
+    operator names may be a link to where the data lives), it must not be a symbolic
+    link: keys written through a link planted there would land wherever it points.
+    InsecureKeyDirectory otherwise.
+    """
     path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    found = path.lstat()
+    if stat.S_ISLNK(found.st_mode):
+        if not may_be_link:
+            raise InsecureKeyDirectory(str(path), "is a symbolic link")
+        found = path.stat()
+    if found.st_uid != os.getuid():
+        raise InsecureKeyDirectory(str(path), "belongs to another user")
+    if stat.S_IMODE(found.st_mode) & 0o077:
+        path.chmod(0o700)
     return path
 
 
@@ -35,8 +52,10 @@ def write_secret_file(path: Path, data: bytes) -> None:
     same key at once cannot both succeed: the second gets FileExistsError.
     """
     ensure_private_dir(path.parent)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    # A name of its own, created exclusively and never through a link: nothing planted
+    # there, nor another process that happens to share this one's pid, can take it over.
+    tmp = path.with_name(f".{path.name}.{secrets.token_hex(8)}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
     try:
         os.write(fd, data)
         os.fsync(fd)

@@ -217,6 +217,10 @@ class EnvKekSource:
         return "VRM_KEK"
 
 
+_VERSION = re.compile(r"[1-9][0-9]{0,8}")
+"""A KEK version in VRM_KEK: ASCII digits, 1 to 999999999."""
+
+
 def _parse_env_keks(value: str) -> dict[int, bytes]:
     entries = [e.strip() for e in value.split(",") if e.strip()]
     if len(entries) == 1 and ":" not in entries[0]:
@@ -224,12 +228,17 @@ def _parse_env_keks(value: str) -> dict[int, bytes]:
     keys: dict[int, bytes] = {}
     for entry in entries:
         version, sep, text = entry.partition(":")
-        if not sep or not version.isdigit() or int(version) < 1 or int(version) in keys:
+        if not sep or not _VERSION.fullmatch(version) or int(version) in keys:
             raise InvalidKeyMaterial(
                 "VRM_KEK must be one base64 key or '<version>:<base64>,...' with distinct "
-                "versions from 1 up"
+                "versions from 1 to 999999999"
             )
-        keys[int(version)] = decode_key(text, f"VRM_KEK version {version}")
+        key = decode_key(text, f"VRM_KEK version {version}")
+        if key in keys.values():
+            # A retired version would live on under another number, and with it every
+            # backup wrapped under it.
+            raise InvalidKeyMaterial(f"VRM_KEK version {version} repeats another version's key")
+        keys[int(version)] = key
     if not keys:
         raise InvalidKeyMaterial("VRM_KEK is empty")
     return keys

@@ -82,7 +82,7 @@ def store_root(config: Mapping[str, Any]) -> Path:
 def key_dir(config: Mapping[str, Any]) -> Path:
     """Where the operator's keys are: ``keys`` under the data directory, made private
     (with the data directory) if it is not there yet."""
-    data_dir = ensure_private_dir(Path(config["DATA"]).expanduser())
+    data_dir = ensure_private_dir(Path(config["DATA"]).expanduser(), may_be_link=True)
     return ensure_private_dir(data_dir / "keys")
 
 
@@ -94,7 +94,7 @@ def build_services(
     transport: Transport | None = None,
 ) -> Services:
     """Open keys and storage under the configured data directory (created on first run)."""
-    data_dir = ensure_private_dir(Path(config["DATA"]).expanduser())
+    data_dir = ensure_private_dir(Path(config["DATA"]).expanduser(), may_be_link=True)
     keys = open_keys(key_dir(config), kek=config["KEK"] or None)
     if config["STORE"] == "memory":
         log.warning("STORE=memory keeps everything in memory and loses it on exit: tests only")

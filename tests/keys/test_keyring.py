@@ -14,6 +14,7 @@ from joserfc.jwk import OKPKey
 
 from keys import DataKey, Keyring, check_key_dir, files, open_keys
 from keys.errors import (
+    InsecureKeyDirectory,
     InsecureKeyFile,
     InvalidKeyMaterial,
     KeyringError,
@@ -226,6 +227,21 @@ def test_env_kek_takes_one_key_or_a_versioned_list() -> None:
         _b64(b"x" * 16),
         f"0:{_b64(bytes(32))}",
         f"1:{_b64(bytes(32))},1:{_b64(bytes(32))}",
+        f"\u00b2:{_b64(bytes(32))}",
+        f"\u0661:{_b64(bytes(32))}",
+        f"4294967296:{_b64(bytes(32))}",
+        f"1:{_b64(b'k' * 32)},2:{_b64(b'k' * 32)}",
+    ],
+    ids=[
+        "empty",
+        "short",
+        "16-bytes",
+        "version-0",
+        "repeated-version",
+        "superscript-digit",
+        "arabic-indic-digit",
+        "version-too-large",
+        "repeated-key",
     ],
 )
 def test_malformed_env_kek_is_refused(value: str) -> None:
@@ -252,3 +268,26 @@ def test_signing_key_jwks_verifies_its_signatures(tmp_path: Path) -> None:
         token, OKPKey.import_key(json.loads(json.dumps(public))), algorithms=["Ed25519"]
     )
     assert verified.payload == b'{"ok":true}'
+
+
+def test_a_key_directory_that_is_a_link_is_refused(tmp_path: Path) -> None:
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir(mode=0o755)
+    keys_dir = tmp_path / "keys"
+    keys_dir.symlink_to(elsewhere)
+    with pytest.raises(InsecureKeyDirectory, match="symbolic link"):
+        files.ensure_private_dir(keys_dir)
+    assert list(elsewhere.iterdir()) == []
+
+
+def test_a_key_directory_others_may_open_is_made_private(tmp_path: Path) -> None:
+    keys_dir = tmp_path / "keys"
+    keys_dir.mkdir(mode=0o755)
+    keys_dir.chmod(0o777)
+    files.ensure_private_dir(keys_dir)
+    assert stat.S_IMODE(keys_dir.stat().st_mode) == 0o700
+
+
+def test_a_secret_file_leaves_no_temporary_file(tmp_path: Path) -> None:
+    files.write_secret_file(tmp_path / "k" / "token.key", b"secret")
+    assert [p.name for p in (tmp_path / "k").iterdir()] == ["token.key"]
