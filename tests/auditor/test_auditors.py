@@ -11,7 +11,7 @@ from flask.testing import FlaskClient
 
 from tests.conftest import PASSWORD, FakeClock
 from tests.test_cli import vrm
-from tests.web.conftest import HTML, page, register_vendor, submit
+from tests.web.conftest import HTML, cookie_copy, page, register_vendor, submit
 from vault.audit.summary import vendor_summary
 from vault.errors import AuthenticationFailed, LoginThrottled
 from vault.events import ListSink
@@ -326,11 +326,7 @@ def test_cli_create_and_token() -> None:
 
 
 def test_an_auditor_s_logout_ends_the_session_on_the_server(app: Flask, desk: FlaskClient) -> None:
-    name = app.config["SESSION_COOKIE_NAME"]
-    cookie = desk.get_cookie(name)
-    assert cookie is not None
-    copy = app.test_client()
-    copy.set_cookie(name, cookie.value)
+    copy = cookie_copy(app, desk)
     assert copy.get("/auditor/log", headers=HTML).status_code == 200
 
     submit(desk, "/auditor/logout")

@@ -167,3 +167,13 @@ def path_of(rule: Rule) -> str:
 
 def rule_id(rule: Rule) -> str:
     return f"{rule.endpoint} {rule.rule}"
+
+
+def cookie_copy(app: Flask, of: FlaskClient) -> FlaskClient:
+    """A second browser holding a copy of ``of``'s session cookie, as a thief would."""
+    name = app.config["SESSION_COOKIE_NAME"]
+    cookie = of.get_cookie(name)
+    assert cookie is not None
+    thief = app.test_client()
+    thief.set_cookie(name, cookie.value)
+    return thief

@@ -9,6 +9,7 @@ from flask.testing import FlaskClient
 from tests.conftest import PASSWORD, FakeClock
 from tests.web.conftest import (
     EMAIL,
+    cookie_copy,
     error_next_to,
     follow,
     log_in,
@@ -176,21 +177,11 @@ def test_login_cookie_is_http_only_same_site_and_expires(
     assert "Expires=" in cookie
 
 
-def _cookie_copy(app: Flask, of: FlaskClient) -> FlaskClient:
-    """A second browser holding a copy of ``of``'s session cookie, as a thief would."""
-    name = app.config["SESSION_COOKIE_NAME"]
-    cookie = of.get_cookie(name)
-    assert cookie is not None
-    thief = app.test_client()
-    thief.set_cookie(name, cookie.value)
-    return thief
-
-
 def test_a_copy_of_the_cookie_is_refused_after_logging_out(
     app: Flask, browser: FlaskClient, vault_id: str
 ) -> None:
     log_in(browser)
-    thief = _cookie_copy(app, browser)
+    thief = cookie_copy(app, browser)
     assert thief.get("/profile").status_code == 200
 
     submit(browser, "/logout")

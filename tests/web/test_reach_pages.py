@@ -32,6 +32,13 @@ def reachable(vault: Services, vault_id: str) -> None:
     )
 
 
+def countable_with_an_offer(vault: Services, vault_id: str, shop: Vendor) -> str:
+    """Make the customer reachable and countable by interest; return an offer sent them."""
+    reachable(vault, vault_id)
+    vault.vaults.set_segmentable(vault_id, ["interests"])
+    return offer_to(vault, shop)
+
+
 def test_choosing_countable_fields_counts_from_the_next_query(
     customer: FlaskClient, vault: Services, vault_id: str
 ) -> None:
@@ -51,9 +58,7 @@ def test_choosing_countable_fields_counts_from_the_next_query(
 def test_an_offer_is_listed_opened_and_accepted_with_a_field_unchecked(
     customer: FlaskClient, vault: Services, vault_id: str, shop: Vendor
 ) -> None:
-    reachable(vault, vault_id)
-    vault.vaults.set_segmentable(vault_id, ["interests"])
-    offer_id = offer_to(vault, shop)
+    offer_id = countable_with_an_offer(vault, vault_id, shop)
 
     inbox = page(customer, "/inbox")
     assert "Winter tyres, fitted free" in inbox
@@ -77,9 +82,7 @@ def test_an_offer_is_listed_opened_and_accepted_with_a_field_unchecked(
 def test_accepting_nothing_is_refused_with_a_message(
     customer: FlaskClient, vault: Services, vault_id: str, shop: Vendor
 ) -> None:
-    reachable(vault, vault_id)
-    vault.vaults.set_segmentable(vault_id, ["interests"])
-    offer_id = offer_to(vault, shop)
+    offer_id = countable_with_an_offer(vault, vault_id, shop)
 
     response = submit(customer, f"/inbox/{offer_id}/accept", {"duration": "30"})
 
@@ -91,9 +94,7 @@ def test_accepting_nothing_is_refused_with_a_message(
 def test_declining_an_offer_already_accepted_says_nothing_changed(
     customer: FlaskClient, vault: Services, vault_id: str, shop: Vendor
 ) -> None:
-    reachable(vault, vault_id)
-    vault.vaults.set_segmentable(vault_id, ["interests"])
-    offer_id = offer_to(vault, shop)
+    offer_id = countable_with_an_offer(vault, vault_id, shop)
     submit(customer, f"/inbox/{offer_id}/accept", {"field": "given_name", "duration": "30"})
 
     html = follow(customer, submit(customer, f"/inbox/{offer_id}/decline"))
