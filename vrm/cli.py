@@ -21,6 +21,7 @@ from keys.errors import KeyringError
 from vault.audit import (
     CheckpointError,
     export_log,
+    parse_checkpoint,
     parse_verifier_key,
     verifier_key,
     verify_export,
@@ -601,7 +602,8 @@ def audit_export(data: Path | None, since: int, out: Path) -> None:
     """Sign a checkpoint of the log and write the entries with it, for `vrm audit verify`."""
     with opened(data) as services:
         checkpoint = _signed_checkpoint(services)
-        size = services.audit.size()
+        # The export holds what the checkpoint covers: the log may grow meanwhile.
+        size = parse_checkpoint(checkpoint).size
         if since > size:
             raise click.BadParameter(f"the log holds {size} entries", param_hint="--since")
         reporter = ProgressReporter("exporting the audit log")
