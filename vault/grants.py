@@ -211,10 +211,14 @@ class Consents:
             record = record or _new_record(new_id, vendor_id, now, method)
             for name in fields:
                 purpose = stated.get(name) or vendor.purpose_for(name)
-                record["fields"].setdefault(name, {"purpose": purpose, "at": isoformat(now)})
+                held = record["fields"].get(name)
+                if held is None or (name in stated and held["purpose"] != purpose):
+                    # A field agreed to again for a purpose stated anew (an offer's) is
+                    # held for that purpose from now: the receipt says what was agreed.
+                    record["fields"][name] = {"purpose": purpose, "at": isoformat(now)}
             record["expires_at"] = isoformat(now + timedelta(days=days))
             record["terms"] = sorted(set(record["terms"]) | set(terms))
-            self._add_receipt(record, vault_id, vendor, event, receipt_id, now, ())
+            self._add_receipt(record, vault_id, vendor, event, receipt_id, now, (), method)
             grants[record["id"]] = record
             return new
 
@@ -293,13 +297,20 @@ class Consents:
         def change(doc: Document) -> Document:
             new = copy.deepcopy(doc)
             record = _require_live(new, grant_id, now)
+            if not set(record["fields"]) - set(fields):
+                # Another withdrawal landed since the fields were counted: nothing would
+                # be left, so this one ends the grant, as withdrawing the last field does.
+                raise _NothingLeft
             for name in fields:
                 if record["fields"].pop(name, None) is not None:
                     record["removed"].append({"field": name, "at": isoformat(now)})
             self._add_receipt(record, vault_id, vendor, "narrowed", receipt_id, now, fields)
             return new
 
-        doc = self._store.update_vault(vault_id, change)
+        try:
+            doc = self._store.update_vault(vault_id, change)
+        except _NothingLeft:
+            return self._finish(vault_id, grant_id, REVOKED, now)
         self._emit("grant.narrowed", vault_id, vendor.client_id, fields, actor="customer")
         view = Grant.from_record(doc["grants"][grant_id])
         self._tell(vault_id, view, "narrowed")
@@ -355,7 +366,10 @@ class Consents:
         receipt_id: str,
         now: datetime,
         withdrawn: Iterable[str],
+        method: str | None = None,
     ) -> None:
+        """Add the receipt of ``event``; ``method`` is how this event's consent was
+        collected (the grant's first method when not given)."""
         live = event not in (REVOKED, EXPIRED)
         facts = ReceiptFacts(
             receipt_id=receipt_id,
@@ -378,7 +392,7 @@ class Consents:
             granted_at=parse_iso(record["given_at"]),
             expires_at=parse_iso(record["expires_at"]),
             terms=tuple(record["terms"]),
-            collection_method=record["method"],
+            collection_method=method or record["method"],
             jurisdiction=self._settings.jurisdiction,
         )
         jws = issue_receipt(facts, self._signing)
@@ -425,6 +439,10 @@ def _new_record(grant_id: str, vendor_id: str, now: datetime, method: str) -> di
         "revoked_tokens": {},
         "last_access": None,
     }
+
+
+class _NothingLeft(Exception):
+    """A narrowing would leave its grant without fields."""
 
 
 def _require_live(doc: Document, grant_id: str, now: datetime) -> dict[str, Any]:

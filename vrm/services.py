@@ -63,7 +63,9 @@ class Services:
 
     def export(self, vault_id: str) -> dict[str, Any]:
         """Everything a customer's export holds (see ``vault.access_export``); the web page
-        and ``vrm vault export`` both give exactly this."""
+        and ``vrm vault export`` both give exactly this. Grants past their end are marked
+        expired first, with their receipts, so the export shows them as they stand."""
+        self.consents.expire_due(vault_id)
         return full_export(
             self.vaults, self.history, vault_id, offers=self.offers, intents=self.intents
         )

@@ -32,6 +32,7 @@ from tests.oauth.conftest import (
 )
 from vault.audit import AuditLog
 from vault.events import ListSink
+from vault.grants import Consents, Grant
 from vault.receipts import verify_receipt
 from vrm.services import Services
 
@@ -276,6 +277,49 @@ def test_every_grant_change_yields_a_signed_receipt_both_sides_can_verify(
     assert claims["sub"] == subject
     kept = vault.consents.grants(vault_id)[0].receipts
     assert [r.jws for r in kept] == [r["receipt"] for r in body["receipts"]]
+
+
+def test_two_withdrawals_at_once_that_leave_nothing_revoke_the_grant(
+    app: Flask, shop: Vendor, vault_id: str, vault: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The other withdrawal lands between this one's count of what is left and its write:
+    the write sees nothing would be left and revokes the grant, with its receipt."""
+    tokens_for(app, shop, "profile:email profile:given_name")
+    (grant,) = vault.consents.grants(vault_id)
+    narrow = Consents._narrow
+    landed: list[str] = []
+
+    def meanwhile(consents: Consents, *args: Any) -> Grant:
+        if not landed:
+            landed.append("given_name")
+            consents.remove_field(vault_id, grant.grant_id, "given_name")
+        return narrow(consents, *args)
+
+    monkeypatch.setattr(Consents, "_narrow", meanwhile)
+    ended = vault.consents.remove_field(vault_id, grant.grant_id, "email")
+
+    assert ended.status == "revoked"
+    assert [r.event for r in ended.receipts] == ["given", "narrowed", "revoked"]
+
+
+def test_a_field_agreed_to_again_for_a_new_purpose_is_receipted_for_it(
+    app: Flask, client: FlaskClient, shop: Vendor, vault_id: str, vault: Services
+) -> None:
+    tokens_for(app, shop, "profile:email")
+    again = vault.consents.give(
+        vault_id,
+        shop.client_id,
+        ["email"],
+        purposes={"email": "send the weekly newsletter"},
+        method="offer acceptance",
+    )
+
+    claims = verify_receipt(again.receipts[-1].jws, client.get("/jwks.json").get_json())
+    assert claims["vrm"]["event"] == "extended"
+    assert claims["collectionMethod"] == "offer acceptance"
+    (purpose,) = claims["services"][0]["purposes"]
+    assert purpose["purpose"] == "send the weekly newsletter"
+    assert dict(again.fields) == {"email": "send the weekly newsletter"}
 
 
 def test_export_holds_grants_and_receipts(
