@@ -154,7 +154,12 @@ class Webhooks(FollowsNoProfile):
         return message_id
 
     def grant_withdrawn(self, vault_id: str, grant: Grant, event: str) -> None:
-        """Tell the vendor its grant was narrowed, revoked or expired (GrantObserver)."""
+        """Tell the vendor its grant was narrowed, revoked or expired (GrantObserver), with
+        the signed receipt of that change: once the grant has ended, the vendor's tokens
+        can no longer fetch it from the API."""
+        receipt = grant.receipts[-1] if grant.receipts else None
+        # The fields this narrowing withdrew: those removed at its receipt's moment.
+        withdrawn = [f for f, at in grant.removed if receipt is None or at == receipt.at]
         self.notify(
             grant.vendor_id,
             f"grant.{event}",
@@ -162,8 +167,9 @@ class Webhooks(FollowsNoProfile):
                 "sub": pairwise_subject(self._index_key, vault_id, grant.vendor_id),
                 "status": grant.status,
                 "scope": " ".join(PROFILE_SCOPE_PREFIX + f for f in grant.fields),
-                "withdrawn": [f for f, _ in grant.removed] if event == "narrowed" else [],
+                "withdrawn": withdrawn if event == "narrowed" else [],
                 "expires_at": int(grant.expires_at.timestamp()),
+                "receipt": receipt.jws if receipt is not None else "",
             },
             vault_id=vault_id,
         )

@@ -19,6 +19,7 @@ from joserfc.jwk import KeySet
 from tests.conftest import FakeClock
 from tests.reach.conftest import ISSUER, Marketer, Receiver, customer, cyclist
 from vault.clock import parse_iso
+from vault.receipts import verify_receipt
 from vault.webhooks import (
     CONTENT_TYPE,
     MAX_ATTEMPTS,
@@ -160,7 +161,9 @@ def test_withdrawals_are_pushed_to_the_vendor(
     for _, body in receiver.received:
         ((kind, event),) = verified(client, body)["events"].items()
         kinds.append(kind.rsplit(":", 1)[1])
+        jwks = client.get("/jwks.json").get_json()
         if kind.endswith("grant.narrowed"):
+            receipt = event.pop("receipt")
             assert event == {
                 "sub": sub,
                 "status": "active",
@@ -168,9 +171,12 @@ def test_withdrawals_are_pushed_to_the_vendor(
                 "withdrawn": ["email"],
                 "expires_at": int(ends.timestamp()),
             }
+            assert verify_receipt(receipt, jwks)["vrm"]["event"] == "narrowed"
         if kind.endswith("grant.expired"):
             assert event["status"] == "expired"
             assert event["sub"] == sub
+            # Its tokens can no longer fetch it: the receipt of the end comes with it.
+            assert verify_receipt(event["receipt"], jwks)["vrm"]["event"] == "expired"
     assert sorted(kinds) == ["grant.expired", "grant.narrowed", "offer.accepted"]
 
 
@@ -454,3 +460,28 @@ def test_a_name_server_that_never_answers_cannot_hold_a_delivery(
             transport.post("https://slow-dns.example/hook", b"{}", {})
     finally:
         release.set()
+
+
+def test_each_narrowing_names_only_the_fields_it_withdrew(
+    client: FlaskClient,
+    vault: Services,
+    marketer: Marketer,
+    receiver: Receiver,
+    clock: FakeClock,
+) -> None:
+    vault_id, _ = accepted_offer(client, vault, marketer)
+    (grant,) = vault.consents.grants(vault_id)
+    vault.consents.give(vault_id, marketer.client_id, ["given_name", "postal_address"])
+    vault.consents.remove_field(vault_id, grant.grant_id, "email")
+    clock.advance(1)
+    vault.consents.remove_field(vault_id, grant.grant_id, "given_name")
+
+    vault.webhooks.deliver_due()
+
+    withdrawn = [
+        event["withdrawn"]
+        for _, body in receiver.received
+        for kind, event in verified(client, body)["events"].items()
+        if kind.endswith("grant.narrowed")
+    ]
+    assert withdrawn == [["email"], ["given_name"]]
