@@ -15,6 +15,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 from tests.conftest import FAST_ARGON2, PASSWORD
+from vault.errors import ValidationError
 from vault.storage.tinydb import FORMAT
 from vrm.cli import cli, main
 
@@ -149,6 +150,37 @@ def test_export_holds_the_access_history(env: dict[str, str], tmp_path: Path) ->
     out = tmp_path / "export.json"
     assert vrm("vault", "export", "--email", EMAIL, "--out", str(out)).exit_code == 0
     assert json.loads(out.read_text())["access_history"] == expected
+
+
+def test_an_export_over_an_existing_file_or_link_is_private(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    vrm("customer", "create", "--email", EMAIL)
+    existing = tmp_path / "existing.json"
+    existing.write_text("something else")
+    existing.chmod(0o644)
+    assert vrm("vault", "export", "--email", EMAIL, "--out", str(existing)).exit_code == 0
+    assert (existing.stat().st_mode & 0o777) == 0o600
+    assert "profile" in json.loads(existing.read_text())
+
+    victim = tmp_path / "victim.txt"
+    victim.write_text("not to be touched")
+    link = tmp_path / "link.json"
+    link.symlink_to(victim)
+    assert vrm("vault", "export", "--email", EMAIL, "--out", str(link)).exit_code == 0
+    assert victim.read_text() == "not to be touched"
+    assert not link.is_symlink()
+    assert (link.stat().st_mode & 0o777) == 0o600
+
+
+def test_an_export_that_cannot_be_written_is_not_made(env: dict[str, str], tmp_path: Path) -> None:
+    vrm("customer", "create", "--email", EMAIL)
+    data = Path(env["VRM_DATA"])
+    before = (data / "audit" / "entries.jsonl").read_text().count("vault.exported")
+    with pytest.raises(FileNotFoundError):
+        vrm("vault", "export", "--email", EMAIL, "--out", str(tmp_path / "no" / "x"))
+    after = (data / "audit" / "entries.jsonl").read_text().count("vault.exported")
+    assert after == before
 
 
 def test_profile_unset_and_history(env: dict[str, str]) -> None:
@@ -479,7 +511,32 @@ def test_customer_lists_and_withdraws_grants(env: dict[str, str]) -> None:
     assert listed[0]["vendor_name"] == "Example Shop"
     assert listed[0]["fields"] == {"email": "receipts", "given_name": "greeting"}
 
-    result = vrm("grant", "revoke", "--email", EMAIL, grant.grant_id, "--field", "given_name")
+    # A field that is not in the grant refuses the whole command, before anything changes.
+    with pytest.raises(ValidationError, match="nosuch: not part of this grant"):
+        vrm(
+            "grant",
+            "revoke",
+            "--email",
+            EMAIL,
+            grant.grant_id,
+            "--field",
+            "email",
+            "--field",
+            "nosuch",
+        )
+    assert len(json.loads(vrm("grant", "list", "--email", EMAIL).output)[0]["fields"]) == 2
+
+    result = vrm(
+        "grant",
+        "revoke",
+        "--email",
+        EMAIL,
+        grant.grant_id,
+        "--field",
+        "given_name",
+        "--field",
+        "given_name",
+    )
     assert "withdrew given_name" in result.output
     assert json.loads(vrm("grant", "list", "--email", EMAIL).output)[0]["fields"] == {
         "email": "receipts"

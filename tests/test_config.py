@@ -50,3 +50,40 @@ def test_bad_instance_file_is_named(tmp_path: Path, content: str, message: str) 
 def test_missing_named_config_file_is_an_error(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="not a file"):
         load_config(environ={"VRM_CONFIG": str(tmp_path / "absent.toml")})
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "words"),
+    [
+        ("AUDIT_SYNC", "sometimes", "audit_sync"),
+        ("AUDIT_SYNC", "", "audit_sync"),
+        ("STORE", "mysql", "store"),
+        ("ARGON2_MEMORY_KIB", "0", "argon2_memory_kib"),
+        ("ARGON2_MEMORY_KIB", "99999999999", "at most"),
+        ("ARGON2_ITERATIONS", "0", "argon2_iterations"),
+        ("ARGON2_LANES", "0", "argon2_lanes"),
+        ("SESSION_MINUTES", "-5", "session_minutes"),
+        ("SESSION_MINUTES", "99999999999999", "at most"),
+        ("PORT", "-1", "port"),
+        ("PORT", "99999999", "at most 65535"),
+        ("SEGMENT_K", "0", "segment_k"),
+        ("SEGMENT_NOISE", "-1", "segment_noise"),
+        ("SEGMENT_NOISE", "nan", "segment_noise"),
+        ("LOGIN_BASE_DELAY", "inf", "login_base_delay"),
+        ("OFFER_CAP_DEFAULT", "-1", "offer_cap_default"),
+        ("WEBHOOK_ALLOW_PRIVATE", "maybe", "webhook_allow_private"),
+        ("ISSUER", "notaurl", "issuer"),
+        ("ISSUER", "ftp://vault.example", "issuer"),
+    ],
+)
+def test_a_setting_out_of_range_is_refused_by_name(
+    tmp_path: Path, name: str, value: str, words: str
+) -> None:
+    environ = {"VRM_DATA": str(tmp_path), f"VRM_{name}": value}
+    with pytest.raises(ConfigError, match=words):
+        load_config(environ=environ)
+
+
+def test_an_empty_data_directory_setting_means_the_default(tmp_path: Path) -> None:
+    assert load_config(environ={"VRM_DATA": ""})["DATA"] == DEFAULTS["DATA"]
+    assert load_config({"DATA": ""}, environ={})["DATA"] == DEFAULTS["DATA"]

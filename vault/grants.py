@@ -232,7 +232,13 @@ class Consents:
 
     def remove_field(self, vault_id: str, grant_id: str, field: str) -> Grant:
         """Withdraw one field; withdrawing the last one revokes the grant."""
-        return self._end(vault_id, grant_id, fields=(field,))
+        return self.remove_fields(vault_id, grant_id, (field,))
+
+    def remove_fields(self, vault_id: str, grant_id: str, fields: Iterable[str]) -> Grant:
+        """Withdraw several fields at once, with one receipt; all of them must be in the
+        grant (ValidationError naming those that are not, and nothing changes), and
+        withdrawing all that are left revokes it."""
+        return self._end(vault_id, grant_id, fields=tuple(dict.fromkeys(fields)))
 
     def revoke(self, vault_id: str, grant_id: str) -> Grant:
         """Withdraw the whole grant."""
@@ -282,8 +288,10 @@ class Consents:
         if record is None or not is_live(record, now):
             raise NotFound("no live grant with that id")
         remaining = set(record["fields"]) - set(fields or record["fields"])
-        if fields is not None and not set(fields) <= set(record["fields"]):
-            raise ValidationError("field", "is not part of this grant")
+        missing = [name for name in fields or () if name not in record["fields"]]
+        if missing:
+            shown = ", ".join(name[:64] for name in missing)
+            raise ValidationError("field", f"{shown}: not part of this grant")
         if fields is None or not remaining:
             return self._finish(vault_id, grant_id, REVOKED, now)
         return self._narrow(vault_id, grant_id, fields, now)

@@ -30,6 +30,7 @@ from vault.clock import isoformat
 from vault.errors import VaultError
 from vault.events import Event
 from vault.fields import parse_text_value
+from vault.private_files import private_output
 from vault.profile import FieldVersion
 from vault.rotation import LOCK_NAME, key_usage, keys_under, one_rotation, rotate, rotation_running
 from vrm.config import ConfigError, load_config
@@ -266,13 +267,13 @@ def vault_export(data: Path | None, email: str, out: Path | None) -> None:
     password = read_password()
     with opened(data) as services:
         vault_id = services.vaults.authenticate(email, password)
-        document = services.export(vault_id)
-    if out is None:
-        print_json(document)
-        return
-    fd = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        print_json(document, handle)
+        if out is None:
+            print_json(services.export(vault_id))
+            return
+        # The file is opened first, so an export that cannot be written is not made (nor
+        # recorded in the log as made).
+        with private_output(out) as handle:
+            print_json(services.export(vault_id), handle)
     click.echo(f"exported the vault to {out}", err=True)
 
 
@@ -334,9 +335,9 @@ def grant_revoke(data: Path | None, email: str, grant_id: str, fields: tuple[str
     password = read_password()
     with opened(data) as services:
         vault_id = services.vaults.authenticate(email, password)
-        for name in fields:
-            services.consents.remove_field(vault_id, grant_id, name)
-        if not fields:
+        if fields:
+            services.consents.remove_fields(vault_id, grant_id, fields)
+        else:
             services.consents.revoke(vault_id, grant_id)
     what = ", ".join(fields) if fields else "the whole grant"
     click.echo(f"withdrew {what} from grant {grant_id}")

@@ -7,11 +7,13 @@ exists. Its keys are the names below, in any case (``port = 8080``).
 
 from __future__ import annotations
 
+import math
 import os
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 DEFAULTS: dict[str, Any] = {
     "DATA": "vrm-data",
@@ -58,18 +60,83 @@ def load_config(
     env = os.environ if environ is None else environ
     from_env = _from_env(env)
     extra = {k.upper(): v for k, v in (overrides or {}).items() if v is not None}
+    if extra.get("DATA") == "":
+        del extra["DATA"]  # An empty --data means "not given", never "here".
     config = dict(DEFAULTS)
     config.update(_from_file(env, extra.get("DATA") or from_env.get("DATA") or config["DATA"]))
     config.update(from_env)
     config.update(extra)
+    _check_values(config)
     return config
+
+
+# What each setting may hold beyond its type: a whole number's least value, the words a
+# text setting takes. A setting out of range is refused here, naming it, rather than
+# failing deep inside whatever first uses it.
+_LEAST = {
+    "PORT": 0,  # 0: any free port (tests use it).
+    "SESSION_MINUTES": 1,
+    "ARGON2_MEMORY_KIB": 8,
+    "ARGON2_ITERATIONS": 1,
+    "ARGON2_LANES": 1,
+    "LOGIN_FREE_ATTEMPTS": 0,
+    "SEGMENT_K": 1,
+    "SEGMENT_DAILY_QUERIES": 0,
+    "OFFER_CAP_DEFAULT": 0,
+}
+_MOST = {
+    "PORT": 65535,
+    "SESSION_MINUTES": 60 * 24 * 366,
+    "ARGON2_MEMORY_KIB": 4 * 1024 * 1024,
+    "ARGON2_ITERATIONS": 100,
+    "ARGON2_LANES": 64,
+}
+_WORDS = {
+    "STORE": ("tinydb", "memory"),
+    "AUDIT_SYNC": ("always", "none"),
+    "WEBHOOK_ALLOW_PRIVATE": ("", *_TRUE, *_FALSE),
+}
+
+
+def _check_values(config: Mapping[str, Any]) -> None:
+    """Raise ConfigError for a value of the right type that no setting can take."""
+    for key, least in _LEAST.items():
+        value = config[key]
+        most = _MOST.get(key)
+        if isinstance(value, bool) or not isinstance(value, int) or value < least:
+            raise ConfigError(f"{key.lower()} (VRM_{key}) must be a whole number from {least}")
+        if most is not None and value > most:
+            raise ConfigError(f"{key.lower()} (VRM_{key}) must be at most {most}, not {value}")
+    for key, default in DEFAULTS.items():
+        if isinstance(default, float) and not (
+            isinstance(config[key], int | float)
+            and not isinstance(config[key], bool)
+            and math.isfinite(config[key])
+            and config[key] >= 0
+        ):
+            raise ConfigError(f"{key.lower()} (VRM_{key}) must be a number from 0 up")
+    for key, words in _WORDS.items():
+        if str(config[key]).strip().lower() not in words:
+            shown = ", ".join(repr(w) for w in words if w) or "nothing"
+            raise ConfigError(f"{key.lower()} (VRM_{key}) must be one of {shown}")
+    issuer = str(config["ISSUER"])
+    if issuer and not _is_http_url(issuer):
+        raise ConfigError("issuer (VRM_ISSUER) must be an http or https URL with a host")
+
+
+def _is_http_url(text: str) -> bool:
+    try:
+        parts = urlsplit(text)
+        return parts.scheme in ("http", "https") and bool(parts.hostname) and not parts.query
+    except ValueError:
+        return False
 
 
 def _from_env(environ: Mapping[str, str]) -> dict[str, Any]:
     found: dict[str, Any] = {}
     for key, default in DEFAULTS.items():
         text = environ.get(f"VRM_{key}")
-        if text is not None:
+        if text is not None and not (key == "DATA" and not text.strip()):
             found[key] = _coerce(f"VRM_{key}", text, default)
     return found
 

@@ -912,3 +912,10 @@ def test_rebuild_index_restores_lost_and_removes_stray_files(
     assert {key: log.indexes_for(key) for key in VAULTS} == before
     assert not stray.exists()
     assert_log_verifies(log)
+
+
+def test_a_log_that_cannot_be_opened_says_why(tmp_path: Path) -> None:
+    """A failure while opening closes what was opened and lets the real error through."""
+    (tmp_path / "audit").write_text("a file where the log's directory should be")
+    with pytest.raises((FileExistsError, NotADirectoryError, StorageError)):
+        AuditLog(tmp_path / "audit")

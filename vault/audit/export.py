@@ -46,7 +46,6 @@ The report is ``ok`` only when there is no problem at all.
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -65,6 +64,7 @@ from vault.audit.merkle import (
     split_point,
     subtree_hash_of,
 )
+from vault.private_files import private_output
 
 FORMAT = "vrm-audit-export/1"
 MAX_LEAF_PROBLEMS = 20
@@ -141,8 +141,7 @@ def export_log(
     if log.root(size) != checkpoint.root:
         raise CheckpointError("the checkpoint's root is not the log's root at its size")
     prefix = _prefix_hashes(log, since)
-    fd = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+    with private_output(out) as handle:
         header = {"format": FORMAT, "since": since, "size": size, "prefix": prefix}
         handle.write(_line(header))
         for index, entry in enumerate(log.entries(since, size), start=since):

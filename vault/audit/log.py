@@ -156,6 +156,8 @@ class AuditLog:
         self._index = VaultIndex(self.directory / "by-vault", sync=self._sync)
         # Index records are made durable by the flush that moves the mark, not one by one.
         self._batch_index = VaultIndex(self.directory / "by-vault", sync=False)
+        # Not open yet: a failure below closes what was opened, and only that.
+        self._lock = self._entries = self._offsets = -1
         try:
             make_dir(self.directory, sync=self._sync)
             self._lock = self._open("lock")
