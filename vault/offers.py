@@ -446,11 +446,15 @@ class Offers:
         if "channel_preferences" not in changed:
             return
         prefs = profile.get("channel_preferences") or {}
+        revision = int(doc.get("rev", 0))
 
         def change(content: dict[str, Any]) -> dict[str, Any]:
+            if int(content.get("rev", 0)) > revision:
+                return content  # A later write's choices are here already.
             content["channels"] = [c for c in CHANNELS if prefs.get(c)]
             content["quiet_hours"] = prefs.get("quiet_hours")
             content["cap"] = prefs.get("max_offers_per_vendor_per_month")
+            content["rev"] = revision
             return content
 
         self._change_box(vault_id, change)

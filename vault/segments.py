@@ -73,10 +73,17 @@ class SegmentIndex:
         self._partitions: dict[str, _Partition] = {}
         self._postings: dict[str, set[str]] = {}
 
-    def put(self, vault_id: str, tokens: list[str]) -> None:
-        """Store a vault's tokens (an empty list removes its record)."""
-        record = {"format": RECORD_FORMAT, "tokens": tokens} if tokens else None
-        self._store.update(TABLE, vault_id, lambda _: record)
+    def put(self, vault_id: str, tokens: list[str], revision: int = 0) -> None:
+        """Store a vault's tokens as of its document's ``revision``, unless the record holds
+        a later revision already (an empty list keeps the revision and counts nothing)."""
+        record = {"format": RECORD_FORMAT, "tokens": tokens, "rev": revision}
+
+        def change(current: Document | None) -> Document | None:
+            if current is not None and int(current.get("rev", 0)) > revision:
+                return current
+            return record if tokens or revision else None
+
+        self._store.update(TABLE, vault_id, change)
 
     def remove(self, vault_id: str) -> None:
         """Forget a vault (on erasure)."""
@@ -159,7 +166,8 @@ class SegmentUpdater:
         marked = doc.get(SEGMENTABLE) or []
         if SEGMENTABLE not in changed and not changed & set(marked):
             return
-        self._index.put(vault_id, segment_tokens(self._key, profile, marked))
+        tokens = segment_tokens(self._key, profile, marked)
+        self._index.put(vault_id, tokens, int(doc.get("rev", 0)))
 
     def vault_erasing(self, vault_id: str) -> None:
         """Remove the vault from the index."""

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
+import secrets
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -36,9 +38,14 @@ TERMS_LABEL = "account:terms"
 SEGMENTABLE = "segmentable"
 """A change name observers see when the customer changes which fields are countable."""
 
+logger = logging.getLogger(__name__)
+
 PENDING_TABLE = "derived_pending"
 """Vaults whose derived records (segment index, mailbox) may lag their document: marked
 before a change observers follow is written, cleared once they have followed it."""
+
+REVISION = "rev"
+"""The vault document's revision: moved on by every write that observers follow."""
 
 ERASING_TABLE = "erasing"
 """Vaults whose erasure has begun: marked first, cleared last, so an erasure cut short
@@ -205,9 +212,8 @@ class VaultService:
         def change(doc: Document) -> Document:
             return {**doc, SEGMENTABLE: list(kept)}
 
-        doc = self._derived_write(vault_id, frozenset({SEGMENTABLE}), change)
-        self._notify(vault_id, doc, frozenset({SEGMENTABLE}))
-        self._store.delete(PENDING_TABLE, vault_id)
+        _, mark = self._derived_write(vault_id, frozenset({SEGMENTABLE}), change)
+        self._follow(vault_id, frozenset({SEGMENTABLE}), mark)
         self._emit("segments.changed", "customer", vault_id, detail={"fields": " ".join(kept)})
         return kept
 
@@ -299,21 +305,51 @@ class VaultService:
         cipher = self._cipher(vault_id)
         now = self._clock()
         changed = frozenset(changes)
-        doc = self._derived_write(vault_id, changed, lambda d: cipher.apply(d, changes, now))
-        profile = cipher.current(doc)
-        self._notify(vault_id, doc, changed, profile)
-        self._store.delete(PENDING_TABLE, vault_id)
-        return profile
+        doc, mark = self._derived_write(vault_id, changed, lambda d: cipher.apply(d, changes, now))
+        self._follow(vault_id, changed, mark)
+        return cipher.current(doc)
 
     def _derived_write(
         self, vault_id: str, changed: frozenset[str], change: Callable[[Document], Document]
-    ) -> Document:
+    ) -> tuple[Document, Document | None]:
         """Write the vault, first marking it pending if an observer follows the change, so
-        a crash between the write and the observers is repaired by repair_derived."""
+        a crash between the write and the observers is repaired by repair_derived; return
+        the document written and the mark (None if nothing follows the change).
+
+        Every such write moves the document's revision on by one: what observers derive
+        from it carries the revision, so of two writes racing, the records end up as the
+        later one says, whichever notified last.
+        """
+        mark = None
         if any(observer.follows(changed) for observer in self._observers):
-            mark = {"since": isoformat(self._clock())}
+            mark = {"since": isoformat(self._clock()), "id": secrets.token_hex(8)}
             self._store.update(PENDING_TABLE, vault_id, lambda _: mark)
-        return self._store.update_vault(vault_id, change)
+
+        def revised(doc: Document) -> Document:
+            return {**change(doc), REVISION: int(doc.get(REVISION, 0)) + 1}
+
+        return self._store.update_vault(vault_id, revised), mark
+
+    def _follow(self, vault_id: str, changed: frozenset[str], mark: Document | None) -> None:
+        """Bring what observers derive in step with the vault as it is now (read afresh, so
+        a write that landed meanwhile is not undone), then clear this write's pending mark
+        if no later write replaced it. A vault being erased meanwhile is forgotten again:
+        whatever this notification wrote back must not outlive the erasure."""
+        if mark is None:
+            return
+        with contextlib.suppress(NotFound):
+            self._notify(vault_id, self._store.read_vault(vault_id), changed)
+        if self._store.get(ERASING_TABLE, vault_id) is not None or not self._exists(vault_id):
+            for observer in self._observers:
+                observer.vault_erasing(vault_id)
+        self._store.update(PENDING_TABLE, vault_id, lambda held: None if held == mark else held)
+
+    def _exists(self, vault_id: str) -> bool:
+        try:
+            self._store.read_vault(vault_id)
+        except NotFound:
+            return False
+        return True
 
     def repair_derived(self) -> int:
         """Finish every erasure cut short, and bring the derived records of every vault
@@ -325,15 +361,24 @@ class VaultService:
             repaired += 1
         for vault_id, _ in list(self._store.scan(PENDING_TABLE)):
             try:
-                doc = self._store.read_vault(vault_id)
-            except NotFound:
-                for observer in self._observers:
-                    observer.vault_erasing(vault_id)
-            else:
-                self._notify(vault_id, doc, EVERYTHING_DERIVED)
+                self._bring_up_to_date(vault_id)
+            except Exception:
+                # One vault that cannot be repaired now must not keep the others waiting:
+                # its mark stays, and the next pass tries it again.
+                logger.exception("repair of the derived records of a vault failed")
+                continue
             self._store.delete(PENDING_TABLE, vault_id)
             repaired += 1
         return repaired
+
+    def _bring_up_to_date(self, vault_id: str) -> None:
+        try:
+            doc = self._store.read_vault(vault_id)
+        except NotFound:
+            for observer in self._observers:
+                observer.vault_erasing(vault_id)
+        else:
+            self._notify(vault_id, doc, EVERYTHING_DERIVED)
 
     def _cipher(self, vault_id: str) -> ProfileCipher:
         return ProfileCipher(vault_id, self.datakeys.open(vault_id), self._rng)
