@@ -87,3 +87,10 @@ def test_a_setting_out_of_range_is_refused_by_name(
 def test_an_empty_data_directory_setting_means_the_default(tmp_path: Path) -> None:
     assert load_config(environ={"VRM_DATA": ""})["DATA"] == DEFAULTS["DATA"]
     assert load_config({"DATA": ""}, environ={})["DATA"] == DEFAULTS["DATA"]
+
+
+def test_the_default_issuer_writes_an_ipv6_host_in_brackets() -> None:
+    from vrm.services import issuer_of
+
+    assert issuer_of({**DEFAULTS, "HOST": "::1", "PORT": 8767}) == "http://[::1]:8767"
+    assert issuer_of({**DEFAULTS, "HOST": "127.0.0.1"}) == "http://127.0.0.1:8000"

@@ -37,7 +37,11 @@ bp = Blueprint("consent", __name__)
 def authorize() -> Response:
     """Validate the request, then ask the customer (or answer at once if nothing is new)."""
     server = oauth_server()
-    if not _printable(request.args.get("response_type", "")):
+    response_types = [
+        *request.args.getlist("response_type"),
+        *request.form.getlist("response_type"),
+    ]
+    if not all(_printable(value) for value in response_types):
         return error_response(
             400, "unsupported_response_type", "only response_type=code is supported"
         )
@@ -45,6 +49,12 @@ def authorize() -> Response:
         grant = server.get_consent_grant(end_user=None)
     except OAuth2Error as error:
         return _refuse(error)
+    except ValueError:
+        # Authlib puts what it refuses into its error's description, and refuses to build
+        # one from characters OAuth errors may not carry (a quote, a backslash, non-ASCII).
+        return error_response(
+            400, "invalid_request", "a parameter holds characters an OAuth request may not"
+        )
     vault_id = current_vault()
     if vault_id is None:
         return redirect(url_for("web.login_form", next=request.full_path), code=303)

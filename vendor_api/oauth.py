@@ -16,7 +16,8 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from authlib.integrations.flask_oauth2 import AuthorizationServer
-from authlib.oauth2.rfc6749 import ClientMixin, grants
+from authlib.integrations.flask_oauth2.requests import FlaskOAuth2Payload, FlaskOAuth2Request
+from authlib.oauth2.rfc6749 import ClientMixin, OAuth2Request, grants
 from authlib.oauth2.rfc6749.errors import (
     InvalidGrantError,
     InvalidRequestError,
@@ -30,6 +31,7 @@ from authlib.oauth2.rfc7636 import CodeChallenge, create_s256_code_challenge
 from authlib.oauth2.rfc7662 import IntrospectionEndpoint
 from authlib.oauth2.rfc9207 import IssuerParameter
 from flask import Flask
+from flask import request as flask_request
 
 from vault.access import (
     ACCESS_TTL,
@@ -164,14 +166,40 @@ class S256Challenge(CodeChallenge):  # type: ignore[misc]
         return code.use.method
 
 
+class _IssuerRequest(FlaskOAuth2Request):  # type: ignore[misc]
+    """Flask's OAuth 2 request with its URL set from the issuer (see VaultServer)."""
+
+    def __init__(self, request: Any, issuer: str) -> None:
+        # Authlib uses this URL only to refuse plain http. Whether the vault is reached
+        # over TLS is the operator's to say, by the issuer (``vrm serve`` warns when it is
+        # plain http on a host that is not loopback), not something a request can show
+        # from behind a proxy: so the URL is the issuer's, with https.
+        secure = "https://" + issuer.split("://", 1)[-1]
+        uri = secure + request.full_path.rstrip("?")
+        OAuth2Request.__init__(self, method=request.method, uri=uri, headers=request.headers)
+        self._request = request
+        self.payload = FlaskOAuth2Payload(request)
+
+
 class VaultServer(AuthorizationServer):  # type: ignore[misc]
     """Authlib's Flask authorization server, bound to the vault's vendors and tokens."""
 
-    def __init__(self, app: Flask, *, vendors: VendorRegistry, access: VendorAccess) -> None:
+    def __init__(
+        self, app: Flask, *, vendors: VendorRegistry, access: VendorAccess, issuer: str
+    ) -> None:
         self.vendors = vendors
         self.access = access
+        self.issuer = issuer
         super().__init__(app)
         self.register_token_generator("default", self._generate_token)
+
+    def create_oauth2_request(self, request: Any) -> FlaskOAuth2Request:
+        """Authlib's request, its URL made from the configured issuer and the path asked
+        for, not from the Host header: behind a TLS proxy (or reached by another name)
+        the request arrives as plain http for another host, which Authlib would refuse as
+        insecure transport; and no header a client sends can change what the server
+        takes its own address to be."""
+        return _IssuerRequest(flask_request, self.issuer)
 
     def query_client(self, client_id: str) -> VendorClient | None:
         vendor = self.vendors.get(client_id) if isinstance(client_id, str) else None
@@ -464,7 +492,7 @@ def build_server(
     app: Flask, *, vendors: VendorRegistry, access: VendorAccess, issuer: str
 ) -> VaultServer:
     """The configured authorization server for ``app``."""
-    server = VaultServer(app, vendors=vendors, access=access)
+    server = VaultServer(app, vendors=vendors, access=access, issuer=issuer)
     server.register_grant(CodeGrant, [S256Challenge(required=True)])
     server.register_grant(RefreshGrant)
     server.register_grant(VendorCredentials)

@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TextIO, TypeVar
+from urllib.parse import urlsplit
 
 import click
 
@@ -35,7 +36,14 @@ from vault.profile import FieldVersion
 from vault.rotation import LOCK_NAME, key_usage, keys_under, one_rotation, rotate, rotation_running
 from vrm.config import ConfigError, load_config
 from vrm.progress import ProgressReporter
-from vrm.services import Services, audit_origin, build_services, key_dir, store_root
+from vrm.services import (
+    Services,
+    audit_origin,
+    build_services,
+    issuer_of,
+    key_dir,
+    store_root,
+)
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -108,16 +116,31 @@ def serve(data: Path | None, host: str | None, port: int | None) -> None:
     """Run the vault server (waitress) on the embedded TinyDB store."""
     from waitress import serve as waitress_serve
 
-    from vrm.app import create_app
+    from vrm.app import MAX_REQUEST_BYTES, create_app
     from vrm.worker import Scheduler
 
     app = create_app({"DATA": str(data) if data else None, "HOST": host, "PORT": port})
     bind_host, bind_port = app.config["HOST"], app.config["PORT"]
     click.echo(f"vrm-vault serving {app.instance_path} on http://{bind_host}:{bind_port}/")
+    issuer = urlsplit(issuer_of(app.extensions["vrm"].config))
+    if issuer.scheme == "http" and issuer.hostname not in ("127.0.0.1", "::1", "localhost"):
+        click.echo(
+            f"warning: the issuer {issuer.geturl()} is plain http on a host that is not "
+            "loopback; OAuth 2.0 needs TLS: serve it behind https and set VRM_ISSUER to "
+            "the https URL",
+            err=True,
+        )
     scheduler = Scheduler(app.extensions["vrm"])
     scheduler.start()
     try:
-        waitress_serve(app, host=bind_host, port=bind_port, ident="vrm-vault")
+        # A body larger than the app takes is refused as it arrives, not read in full.
+        waitress_serve(
+            app,
+            host=bind_host,
+            port=bind_port,
+            ident="vrm-vault",
+            max_request_body_size=MAX_REQUEST_BYTES,
+        )
     finally:
         scheduler.stop()
 

@@ -216,7 +216,10 @@ def audit_origin(config: Mapping[str, Any]) -> str:
 def issuer_of(config: Mapping[str, Any]) -> str:
     """The server's issuer URL: ``ISSUER`` if set, else where ``vrm serve`` listens."""
     issuer = str(config["ISSUER"]).rstrip("/")
-    return issuer or f"http://{config['HOST']}:{config['PORT']}"
+    host = str(config["HOST"])
+    if ":" in host and not host.startswith("["):
+        host = f"[{host}]"  # An IPv6 address, as a URL writes it.
+    return issuer or f"http://{host}:{config['PORT']}"
 
 
 def webhooks_may_reach_private(config: Mapping[str, Any]) -> bool:

@@ -3,7 +3,7 @@ response, and readable error pages."""
 
 from __future__ import annotations
 
-from flask import Flask, Response
+from flask import Flask, Response, request
 
 from web import (
     access_pages,
@@ -51,7 +51,8 @@ def add_security_headers(response: Response) -> Response:
     there for the next person at the same computer to bring back."""
     for name, value in SECURITY_HEADERS.items():
         response.headers.setdefault(name, value)
-    if response.mimetype == "text/html":
+    if response.mimetype == "text/html" or request.path.startswith(("/api/", "/oauth/")):
+        # The APIs answer with tokens, profile values, receipts and log entries alike.
         response.headers.setdefault("Cache-Control", "no-store")
     return response
 

@@ -1075,3 +1075,37 @@ def test_arbitrary_json_at_the_registration_endpoint_never_fails_the_server(
         return
     assert_described_json_error(response)
     assert response.get_json()["error"] in ("invalid_client_metadata", "invalid_redirect_uri")
+
+
+def test_a_request_for_another_host_name_is_served_as_the_issuer_says(
+    client: FlaskClient, confidential: Vendor
+) -> None:
+    """Behind a TLS proxy the vault sees plain http for its public name: the OAuth
+    endpoints go by the configured issuer, not by the Host header."""
+    form = {"grant_type": "client_credentials"}
+    for host in ("vault.example.com", "10.0.0.7:8000"):
+        response = client.post(
+            "/oauth/token", data=form, auth=confidential.auth, base_url=f"http://{host}"
+        )
+        assert response.status_code == 200, (host, response.get_json())
+
+
+@pytest.mark.parametrize("junk", ['"', "\\", "\u00e9"])
+def test_a_redirect_uri_with_characters_oauth_errors_cannot_carry_is_a_400(
+    client: FlaskClient, confidential: Vendor, junk: str
+) -> None:
+    query = {
+        "response_type": "code",
+        "client_id": confidential.client_id,
+        "redirect_uri": f"https://shop.example/{junk}",
+        "code_challenge": "A" * 43,
+        "code_challenge_method": "S256",
+    }
+    response = client.get("/oauth/authorize", query_string=query)
+    assert response.status_code == 400
+
+
+@pytest.mark.parametrize("path", ["/api/v1/profile", "/oauth/token", "/api/v1/grant"])
+def test_api_answers_are_never_stored(client: FlaskClient, path: str) -> None:
+    response = client.get(path, headers={"Authorization": "Bearer nothing"})
+    assert response.headers["Cache-Control"] == "no-store"
