@@ -165,9 +165,12 @@ class IntentBoard(FollowsNoProfile):
     def take_answer(self, intent_id: str) -> None:
         """Count one vendor answer to an intent; QuotaExceeded once it has MAX_ANSWERS."""
         full = [False]
+        now = self._clock()
 
         def change(record: Document | None) -> Document | None:
-            if record is None:
+            # Open is checked again here, in the locked write: a withdrawal or the end
+            # that landed since the vendor looked stops the answer.
+            if record is None or record["status"] != OPEN or parse_iso(record["expires_at"]) <= now:
                 raise NotFound("no open intent with that id")
             answers = int(record.get("answers", 0))
             full[0] = answers >= MAX_ANSWERS

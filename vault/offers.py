@@ -376,20 +376,17 @@ class Offers:
         step shared by every offer this customer had."""
         if self._vendors.get(vendor_id) is None:
             raise NotFound("no such vendor")
-        box = self._open_box(vault_id)
-        pending = [
-            e["offer"]
-            for e in box["items"]
-            if e["vendor"] == vendor_id and e["status"] in (NEW, VIEWED)
-        ]
 
         def change(content: dict[str, Any]) -> dict[str, Any]:
+            # One write blocks the vendor and closes its waiting offers, so an offer
+            # delivered while the customer blocked cannot stay open.
             content["blocked"] = sorted(set(content["blocked"]) | {vendor_id})
+            for entry in content["items"]:
+                if entry["vendor"] == vendor_id and entry["status"] in (NEW, VIEWED):
+                    entry["status"] = DECLINED
             return content
 
         self._change_box(vault_id, change)
-        for offer_id in pending:
-            self._answer(vault_id, offer_id, DECLINED)
         self._events.emit(
             Event(
                 "vendor.blocked",

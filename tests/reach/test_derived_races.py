@@ -106,3 +106,46 @@ def test_a_repair_finishes_a_vault_erased_before_its_write(vault: Services) -> N
 
     assert vault.vaults.repair_derived() == 1
     assert list(vault.store.scan("derived_pending")) == []
+
+
+def test_an_offer_delivered_while_the_customer_blocks_is_closed(
+    client: FlaskClient, vault: Services, marketer: Marketer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    vault_id = customer(vault, 1, cyclist(1))
+    offer = {"title": "T", "message": "M", "fields": {"email": "x"}, "segment": CYCLING}
+    change_box = Offers._change_box
+    sent: list[int] = []
+
+    def delivered_first(offers: Offers, *args: Any) -> None:
+        if not sent:
+            sent.append(
+                client.post("/api/v1/offers", json=offer, headers=marketer.bearer).status_code
+            )
+        change_box(offers, *args)
+
+    monkeypatch.setattr(Offers, "_change_box", delivered_first)
+    vault.offers.block(vault_id, marketer.client_id)
+
+    assert sent == [201]
+    assert [item.status for item in vault.offers.inbox(vault_id)] == ["declined"]
+
+
+def test_an_intent_withdrawn_while_a_vendor_answers_takes_no_answer(
+    client: FlaskClient, vault: Services, marketer: Marketer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    vault_id = customer(vault, 1, cyclist(1))
+    intent = vault.intents.publish(vault_id, {"category": "home", "text": "a sofa"})
+    take_answer = type(vault.intents).take_answer
+
+    def withdrawn_first(board: Any, intent_id: str) -> None:
+        board.withdraw(vault_id, intent_id)
+        take_answer(board, intent_id)
+
+    monkeypatch.setattr(type(vault.intents), "take_answer", withdrawn_first)
+    offer = {"title": "T", "message": "M", "fields": {"email": "x"}}
+    answer = client.post(
+        f"/api/v1/intents/{intent.intent_id}/offers", json=offer, headers=marketer.bearer
+    )
+
+    assert answer.status_code == 404
+    assert vault.offers.inbox(vault_id) == []
