@@ -489,6 +489,12 @@ def test_bad_environment_setting_is_named(env: dict[str, str]) -> None:
     assert result.stderr == "error: VRM_PORT must be a whole number, not 'eighty'\n"
 
 
+def withdraw(grant_id: str, *fields: str) -> Result:
+    """``vrm grant revoke`` of ``fields`` (each as a ``--field``) from the grant."""
+    chosen = [arg for name in fields for arg in ("--field", name)]
+    return vrm("grant", "revoke", "--email", EMAIL, grant_id, *chosen)
+
+
 def test_customer_lists_and_withdraws_grants(env: dict[str, str]) -> None:
     from vrm.config import load_config
     from vrm.services import build_services
@@ -513,30 +519,10 @@ def test_customer_lists_and_withdraws_grants(env: dict[str, str]) -> None:
 
     # A field that is not in the grant refuses the whole command, before anything changes.
     with pytest.raises(ValidationError, match="nosuch: not part of this grant"):
-        vrm(
-            "grant",
-            "revoke",
-            "--email",
-            EMAIL,
-            grant.grant_id,
-            "--field",
-            "email",
-            "--field",
-            "nosuch",
-        )
+        withdraw(grant.grant_id, "email", "nosuch")
     assert len(json.loads(vrm("grant", "list", "--email", EMAIL).output)[0]["fields"]) == 2
 
-    result = vrm(
-        "grant",
-        "revoke",
-        "--email",
-        EMAIL,
-        grant.grant_id,
-        "--field",
-        "given_name",
-        "--field",
-        "given_name",
-    )
+    result = withdraw(grant.grant_id, "given_name", "given_name")
     assert "withdrew given_name" in result.output
     assert json.loads(vrm("grant", "list", "--email", EMAIL).output)[0]["fields"] == {
         "email": "receipts"
