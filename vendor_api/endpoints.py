@@ -52,10 +52,14 @@ def _well_formed() -> Response | None:
 
 
 def _refused(status: int, code: str, description: str) -> Response:
-    """An error answer; at the token endpoint, recorded as a refused request."""
+    """An error answer; at the token endpoint, recorded as a refused request. A 401 names
+    the scheme to authenticate with (RFC 6749 section 5.2)."""
     if request.endpoint == "oauth.token":
         _record_token_refusal(code, description)
-    return _error(status, code, description)
+    response = _error(status, code, description)
+    if status == 401:
+        response.headers["WWW-Authenticate"] = 'Basic realm="vrm-vault"'
+    return response
 
 
 def _basic_credentials_decode() -> bool:

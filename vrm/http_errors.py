@@ -103,6 +103,11 @@ def _unexpected(error: Exception) -> Response:
 
 
 def _wants_html() -> bool:
+    # The machines' endpoints answer JSON whatever a client's Accept says; only the
+    # authorization endpoint among them is a page a person sees.
+    machine = request.path.startswith(("/api/", "/oauth/"))
+    if machine and request.path != "/oauth/authorize":
+        return False
     best = request.accept_mimetypes.best_match(["application/json", "text/html"])
     return (
         best == "text/html"

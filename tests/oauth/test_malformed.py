@@ -1109,3 +1109,17 @@ def test_a_redirect_uri_with_characters_oauth_errors_cannot_carry_is_a_400(
 def test_api_answers_are_never_stored(client: FlaskClient, path: str) -> None:
     response = client.get(path, headers={"Authorization": "Bearer nothing"})
     assert response.headers["Cache-Control"] == "no-store"
+
+
+def test_malformed_basic_credentials_name_the_scheme_to_use(client: FlaskClient) -> None:
+    """RFC 6749 section 5.2: a 401 from the token endpoint carries WWW-Authenticate."""
+    data = {"grant_type": "client_credentials"}
+    response = client.post("/oauth/token", data=data, headers={"Authorization": "Basic !!!"})
+    assert response.status_code == 401
+    assert response.headers["WWW-Authenticate"].startswith("Basic")
+
+
+@pytest.mark.parametrize("path", ["/api/v1/profile", "/api/v1/audit/log", "/oauth/introspect"])
+def test_machine_endpoints_answer_json_even_to_a_browser(client: FlaskClient, path: str) -> None:
+    response = client.get(path, headers={"Accept": "text/html"})
+    assert response.mimetype == "application/json", path
