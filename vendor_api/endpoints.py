@@ -46,6 +46,12 @@ def _well_formed() -> Response | None:
     repeated = [key for key, values in request.form.lists() if len(values) > 1]
     if repeated:
         return _refused(400, "invalid_request", "a parameter was sent more than once")
+    basic = request.headers.get("Authorization", "").split(None, 1)[:1] == ["Basic"]
+    if basic and "client_secret" in request.form:
+        # RFC 6749 section 2.3: one way to authenticate a request, not two.
+        return _refused(
+            400, "invalid_request", "authenticate with Basic or with client_secret, not both"
+        )
     if not _basic_credentials_decode():
         return _refused(401, "invalid_client", "the client credentials are not valid UTF-8")
     return None

@@ -1123,3 +1123,14 @@ def test_malformed_basic_credentials_name_the_scheme_to_use(client: FlaskClient)
 def test_machine_endpoints_answer_json_even_to_a_browser(client: FlaskClient, path: str) -> None:
     response = client.get(path, headers={"Accept": "text/html"})
     assert response.mimetype == "application/json", path
+
+
+def test_two_ways_of_client_authentication_at_once_are_refused(
+    client: FlaskClient, confidential: Vendor
+) -> None:
+    """RFC 6749 section 2.3: Basic credentials and a client_secret in the form together."""
+    form = {"grant_type": "client_credentials", "client_secret": "anything"}
+    response = client.post("/oauth/token", data=form, auth=confidential.auth)
+    body = assert_json_error(response, 400)
+    assert body["error"] == "invalid_request"
+    assert "not both" in body["error_description"]
