@@ -4,9 +4,6 @@ customer's session never counts as an auditor's, nor the other way round."""
 from __future__ import annotations
 
 import functools
-import hashlib
-import hmac
-import secrets
 from collections.abc import Callable
 from typing import ParamSpec, TypeVar
 
@@ -16,10 +13,10 @@ from werkzeug.wrappers import Response
 from vault.errors import VaultError
 from vault.events import Event
 from vrm.app_context import services
+from web.session_ids import is_live, new_session_id, with_session, without_session
 
 _AUDITOR = "auditor_id"
 _SESSION = "auditor_session"
-MAX_SESSIONS = 20
 AUDITOR_PSEUDONYM_CHARS = 16
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -30,10 +27,8 @@ def log_in_auditor(auditor_id: str) -> None:
     for customers, the auditor's record lists the digests of their live sessions' random
     ids, so logging out ends a session on the server too."""
     session.clear()
-    sid = secrets.token_urlsafe(32)
-    services().auditors.change_sessions(
-        auditor_id, lambda live: [*live, _digest(sid)][-MAX_SESSIONS:]
-    )
+    sid = new_session_id()
+    services().auditors.change_sessions(auditor_id, lambda live: with_session(live, sid))
     session.permanent = True
     session[_AUDITOR] = auditor_id
     session[_SESSION] = sid
@@ -44,9 +39,7 @@ def log_out_auditor() -> None:
     auditor_id, sid = session.get(_AUDITOR), session.get(_SESSION)
     session.clear()
     if isinstance(auditor_id, str) and isinstance(sid, str):
-        services().auditors.change_sessions(
-            auditor_id, lambda live: [d for d in live if d != _digest(sid)]
-        )
+        services().auditors.change_sessions(auditor_id, lambda live: without_session(live, sid))
 
 
 def current_auditor() -> str | None:
@@ -55,15 +48,9 @@ def current_auditor() -> str | None:
     auditor_id, sid = session.get(_AUDITOR), session.get(_SESSION)
     if not isinstance(auditor_id, str) or not isinstance(sid, str):
         return None
-    mine = _digest(sid)
-    live = services().auditors.sessions(auditor_id)
-    if not any(hmac.compare_digest(mine, digest) for digest in live):
+    if not is_live(services().auditors.sessions(auditor_id), sid):
         return None
     return auditor_id
-
-
-def _digest(sid: str) -> str:
-    return hashlib.sha256(sid.encode()).hexdigest()
 
 
 def signed_in_auditor() -> bool:

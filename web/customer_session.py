@@ -1,7 +1,7 @@
 """Who is logged in: the customer's vault id in the signed, HttpOnly session cookie.
 
-The cookie also holds a random session id whose SHA-256 digest the vault document keeps
-(the most recent MAX_SESSIONS of them): a cookie counts only while its digest is listed.
+The cookie also holds a random session id whose digest the vault document keeps (see
+:mod:`web.session_ids`): a cookie counts only while its digest is listed.
 So logging out ends that session on the server too (a copy of the cookie taken before is
 refused), changing the password ends every other session, and erasure ends them all.
 Sessions also expire (``SESSION_MINUTES``).
@@ -11,9 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import hashlib
-import hmac
-import secrets
 from collections.abc import Callable
 from datetime import timedelta
 from typing import ParamSpec, TypeVar
@@ -25,13 +22,12 @@ from werkzeug.wrappers import Response
 from vault.errors import NotFound, VaultError
 from vault.storage.base import Document
 from vrm.app_context import services
+from web.session_ids import is_live, new_session_id, only_session, with_session, without_session
 
 _VAULT = "vault_id"
 _SESSION = "session"
 SESSIONS = "sessions"
 """The vault document's list of the digests of its live sessions, oldest first."""
-MAX_SESSIONS = 20
-"""Sessions a vault keeps at once; a login beyond that ends the oldest."""
 P = ParamSpec("P")
 R = TypeVar("R")
 
@@ -39,8 +35,8 @@ R = TypeVar("R")
 def log_in(vault_id: str) -> None:
     """Start a fresh session for ``vault_id`` (a new CSRF token comes with it)."""
     session.clear()
-    sid = secrets.token_urlsafe(32)
-    _change_sessions(vault_id, lambda live: [*live, _digest(sid)][-MAX_SESSIONS:])
+    sid = new_session_id()
+    _change_sessions(vault_id, lambda live: with_session(live, sid))
     session.permanent = True
     session[_VAULT] = vault_id
     session[_SESSION] = sid
@@ -52,14 +48,14 @@ def log_out() -> None:
     session.clear()
     if isinstance(vault_id, str) and isinstance(sid, str):
         with contextlib.suppress(NotFound, ValueError):
-            _change_sessions(vault_id, lambda live: [d for d in live if d != _digest(sid)])
+            _change_sessions(vault_id, lambda live: without_session(live, sid))
 
 
 def end_other_sessions() -> None:
     """End every session of the logged-in customer's vault but this one."""
     vault_id, sid = session.get(_VAULT), session.get(_SESSION)
     if isinstance(vault_id, str) and isinstance(sid, str):
-        _change_sessions(vault_id, lambda live: [d for d in live if d == _digest(sid)])
+        _change_sessions(vault_id, lambda live: only_session(live, sid))
 
 
 def current_vault() -> str | None:
@@ -73,8 +69,7 @@ def current_vault() -> str | None:
     except (NotFound, ValueError):
         session.clear()
         return None
-    mine = _digest(sid)
-    if not any(hmac.compare_digest(mine, live) for live in doc.get(SESSIONS, [])):
+    if not is_live(doc.get(SESSIONS, []), sid):
         session.clear()
         return None
     return vault_id
@@ -85,10 +80,6 @@ def _change_sessions(vault_id: str, change: Callable[[list[str]], list[str]]) ->
         return {**doc, SESSIONS: change(list(doc.get(SESSIONS, [])))}
 
     services().store.update_vault(vault_id, edit)
-
-
-def _digest(sid: str) -> str:
-    return hashlib.sha256(sid.encode()).hexdigest()
 
 
 def login_required(view: Callable[P, R]) -> Callable[P, R | Response]:
