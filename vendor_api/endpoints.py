@@ -46,13 +46,13 @@ def _well_formed() -> Response | None:
     repeated = [key for key, values in request.form.lists() if len(values) > 1]
     if repeated:
         return _refused(400, "invalid_request", "a parameter was sent more than once")
-    basic = request.headers.get("Authorization", "").split(None, 1)[:1] == ["Basic"]
-    if basic and "client_secret" in request.form:
+    basic = _basic_header()
+    if basic is not None and "client_secret" in request.form:
         # RFC 6749 section 2.3: one way to authenticate a request, not two.
         return _refused(
             400, "invalid_request", "authenticate with Basic or with client_secret, not both"
         )
-    if not _basic_credentials_decode():
+    if basic is not None and _decoded(basic) is None:
         return _refused(401, "invalid_client", "the client credentials are not valid UTF-8")
     return None
 
@@ -68,16 +68,23 @@ def _refused(status: int, code: str, description: str) -> Response:
     return response
 
 
-def _basic_credentials_decode() -> bool:
-    # Split as Authlib does: on any whitespace, so "Basic\t<credentials>" is checked too.
-    scheme, value = ([*request.headers.get("Authorization", "").split(None, 1), "", ""])[:2]
-    if scheme.lower() != "basic":
-        return True
+def _basic_header() -> str | None:
+    """The still encoded credentials of a Basic Authorization header; None without one.
+
+    Split as Authlib does, on any whitespace, so "Basic\t<credentials>" counts too.
+    """
+    parts = request.headers.get("Authorization", "").split(None, 1)
+    if not parts or parts[0].lower() != "basic":
+        return None
+    return parts[1].strip() if len(parts) > 1 else ""
+
+
+def _decoded(credentials: str) -> str | None:
+    """Basic credentials decoded (``id:secret``), or None if not base64 of UTF-8."""
     try:
-        base64.b64decode(value.strip(), validate=True).decode("utf-8")
+        return base64.b64decode(credentials, validate=True).decode("utf-8")
     except (ValueError, UnicodeDecodeError):
-        return False
-    return True
+        return None
 
 
 def oauth_server() -> VaultServer:
@@ -166,14 +173,9 @@ def _without_secrets(text: str) -> str:
 
 
 def _basic_credentials() -> list[str]:
-    scheme, _, value = request.headers.get("Authorization", "").partition(" ")
-    if scheme.lower() != "basic":
-        return []
-    try:
-        decoded = base64.b64decode(value.strip(), validate=True).decode("utf-8")
-    except (ValueError, UnicodeDecodeError):
-        return []
-    return decoded.split(":", 1)
+    basic = _basic_header()
+    decoded = None if basic is None else _decoded(basic)
+    return [] if decoded is None else decoded.split(":", 1)
 
 
 @bp.post("/revoke")
