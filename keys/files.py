@@ -44,6 +44,17 @@ def check_private(path: Path) -> None:
         raise InsecureKeyFile(str(path), mode)
 
 
+def private_temporary(path: Path) -> tuple[Path, int]:
+    """A new file beside ``path`` to write it through, open for writing, mode 0600.
+
+    Its name is random and it is created exclusively and never through a link: nothing
+    planted there, nor another process that happens to share this one's pid, can take it
+    over. The caller moves it into place (or removes it).
+    """
+    tmp = path.with_name(f".{path.name}.{secrets.token_hex(8)}.tmp")
+    return tmp, os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+
+
 def write_secret_file(path: Path, data: bytes) -> None:
     """Write a new secret file with mode 0600, atomically; never replace an existing one.
 
@@ -52,10 +63,7 @@ def write_secret_file(path: Path, data: bytes) -> None:
     same key at once cannot both succeed: the second gets FileExistsError.
     """
     ensure_private_dir(path.parent)
-    # A name of its own, created exclusively and never through a link: nothing planted
-    # there, nor another process that happens to share this one's pid, can take it over.
-    tmp = path.with_name(f".{path.name}.{secrets.token_hex(8)}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+    tmp, fd = private_temporary(path)
     try:
         os.write(fd, data)
         os.fsync(fd)
