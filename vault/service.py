@@ -291,8 +291,7 @@ class VaultService:
         if doc is not None:
             with contextlib.suppress(NotFound):
                 self.accounts.remove(doc["login_digest"])
-            for observer in self._observers:
-                observer.vault_erasing(vault_id)
+            self._forget(vault_id)
             self._discard(vault_id)
             self._emit("vault.erased", "customer", vault_id)
         self._store.delete(ERASING_TABLE, vault_id)
@@ -337,19 +336,20 @@ class VaultService:
         whatever this notification wrote back must not outlive the erasure."""
         if mark is None:
             return
-        with contextlib.suppress(NotFound):
-            self._notify(vault_id, self._store.read_vault(vault_id), changed)
-        if self._store.get(ERASING_TABLE, vault_id) is not None or not self._exists(vault_id):
-            for observer in self._observers:
-                observer.vault_erasing(vault_id)
+        if self._bring_up_to_date(vault_id, changed) and self._being_erased(vault_id):
+            self._forget(vault_id)
         self._store.update(PENDING_TABLE, vault_id, lambda held: None if held == mark else held)
 
-    def _exists(self, vault_id: str) -> bool:
+    def _being_erased(self, vault_id: str) -> bool:
+        """Whether an erasure of the vault has begun (its mark is set first, and cleared
+        only once the document is gone)."""
+        if self._store.get(ERASING_TABLE, vault_id) is not None:
+            return True
         try:
             self._store.read_vault(vault_id)
         except NotFound:
-            return False
-        return True
+            return True
+        return False
 
     def repair_derived(self) -> int:
         """Finish every erasure cut short, and bring the derived records of every vault
@@ -361,7 +361,7 @@ class VaultService:
             repaired += 1
         for vault_id, _ in list(self._store.scan(PENDING_TABLE)):
             try:
-                self._bring_up_to_date(vault_id)
+                self._bring_up_to_date(vault_id, EVERYTHING_DERIVED)
             except Exception:
                 # One vault that cannot be repaired now must not keep the others waiting:
                 # its mark stays, and the next pass tries it again.
@@ -371,14 +371,21 @@ class VaultService:
             repaired += 1
         return repaired
 
-    def _bring_up_to_date(self, vault_id: str) -> None:
+    def _bring_up_to_date(self, vault_id: str, changed: frozenset[str]) -> bool:
+        """Tell the observers of ``changed`` in the vault as it is now (read afresh), or,
+        if it is gone, that it is; return whether it was there."""
         try:
             doc = self._store.read_vault(vault_id)
         except NotFound:
-            for observer in self._observers:
-                observer.vault_erasing(vault_id)
-        else:
-            self._notify(vault_id, doc, EVERYTHING_DERIVED)
+            self._forget(vault_id)
+            return False
+        self._notify(vault_id, doc, changed)
+        return True
+
+    def _forget(self, vault_id: str) -> None:
+        """Have every observer forget what it derived from the vault."""
+        for observer in self._observers:
+            observer.vault_erasing(vault_id)
 
     def _cipher(self, vault_id: str) -> ProfileCipher:
         return ProfileCipher(vault_id, self.datakeys.open(vault_id), self._rng)
