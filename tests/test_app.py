@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from flask import Flask
+from flask import Flask, session
 from flask.testing import FlaskClient
 
 from vrm.app import create_app
@@ -90,3 +90,28 @@ def test_session_cookie_settings(app: Flask) -> None:
     assert app.config["SESSION_COOKIE_HTTPONLY"] is True
     assert app.config["SESSION_COOKIE_SAMESITE"] == "Lax"
     assert app.secret_key == app.extensions["vrm"].keys.session_key
+
+
+@pytest.mark.parametrize(
+    ("issuer", "setting", "secure"),
+    [
+        ("https://vault.example", False, True),
+        ("HTTPS://vault.example", False, True),
+        ("http://127.0.0.1:8000", False, False),
+        ("http://127.0.0.1:8000", True, True),
+    ],
+)
+def test_session_cookie_is_secure_when_people_reach_the_server_over_https(
+    config: dict[str, Any], issuer: str, setting: bool, secure: bool
+) -> None:
+    application = create_app({**config, "ISSUER": issuer, "SECURE_COOKIES": setting})
+    try:
+        assert application.config["SESSION_COOKIE_SECURE"] is secure
+        with application.test_request_context(base_url=issuer):
+            response = application.make_response("x")
+            session["seen"] = True
+            application.session_interface.save_session(application, session, response)
+        assert ("; Secure" in response.headers["Set-Cookie"]) is secure
+    finally:
+        application.extensions["vrm"].close()
+

@@ -409,9 +409,17 @@ def _lookup(host: str, port: int, timeout: float) -> list[Any]:
     return found[0]
 
 
+_NAT64_WELL_KNOWN = ipaddress.IPv6Network("64:ff9b::/96")
+
+
 def check_address(address: str, *, allow_private: bool) -> None:
     """Refuse an address that is not globally routable, unless ``allow_private``."""
     ip = ipaddress.ip_address(address.split("%", 1)[0])
+    if isinstance(ip, ipaddress.IPv6Address) and ip in _NAT64_WELL_KNOWN:
+        # An IPv6-only host reaches IPv4 through NAT64 (RFC 6052): the address is the IPv4
+        # one in the last 32 bits, which must be global (the prefix never carries others).
+        check_address(str(ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)), allow_private=allow_private)
+        return
     if isinstance(ip, ipaddress.IPv6Address):
         # An IPv6 address can carry an IPv4 one (mapped, 6to4, Teredo): check that too.
         teredo = ip.teredo

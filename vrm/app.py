@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Any
+from urllib.parse import urlsplit
 
 from flask import Flask
 
@@ -11,7 +12,7 @@ import vendor_api
 import web
 from vrm.config import load_config
 from vrm.http_errors import register_error_handlers
-from vrm.services import Services, build_services
+from vrm.services import Services, build_services, issuer_of
 
 MAX_REQUEST_BYTES = 1024 * 1024
 
@@ -33,7 +34,10 @@ def create_app(
         MAX_CONTENT_LENGTH=MAX_REQUEST_BYTES,
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
-        SESSION_COOKIE_SECURE=bool(settings["SECURE_COOKIES"]),
+        # Over https (the issuer says where people reach the server) the session cookie is
+        # never sent in plain http, whatever VRM_SECURE_COOKIES says.
+        SESSION_COOKIE_SECURE=bool(settings["SECURE_COOKIES"])
+        or urlsplit(issuer_of(settings)).scheme.lower() == "https",
     )
     app.extensions["vrm"] = services
     register_error_handlers(app)

@@ -231,6 +231,11 @@ def test_revocation_is_pushed(
         "2002:a00:1::1",
         "2001:0:4136:e378:8000:63bf:f5ff:fffe",
         "fec0::1",
+        "64:ff9b::a00:1",  # NAT64 (RFC 6052) carrying 10.0.0.1
+        "64:ff9b::7f00:1",  # ... and 127.0.0.1
+        "64:ff9b::a9fe:a9fe",  # ... and 169.254.169.254
+        "64:ff9b:1::5db8:d822",  # the local-use NAT64 prefix (RFC 8215): any IPv4 behind it
+        "64:ff9b::1:5db8:d822",  # in 64:ff9b::/32 but outside the well-known /96
     ],
 )
 def test_private_and_special_addresses_are_refused(address: str) -> None:
@@ -241,6 +246,11 @@ def test_private_and_special_addresses_are_refused(address: str) -> None:
 def test_public_addresses_are_allowed() -> None:
     check_address("93.184.216.34", allow_private=False)
     check_address("2606:2800:220:1:248:1893:25c8:1946", allow_private=False)
+
+
+def test_a_public_ipv4_address_behind_the_well_known_nat64_prefix_is_allowed() -> None:
+    # An IPv6-only host reaches 93.184.216.34 as 64:ff9b::5db8:d822 (RFC 6052).
+    check_address("64:ff9b::5db8:d822", allow_private=False)
 
 
 def test_vendors_without_a_webhook_are_not_queued(client: FlaskClient, vault: Services) -> None:
