@@ -38,11 +38,18 @@ _LONGEST_REASON = 200
 def _well_formed() -> Response | None:
     """Refuse what Authlib would misread: a parameter in the URL (Authlib reads the query
     before the form, so it could override what the body says; parameters go in the body,
-    RFC 6749 section 3.2), a parameter sent twice and Basic credentials that are not UTF-8."""
+    RFC 6749 section 3.2), a form or Basic credentials that are not UTF-8, a parameter sent
+    twice and two ways of authenticating."""
     if request.path.endswith("/register"):
         return None
     if request.query_string:
         return _refused(400, "invalid_request", "send the parameters in the form body, not the URL")
+    if request.mimetype == "application/x-www-form-urlencoded" and not _utf8(
+        request.get_data(cache=True)  # Cached: the form is parsed from this copy.
+    ):
+        # Werkzeug reads such a body as an empty form, which would be refused for a
+        # missing grant_type rather than for what is wrong.
+        return _refused(400, "invalid_request", "the form body is not valid UTF-8")
     repeated = [key for key, values in request.form.lists() if len(values) > 1]
     if repeated:
         return _refused(400, "invalid_request", "a parameter was sent more than once")
@@ -77,6 +84,14 @@ def _basic_header() -> str | None:
     if not parts or parts[0].lower() != "basic":
         return None
     return parts[1].strip() if len(parts) > 1 else ""
+
+
+def _utf8(data: bytes) -> bool:
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
 
 
 def _decoded(credentials: str) -> str | None:

@@ -462,6 +462,21 @@ def test_raw_non_utf8_bytes_in_the_query_are_refused(
         assert_json_error(response)
 
 
+@pytest.mark.parametrize("path", FORM_ENDPOINTS)
+@pytest.mark.parametrize("junk", RAW_JUNK)
+def test_a_form_body_that_is_not_utf8_is_refused_for_what_it_is(
+    client: FlaskClient, confidential: Vendor, path: str, junk: bytes
+) -> None:
+    body = b"grant_type=client_credentials&scope=segments:query&token=" + junk
+    response = client.post(
+        path, data=body, content_type="application/x-www-form-urlencoded", auth=confidential.auth
+    )
+    assert assert_json_error(response, 400) == {
+        "error": "invalid_request",
+        "error_description": "the form body is not valid UTF-8",
+    }
+
+
 @pytest.mark.parametrize("junk", JUNK_TEXT)
 def test_junk_text_in_the_state_is_echoed_safely(
     client: FlaskClient, shop: Vendor, junk: str
