@@ -38,7 +38,6 @@ from vrm.config import ConfigError, load_config
 from vrm.progress import ProgressReporter
 from vrm.services import (
     Services,
-    audit_origin,
     build_services,
     issuer_of,
     key_dir,
@@ -601,7 +600,7 @@ def audit_checkpoint(data: Path | None) -> None:
 def audit_key(data: Path | None, out: Path | None) -> None:
     """Print the verifier key (signed-note vkey) that checks the log's checkpoints."""
     with opened(data) as services:
-        vkey = verifier_key(audit_origin(services.config), services.keys.signing.public_raw())
+        vkey = verifier_key(services.checkpoints.origin, services.keys.signing.public_raw())
     if out is not None:
         out.write_text(vkey + "\n", encoding="utf-8")
     click.echo(vkey)

@@ -14,7 +14,6 @@ from vault.audit.summary import LogFilter, log_page, vendor_summary
 from vault.errors import AuthenticationFailed, LoginThrottled
 from vault.receipt_lookup import find_receipt
 from vrm.app_context import services
-from vrm.services import audit_origin
 from web.auditor_session import auditor_required, log_in_auditor, log_out_auditor
 from web.forms import sentence
 
@@ -102,7 +101,7 @@ def checkpoint() -> str:
     standing = None
     if note is not None:
         key = services().keys.signing.public_raw()
-        standing = check_standing(services().audit, note, key, audit_origin(services().config))
+        standing = check_standing(services().audit, note, key, services().checkpoints.origin)
     return render_template("auditor/checkpoint.html", standing=standing)
 
 

@@ -40,6 +40,7 @@ from vault.audit.export import (
     prefix_ranges,
     read_export,
 )
+from vrm.app import create_app
 from vrm.cli import cli, main
 
 N = 1000
@@ -527,6 +528,28 @@ def test_audit_origin_setting(env: Path, monkeypatch: pytest.MonkeyPatch) -> Non
     monkeypatch.setenv("VRM_ISSUER", "https://vault.example.org/")
     assert vrm("audit", "checkpoint").stdout.startswith("vault.example.org/vrm-vault/audit\n")
     assert vrm("audit", "key").stdout.startswith("vault.example.org/vrm-vault/audit+")
+
+
+def test_a_server_on_another_port_and_the_commands_sign_under_one_origin(
+    env: Path, tmp_path: Path
+) -> None:
+    # `vrm serve --port 9100` without VRM_ISSUER: the commands, which know nothing of the
+    # port, must still sign and check under the origin the server's checkpoints carry.
+    app = create_app({"PORT": 9100})
+    try:
+        served = app.test_client().get("/audit/checkpoint").get_data(as_text=True)
+    finally:
+        app.extensions["vrm"].close()
+    assert parse_checkpoint(served).origin == "127.0.0.1:9100/vrm-vault/audit"
+    previous = tmp_path / "served.checkpoint"
+    previous.write_text(served, "utf-8")
+
+    vrm("customer", "create", "--email", "later@example.org")
+    key, out = tmp_path / "vrm.vkey", tmp_path / "audit.jsonl"
+    assert vrm("audit", "key", "--out", str(key)).stdout.startswith("127.0.0.1:9100/vrm-vault/")
+    assert vrm("audit", "export", "--out", str(out)).exit_code == 0
+    verified = vrm("audit", "verify", str(out), "--key", str(key), "--previous", str(previous))
+    assert verified.exit_code == 0, verified.output
 
 
 def test_main_exit_codes(env: Path, tmp_path: Path) -> None:

@@ -49,6 +49,11 @@ class CheckpointSigner:
             replace_file(self._last, json.dumps(record).encode(), sync=True)
         return note
 
+    @property
+    def origin(self) -> str:
+        """The origin line (and note key name) this signer signs under."""
+        return self._origin
+
     def latest(self) -> str | None:
         """The last note signed under this origin, or None if there is none; never signs."""
         last = self._read_last()
@@ -81,6 +86,17 @@ class CheckpointSigner:
             verify_consistency(old_size, size, old_root, root, proof)
         except ProofError as error:
             raise AuditError(f"the log no longer extends the last checkpoint: {error}") from None
+
+
+def recorded_origin(directory: Path) -> str | None:
+    """The origin the log in ``directory`` last had a checkpoint signed under, or None
+    if none was signed (or the record cannot be read)."""
+    try:
+        record = json.loads((directory / "checkpoint-last.json").read_text())
+    except (OSError, ValueError):
+        return None
+    origin = record.get("origin") if isinstance(record, dict) else None
+    return origin if isinstance(origin, str) and origin and "\n" not in origin else None
 
 
 class _locked:
