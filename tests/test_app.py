@@ -114,4 +114,3 @@ def test_session_cookie_is_secure_when_people_reach_the_server_over_https(
         assert ("; Secure" in response.headers["Set-Cookie"]) is secure
     finally:
         application.extensions["vrm"].close()
-

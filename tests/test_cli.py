@@ -183,6 +183,59 @@ def test_an_export_that_cannot_be_written_is_not_made(env: dict[str, str], tmp_p
     assert after == before
 
 
+def run_closed(
+    env: dict[str, str], fd: int, *args: str, stdin: str = ""
+) -> subprocess.CompletedProcess[str]:
+    """The real command with descriptor ``fd`` closed, as a shell's ``N>&-`` does."""
+    return subprocess.run(
+        ["sh", "-c", f'exec "$0" -m vrm.cli "$@" {fd}>&-', sys.executable, *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        env={**os.environ, **env},
+        timeout=60,
+        check=False,
+    )
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["profile", "show", "--email", EMAIL],
+        ["vault", "export", "--email", EMAIL],
+        ["vault", "erase", "--yes", "--email", EMAIL],
+        ["customer", "create", "--email", "another@example.org"],
+        ["auditor", "token", "--email", EMAIL],
+    ],
+    ids=" ".join,
+)
+def test_a_closed_standard_input_is_said_plainly(env: dict[str, str], command: list[str]) -> None:
+    vrm("customer", "create", "--email", EMAIL)
+    result = run_closed(env, 0, *command)
+    assert result.returncode == 1, result.stderr
+    assert result.stderr == "error: standard input is closed: give the password on its first line\n"
+
+
+def test_an_export_to_a_closed_standard_output_is_refused_and_not_logged(
+    env: dict[str, str],
+) -> None:
+    vrm("customer", "create", "--email", EMAIL)
+    exported = run_closed(env, 1, "vault", "export", "--email", EMAIL, stdin=PASSWORD + "\n")
+    assert exported.returncode == 1
+    assert exported.stderr == "error: standard output is closed: use --out FILE\n"
+    assert "vault.exported" not in audit_event_types(env)
+
+
+def test_an_auditor_token_is_not_made_for_a_closed_standard_output(env: dict[str, str]) -> None:
+    assert vrm("auditor", "create", "--email", "auditor@example.org").exit_code == 0
+    args = ("auditor", "token", "--email", "auditor@example.org")
+    result = run_closed(env, 1, *args, stdin=PASSWORD + "\n")
+    assert result.returncode == 1
+    assert result.stderr == "error: standard output is closed: the token would be lost\n"
+    revoked = vrm("auditor", "revoke-tokens", "--email", "auditor@example.org")
+    assert revoked.output == "revoked 0 tokens of auditor@example.org\n"
+
+
 def test_profile_unset_and_history(env: dict[str, str]) -> None:
     vrm("customer", "create", "--email", EMAIL)
     vrm("profile", "set", "--email", EMAIL, "phone=+44 7700 900123")

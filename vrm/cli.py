@@ -83,12 +83,21 @@ def opened(data: Path | None, config: Mapping[str, Any] | None = None) -> Iterat
 
 def read_password(prompt: str = "Password", *, confirm: bool = False) -> str:
     """The password from the terminal (hidden), or the first line of standard input."""
+    if sys.stdin is None:  # Started with standard input closed (<&-).
+        raise click.ClickException("standard input is closed: give the password on its first line")
     if sys.stdin.isatty():
         return str(click.prompt(prompt, hide_input=True, confirmation_prompt=confirm))
     line = sys.stdin.readline().rstrip("\r\n")
     if not line:
         raise click.ClickException("expected the password on the first line of standard input")
     return line
+
+
+def require_stdout(why: str) -> None:
+    """Stop before doing anything whose result goes to standard output, if it was closed
+    when the command started (``>&-``)."""
+    if sys.stdout is None:
+        raise click.ClickException(f"standard output is closed: {why}")
 
 
 def print_json(value: Any, out: TextIO | None = None) -> None:
@@ -184,6 +193,7 @@ def auditor_token(data: Path | None, email: str) -> None:
     password = read_password()
     with opened(data) as services:
         auditor_id = services.auditors.authenticate(email, password)
+        require_stdout("the token would be lost")
         click.echo(services.auditors.issue_api_token(auditor_id))
 
 
@@ -290,6 +300,7 @@ def vault_export(data: Path | None, email: str, out: Path | None) -> None:
     with opened(data) as services:
         vault_id = services.vaults.authenticate(email, password)
         if out is None:
+            require_stdout("use --out FILE")  # Or the export goes nowhere, yet is logged.
             print_json(services.export(vault_id))
             return
         # The file is opened first, so an export that cannot be written is not made (nor
