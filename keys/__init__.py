@@ -13,7 +13,7 @@ from keys.envelope import Context, DataKey
 from keys.errors import InsecureKeyFile, KeyringError
 from keys.files import check_private, ensure_private_dir, load_or_create_key
 from keys.keyring import EnvKekSource, FileKekSource, KekSource, Keyring, WrappedKey
-from keys.signing import SigningKey
+from keys.signing import SIGNING_FILE, SigningKey, rotate_signing_key
 
 __all__ = [
     "Context",
@@ -25,6 +25,7 @@ __all__ = [
     "SigningKey",
     "WrappedKey",
     "open_keys",
+    "rotate_signing_key",
 ]
 
 
@@ -50,7 +51,7 @@ def open_keys(keys_dir: Path, *, kek: str | None = None) -> KeySet:
     source: KekSource = EnvKekSource(kek) if kek else FileKekSource(keys_dir / "kek")
     return KeySet(
         keyring=Keyring(source),
-        signing=SigningKey.load_or_create(keys_dir / "signing-ed25519.pem"),
+        signing=SigningKey.load_or_create(keys_dir / SIGNING_FILE),
         index_key=load_or_create_key(keys_dir / "index.key"),
         session_key=load_or_create_key(keys_dir / "session.key"),
         token_key=load_or_create_key(keys_dir / "token.key"),

@@ -1,13 +1,20 @@
 """The server's Ed25519 signing key, published as a JWKS.
 
 It signs consent receipts and vendor webhooks (JWS, alg ``Ed25519`` per RFC 9864) and log
-checkpoints. The
-private key is a PKCS#8 PEM file with mode 0600; its ``kid`` is the RFC 7638 thumbprint.
+checkpoints. The private key is a PKCS#8 PEM file with mode 0600; its ``kid`` is the RFC
+7638 thumbprint.
+
+:func:`rotate_signing_key` replaces it with a new one. The key it replaces is retired: its
+public half is kept under ``signing-retired/<kid>.pem`` and published in the JWKS beside
+the current key, so everything it signed (receipts, webhooks, checkpoints) still verifies,
+and its private half is destroyed.
 """
 
 from __future__ import annotations
 
 import contextlib
+import fcntl
+import os
 from pathlib import Path
 from typing import Any
 
@@ -17,16 +24,53 @@ from joserfc import jws
 from joserfc.jwk import OKPKey
 
 from keys.errors import InvalidKeyMaterial
-from keys.files import read_secret_file, write_secret_file
+from keys.files import (
+    aside_path,
+    destroy_file,
+    ensure_private_dir,
+    read_secret_file,
+    set_aside,
+    write_secret_file,
+)
 
 JWS_ALG = "Ed25519"
+SIGNING_FILE = "signing-ed25519.pem"
+RETIRED_DIR = "signing-retired"
+
+
+class RetiredKey:
+    """The public half of a signing key that signs no more, kept so its signatures verify."""
+
+    def __init__(self, public_key: Ed25519PublicKey) -> None:
+        self.public_key = public_key
+        pem = public_key.public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+        self._jwk = OKPKey.import_key(pem)
+        self.kid: str = self._jwk.thumbprint()
+
+    def public_raw(self) -> bytes:
+        """The 32-byte raw public key (used by signed notes)."""
+        return self.public_key.public_bytes(
+            serialization.Encoding.Raw, serialization.PublicFormat.Raw
+        )
+
+    def public_jwk(self) -> dict[str, Any]:
+        """The public JWK with ``kid``, ``use`` and ``alg``."""
+        jwk: dict[str, Any] = self._jwk.as_dict(private=False)
+        jwk.update(kid=self.kid, use="sig", alg=JWS_ALG)
+        return jwk
 
 
 class SigningKey:
     """An Ed25519 key pair with its JWK view."""
 
-    def __init__(self, private_key: Ed25519PrivateKey) -> None:
+    def __init__(
+        self, private_key: Ed25519PrivateKey, retired: tuple[RetiredKey, ...] = ()
+    ) -> None:
         self._private = private_key
+        #: Keys this one replaced, newest first: published, never used to sign.
+        self.retired = retired
         pem = private_key.private_bytes(
             serialization.Encoding.PEM,
             serialization.PrivateFormat.PKCS8,
@@ -37,18 +81,15 @@ class SigningKey:
 
     @classmethod
     def load_or_create(cls, path: Path) -> SigningKey:
-        """Load the key at ``path``, generating and storing one on first use."""
+        """Load the key at ``path``, generating and storing one on first use, with the
+        keys it replaced (``signing-retired/`` beside it)."""
         if not path.exists():
-            key = Ed25519PrivateKey.generate()
-            pem = key.private_bytes(
-                serialization.Encoding.PEM,
-                serialization.PrivateFormat.PKCS8,
-                serialization.NoEncryption(),
-            )
             # Another process may create it first; then use theirs.
             with contextlib.suppress(FileExistsError):
-                write_secret_file(path, pem)
-        return cls.from_pem(read_secret_file(path), str(path))
+                write_secret_file(path, _new_private_pem())
+        key = cls.from_pem(read_secret_file(path), str(path))
+        key.retired = load_retired(path.parent / RETIRED_DIR, current=key.kid)
+        return key
 
     @classmethod
     def from_pem(cls, pem: bytes, where: str = "signing key") -> SigningKey:
@@ -101,5 +142,70 @@ class SigningKey:
         return jwk
 
     def jwks(self) -> dict[str, Any]:
-        """The JSON Web Key Set to publish at ``jwks_uri``."""
-        return {"keys": [self.public_jwk()]}
+        """The JSON Web Key Set to publish at ``jwks_uri``: this key first, then the
+        retired ones, so what they signed still verifies."""
+        return {"keys": [self.public_jwk(), *(key.public_jwk() for key in self.retired)]}
+
+
+def load_retired(directory: Path, *, current: str = "") -> tuple[RetiredKey, ...]:
+    """The retired public keys in ``directory`` (none if it does not exist), newest first.
+
+    Each file is named after its key's ``kid``; a file whose key has another thumbprint,
+    or that holds no Ed25519 public key, is refused (InvalidKeyMaterial) rather than
+    published. The current key, retired by a rotation cut short, is left out.
+    """
+    if not directory.is_dir():
+        return ()
+    found = []
+    for path in directory.glob("*.pem"):
+        where = str(path)
+        try:
+            key = serialization.load_pem_public_key(read_secret_file(path))
+        except (ValueError, TypeError):
+            raise InvalidKeyMaterial(f"{where}: not a PEM public key") from None
+        if not isinstance(key, Ed25519PublicKey):
+            raise InvalidKeyMaterial(f"{where}: not an Ed25519 key")
+        retired = RetiredKey(key)
+        if retired.kid != path.stem:
+            raise InvalidKeyMaterial(f"{where}: the key's id is {retired.kid}, not its name")
+        if retired.kid != current:
+            found.append((path.stat().st_mtime_ns, retired))
+    found.sort(key=lambda pair: (-pair[0], pair[1].kid))
+    return tuple(retired for _, retired in found)
+
+
+def rotate_signing_key(keys_dir: Path) -> tuple[str, str]:
+    """Replace the signing key under ``keys_dir`` with a new one; return (old kid, new kid).
+
+    The old key's public half is written to ``signing-retired/<kid>.pem`` first, then its
+    file is set aside, the new key written, and the old private key destroyed. A run cut
+    short anywhere is finished by the next: the retired key is kept, and a key set aside
+    with nothing in its place becomes the one retired.
+    """
+    path = keys_dir / SIGNING_FILE
+    aside = aside_path(path)
+    lock = os.open(keys_dir / ".signing.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # One rotation at a time.
+        source = path if path.exists() or not aside.exists() else aside
+        old = SigningKey.from_pem(read_secret_file(source), str(source))
+        retired_dir = ensure_private_dir(keys_dir / RETIRED_DIR)
+        with contextlib.suppress(FileExistsError):
+            write_secret_file(retired_dir / f"{old.kid}.pem", old.public_pem())
+        if source == path:
+            destroy_file(aside)  # Left by a run cut short after its new key was written.
+            set_aside(path)
+        write_secret_file(path, _new_private_pem())
+        destroy_file(aside)
+        new = SigningKey.from_pem(read_secret_file(path), str(path))
+    finally:
+        os.close(lock)
+    return old.kid, new.kid
+
+
+def _new_private_pem() -> bytes:
+    return Ed25519PrivateKey.generate().private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )

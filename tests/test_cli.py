@@ -37,7 +37,7 @@ SUBCOMMANDS = {
     "customer": ["create"],
     "profile": ["set", "unset", "show"],
     "vault": ["export", "erase"],
-    "keys": ["rotate", "status"],
+    "keys": ["rotate", "rotate-signing", "status"],
     "audit": ["checkpoint", "key", "export", "verify"],
     "grant": ["list", "revoke", "expire"],
     "vendor": ["list", "disable"],

@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 
 import click
 
+from keys import rotate_signing_key
 from keys.errors import KeyringError
 from vault.audit import (
     CheckpointError,
@@ -479,6 +480,27 @@ def keys_rotate(data: Path | None) -> None:
         )
 
 
+@keys_group.command("rotate-signing")
+@data_option
+def keys_rotate_signing(data: Path | None) -> None:
+    """Replace the server's signing key (receipts, webhooks, log checkpoints) with a new one.
+
+    The old key is retired: its public half stays in the JWKS, so what it signed still
+    verifies, and its private half is destroyed. Restart the server afterwards: a running
+    server signs with the key it started with. Give auditors the new verifier key
+    (`vrm audit key`). Safe to interrupt: run it again.
+    """
+    config = command_config(data)
+    old, new = rotate_signing_key(key_dir(config))
+    with opened(data, config) as services:
+        detail: dict[str, str | int | bool] = {"retired": old, "current": new}
+        services.events.emit(
+            Event("keys.signing_rotated", services.clock(), "operator", detail=detail)
+        )
+    click.echo(f"new signing key id {new}; retired {old} (still published in /jwks.json)")
+    click.echo("restart the server to sign with it, and give auditors `vrm audit key`")
+
+
 @keys_group.command("status")
 @data_option
 def keys_status(data: Path | None) -> None:
@@ -507,7 +529,10 @@ def keys_status(data: Path | None) -> None:
                 f"  version {version}: gone; {orphans} data keys under it belong to no vault "
                 f"(a sign-up that failed part-way), {lost} to vaults that cannot be opened"
             )
-        click.echo(f"signing key id {services.keys.signing.kid}")
+        signing = services.keys.signing
+        click.echo(f"signing key id {signing.kid}")
+        for retired in signing.retired:
+            click.echo(f"  retired signing key id {retired.kid} (published, signs nothing)")
 
 
 @cli.group()
@@ -608,10 +633,19 @@ def audit_checkpoint(data: Path | None) -> None:
     type=click.Path(dir_okay=False, path_type=Path),
     help="Also write the verifier key to this file.",
 )
-def audit_key(data: Path | None, out: Path | None) -> None:
+@click.option(
+    "--all",
+    "everyone",
+    is_flag=True,
+    help="Also the keys retired by `vrm keys rotate-signing`, one a line after the current.",
+)
+def audit_key(data: Path | None, out: Path | None, everyone: bool) -> None:
     """Print the verifier key (signed-note vkey) that checks the log's checkpoints."""
     with opened(data) as services:
-        vkey = verifier_key(services.checkpoints.origin, services.keys.signing.public_raw())
+        signing, origin = services.keys.signing, services.checkpoints.origin
+        retired = signing.retired if everyone else ()
+        keys = [signing.public_raw(), *(key.public_raw() for key in retired)]
+        vkey = "\n".join(verifier_key(origin, raw) for raw in keys)
     if out is not None:
         out.write_text(vkey + "\n", encoding="utf-8")
     click.echo(vkey)
@@ -650,10 +684,12 @@ def audit_export(data: Path | None, since: int, out: Path) -> None:
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option(
     "--key",
-    "key_file",
+    "key_files",
     required=True,
+    multiple=True,
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    help="File holding the verifier key (from `vrm audit key`).",
+    help="File holding the verifier key (from `vrm audit key`); repeat it, or give a file "
+    "of several lines (`vrm audit key --all`), for checkpoints signed before a key rotation.",
 )
 @click.option(
     "--previous",
@@ -661,14 +697,13 @@ def audit_export(data: Path | None, since: int, out: Path) -> None:
     help="An older signed checkpoint the log must extend.",
 )
 @click.pass_context
-def audit_verify(ctx: click.Context, file: Path, key_file: Path, previous: Path | None) -> None:
+def audit_verify(
+    ctx: click.Context, file: Path, key_files: tuple[Path, ...], previous: Path | None
+) -> None:
     """Check an export against its signed checkpoint, offline. Exits 0 only when every
     event is intact and in place; otherwise prints one line per problem, naming the entry
     index where one can be named, and exits 1."""
-    try:
-        key_name, public_raw = parse_verifier_key(key_file.read_text(encoding="utf-8"))
-    except (CheckpointError, UnicodeDecodeError) as error:
-        raise click.ClickException(f"{key_file}: {error}") from None
+    key_name, public_raw = _verifier_keys(key_files)
     try:
         previous_text = previous.read_text(encoding="utf-8") if previous else None
     except UnicodeDecodeError:
@@ -689,6 +724,23 @@ def audit_verify(ctx: click.Context, file: Path, key_file: Path, previous: Path 
         f"verified {report.entries} entries ({report.since} to {checkpoint.size - 1}) against "
         f"the checkpoint of {checkpoint.origin} at size {checkpoint.size}"
     )
+
+
+def _verifier_keys(key_files: tuple[Path, ...]) -> tuple[str, tuple[bytes, ...]]:
+    """The log's name and every public key in ``key_files`` (one vkey a line)."""
+    names: set[str] = set()
+    keys: list[bytes] = []
+    for key_file in key_files:
+        try:
+            lines = [line for line in key_file.read_text(encoding="utf-8").splitlines() if line]
+            parsed = [parse_verifier_key(line) for line in lines or [""]]
+        except (CheckpointError, UnicodeDecodeError) as error:
+            raise click.ClickException(f"{key_file}: {error}") from None
+        names.update(name for name, _ in parsed)
+        keys.extend(raw for _, raw in parsed)
+    if len(names) > 1:
+        raise click.ClickException("the verifier keys name different logs: " + ", ".join(names))
+    return names.pop(), tuple(keys)
 
 
 def _parse_assignment(item: str) -> tuple[str, Any]:

@@ -24,6 +24,7 @@ import base64
 import binascii
 import hashlib
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from cryptography.exceptions import InvalidSignature
@@ -159,8 +160,16 @@ def parse_checkpoint(text: str) -> Checkpoint:
     return Checkpoint(origin, int(size_text), root, signatures, tuple(extensions))
 
 
-def verify_checkpoint(text: str, public_key_raw: bytes, key_name: str) -> Checkpoint:
-    """Parse a checkpoint and check its signature by ``key_name``; CheckpointError if not."""
+#: One raw Ed25519 public key, or several (the current one and those retired before it).
+PublicKeys = bytes | Sequence[bytes]
+
+
+def verify_checkpoint(text: str, public_key_raw: PublicKeys, key_name: str) -> Checkpoint:
+    """Parse a checkpoint and check its signature by ``key_name``; CheckpointError if not.
+
+    With several keys, a signature by any of them will do: every signature on the note by
+    one of them must verify.
+    """
     checkpoint = parse_checkpoint(text)
     body, signatures = split_note(text)
     _check_signed(body, signatures, public_key_raw, key_name)
@@ -168,17 +177,18 @@ def verify_checkpoint(text: str, public_key_raw: bytes, key_name: str) -> Checkp
 
 
 def _check_signed(
-    body: str, signatures: tuple[NoteSignature, ...], public_raw: bytes, key_name: str
+    body: str, signatures: tuple[NoteSignature, ...], public_keys: PublicKeys, key_name: str
 ) -> None:
-    key_id = note_key_id(key_name, public_raw)
-    mine = [s for s in signatures if s.key_name == key_name and s.key_id == key_id]
+    raws = [public_keys] if isinstance(public_keys, bytes) else list(public_keys)
+    by_id = {note_key_id(key_name, raw): raw for raw in raws}
+    mine = [s for s in signatures if s.key_name == key_name and s.key_id in by_id]
     if not mine:
         raise CheckpointError(f"no signature by key {key_name!r} on the note")
-    public = Ed25519PublicKey.from_public_bytes(public_raw)
     for each in mine:
         if len(each.signature) != _ED25519_SIZE:
             raise CheckpointError(f"signature by {key_name!r} is not an Ed25519 signature")
         try:
+            public = Ed25519PublicKey.from_public_bytes(by_id[each.key_id])
             public.verify(each.signature, body.encode("utf-8"))
         except InvalidSignature:
             raise CheckpointError(f"signature by {key_name!r} does not verify") from None

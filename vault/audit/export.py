@@ -51,7 +51,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeGuard
 
-from vault.audit.checkpoint import Checkpoint, parse_checkpoint, verify_checkpoint
+from vault.audit.checkpoint import Checkpoint, PublicKeys, parse_checkpoint, verify_checkpoint
 from vault.audit.errors import CheckpointError
 from vault.audit.log import AuditLog
 from vault.audit.merkle import (
@@ -155,7 +155,7 @@ def export_log(
 
 def verify_export(
     path: Path,
-    public_key_raw: bytes,
+    public_key_raw: PublicKeys,
     key_name: str,
     previous_checkpoint_text: str | None = None,
 ) -> VerifyReport:
@@ -204,7 +204,7 @@ def read_export(lines: Iterable[str]) -> ReadExport:
 
 def check_export(
     read: ReadExport,
-    public_key_raw: bytes,
+    public_key_raw: PublicKeys,
     key_name: str,
     previous_checkpoint_text: str | None = None,
 ) -> VerifyReport:
@@ -379,7 +379,7 @@ def _report_bad_lines(entries: Sequence[EntryLine], since: int, report: VerifyRe
 
 
 def _checkpoint(
-    doc: dict[str, Any] | None, public_raw: bytes, key_name: str, report: VerifyReport
+    doc: dict[str, Any] | None, public_raw: PublicKeys, key_name: str, report: VerifyReport
 ) -> Checkpoint | None:
     text = None if doc is None else doc.get("checkpoint")
     if not isinstance(text, str):
@@ -397,7 +397,7 @@ def _checkpoint(
 
 
 def _check_previous(
-    text: str, public_raw: bytes, key_name: str, tree: _Tree, end: int, report: VerifyReport
+    text: str, public_raw: PublicKeys, key_name: str, tree: _Tree, end: int, report: VerifyReport
 ) -> None:
     try:
         previous = verify_checkpoint(text, public_raw, key_name)

@@ -15,7 +15,7 @@ import os
 from pathlib import Path
 
 from keys import SigningKey
-from vault.audit.checkpoint import parse_checkpoint, sign_checkpoint
+from vault.audit.checkpoint import note_key_id, parse_checkpoint, sign_checkpoint, split_note
 from vault.audit.errors import AuditError, ProofError
 from vault.audit.files import replace_file
 from vault.audit.log import AuditLog
@@ -40,7 +40,7 @@ class CheckpointSigner:
         with _locked(self._log.directory / "checkpoint.lock"):
             size = self._log.size()
             last = self._read_last()
-            if last and last["size"] == size and last.get("origin") == self._origin:
+            if last and last["size"] == size and self._mine(last):
                 return str(last["note"])
             root = self._log.root(size)
             self._check_extends_last(last, size, root)
@@ -55,11 +55,21 @@ class CheckpointSigner:
         return self._origin
 
     def latest(self) -> str | None:
-        """The last note signed under this origin, or None if there is none; never signs."""
+        """The last note signed under this origin by this key, or None if there is none;
+        never signs."""
         last = self._read_last()
-        if last is None or last.get("origin") != self._origin:
+        if last is None or not self._mine(last):
             return None
         return str(last["note"])
+
+    def _mine(self, last: dict[str, object]) -> bool:
+        """Whether the recorded note is under this origin and signed by this key (not by
+        one retired since)."""
+        if last.get("origin") != self._origin:
+            return False
+        key_id = note_key_id(self._origin, self._signing.public_raw())
+        _, signatures = split_note(str(last["note"]))
+        return any(signature.key_id == key_id for signature in signatures)
 
     def covering(self, size: int) -> str:
         """The latest signed note if its tree holds the first ``size`` entries, else a new

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from vault.audit.checkpoint import Checkpoint, parse_checkpoint, verify_checkpoint
+from vault.audit.checkpoint import Checkpoint, PublicKeys, parse_checkpoint, verify_checkpoint
 from vault.audit.errors import AuditError, CheckpointError
 from vault.audit.log import AuditLog
 
@@ -39,7 +39,7 @@ class CheckpointStanding:
 
 
 def check_standing(
-    log: AuditLog, note: str, public_key_raw: bytes, key_name: str
+    log: AuditLog, note: str, public_key_raw: PublicKeys, key_name: str
 ) -> CheckpointStanding:
     """Check ``note`` (signed by ``key_name``) against ``log`` as it is now; O(log size)."""
     problems: list[str] = []
@@ -56,7 +56,7 @@ def check_standing(
 
 
 def _checked_note(
-    note: str, public_key_raw: bytes, key_name: str, problems: list[str]
+    note: str, public_key_raw: PublicKeys, key_name: str, problems: list[str]
 ) -> tuple[Checkpoint | None, bool]:
     try:
         return verify_checkpoint(note, public_key_raw, key_name), True

@@ -1,0 +1,229 @@
+"""Rotating the server's signing key: what the old key signed still verifies."""
+
+from __future__ import annotations
+
+import stat
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner, Result
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
+from keys import open_keys, rotate_signing_key
+from keys.errors import InvalidKeyMaterial
+from keys.files import aside_path, set_aside
+from keys.signing import RETIRED_DIR, SIGNING_FILE, SigningKey
+from tests.conftest import FAST_ARGON2, PASSWORD, FakeClock, ListSink
+from vault.audit import parse_checkpoint, verifier_key, verify_checkpoint
+from vault.receipts import InvalidReceipt, verify_receipt
+from vrm.cli import cli
+from vrm.services import Services, build_services
+
+EMAIL = "ada@example.org"
+
+
+def open_services(config: dict[str, Any]) -> Services:
+    return build_services(config, clock=FakeClock(), events=ListSink())
+
+
+def give_a_grant(services: Services) -> str:
+    """A grant's receipt (a JWS signed by the current key)."""
+    vault_id = services.vaults.sign_up(EMAIL, PASSWORD)
+    vendor, _ = services.vendors.register(
+        {
+            "client_name": "Shop",
+            "redirect_uris": ["https://shop.example/cb"],
+            "scope": "profile:email",
+            "vrm_field_purposes": {"email": "receipts"},
+        }
+    )
+    return services.consents.give(vault_id, vendor.client_id, ["email"]).receipts[-1].jws
+
+
+def test_a_rotation_retires_the_key_and_keeps_it_published(tmp_path: Path) -> None:
+    keys_dir = tmp_path / "keys"
+    before = open_keys(keys_dir).signing
+
+    old, new = rotate_signing_key(keys_dir)
+
+    after = open_keys(keys_dir).signing
+    assert (old, new) == (before.kid, after.kid)
+    assert new != old
+    assert [key.kid for key in after.retired] == [old]
+    assert [key["kid"] for key in after.jwks()["keys"]] == [new, old]
+    assert all("d" not in key for key in after.jwks()["keys"])
+    retired_file = keys_dir / RETIRED_DIR / f"{old}.pem"
+    assert stat.S_IMODE(retired_file.stat().st_mode) == 0o600
+    assert b"PRIVATE" not in retired_file.read_bytes()
+    assert not aside_path(keys_dir / SIGNING_FILE).exists()
+
+
+def test_what_the_old_key_signed_still_verifies_and_new_receipts_use_the_new_key(
+    config: dict[str, Any],
+) -> None:
+    services = open_services(config)
+    try:
+        old_receipt = give_a_grant(services)
+        old_kid = services.keys.signing.kid
+    finally:
+        services.close()
+    rotate_signing_key(Path(config["DATA"]) / "keys")
+
+    services = open_services(config)
+    try:
+        jwks = services.keys.signing.jwks()
+        assert verify_receipt(old_receipt, jwks)["piiPrincipalId"]
+        vault_id = services.vaults.authenticate(EMAIL, PASSWORD)
+        (grant,) = services.consents.grants(vault_id)
+        services.consents.remove_field(vault_id, grant.grant_id, "email")
+        (grant,) = services.consents.grants(vault_id)
+        newest = grant.receipts[-1].jws
+        verify_receipt(newest, jwks)
+        assert services.keys.signing.kid != old_kid
+        # A receipt of the new key does not verify against the old key alone.
+        with pytest.raises(InvalidReceipt):
+            verify_receipt(newest, {"keys": [jwks["keys"][1]]})
+    finally:
+        services.close()
+
+
+def test_checkpoints_are_signed_anew_by_the_new_key(config: dict[str, Any]) -> None:
+    services = open_services(config)
+    try:
+        give_a_grant(services)
+        old_note = services.checkpoints.sign()
+        old_raw = services.keys.signing.public_raw()
+    finally:
+        services.close()
+    rotate_signing_key(Path(config["DATA"]) / "keys")
+
+    services = open_services(config)
+    try:
+        origin = services.checkpoints.origin
+        assert services.checkpoints.latest() is None  # The last note is the old key's.
+        note = services.checkpoints.sign()
+        assert note != old_note
+        assert parse_checkpoint(note).size == parse_checkpoint(old_note).size
+        verify_checkpoint(note, services.keys.signing.public_raw(), origin)
+        both = (services.keys.signing.public_raw(), old_raw)
+        verify_checkpoint(old_note, both, origin)
+        verify_checkpoint(note, both, origin)
+        assert services.checkpoints.latest() == note
+    finally:
+        services.close()
+
+
+def test_a_rotation_cut_short_after_setting_the_key_aside_is_finished(tmp_path: Path) -> None:
+    keys_dir = tmp_path / "keys"
+    before = open_keys(keys_dir).signing.kid
+    (keys_dir / RETIRED_DIR).mkdir(mode=0o700)
+    # The run stopped with the old key moved out of its name and nothing in its place.
+    set_aside(keys_dir / SIGNING_FILE)
+
+    old, new = rotate_signing_key(keys_dir)
+
+    assert old == before
+    assert [key.kid for key in open_keys(keys_dir).signing.retired] == [before]
+    assert open_keys(keys_dir).signing.kid == new
+    assert not aside_path(keys_dir / SIGNING_FILE).exists()
+
+
+def test_a_retired_key_under_another_name_is_refused(tmp_path: Path) -> None:
+    keys_dir = tmp_path / "keys"
+    open_keys(keys_dir)
+    planted = Ed25519PrivateKey.generate().public_key()
+    retired = keys_dir / RETIRED_DIR
+    retired.mkdir(mode=0o700)
+    path = retired / "not-its-kid.pem"
+    path.write_bytes(planted.public_bytes(Encoding.PEM, PublicFormat.SubjectPublicKeyInfo))
+    path.chmod(0o600)
+    with pytest.raises(InvalidKeyMaterial, match="not its name"):
+        open_keys(keys_dir)
+
+
+def test_a_retired_file_that_holds_a_private_key_is_refused(tmp_path: Path) -> None:
+    keys_dir = tmp_path / "keys"
+    signing = open_keys(keys_dir).signing
+    other = SigningKey(Ed25519PrivateKey.generate())
+    retired = keys_dir / RETIRED_DIR
+    retired.mkdir(mode=0o700)
+    path = retired / f"{other.kid}.pem"
+    path.write_bytes((keys_dir / SIGNING_FILE).read_bytes())
+    path.chmod(0o600)
+    assert signing.kid != other.kid
+    with pytest.raises(InvalidKeyMaterial, match="not a PEM public key"):
+        open_keys(keys_dir)
+
+
+# The commands.
+
+
+@pytest.fixture
+def env(data_dir: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    values = {"VRM_DATA": str(data_dir), "VRM_AUDIT_SYNC": "none"}
+    values |= {f"VRM_{k}": str(v) for k, v in FAST_ARGON2.items()}
+    for key, value in values.items():
+        monkeypatch.setenv(key, value)
+    assert vrm("customer", "create", "--email", EMAIL).exit_code == 0
+    return data_dir
+
+
+def vrm(*args: str) -> Result:
+    return CliRunner().invoke(cli, list(args), input=PASSWORD + "\n", catch_exceptions=False)
+
+
+def test_an_export_after_a_rotation_verifies_against_a_checkpoint_from_before(
+    env: Path, tmp_path: Path
+) -> None:
+    old_key = tmp_path / "old.vkey"
+    assert vrm("audit", "key", "--out", str(old_key)).exit_code == 0
+    before = tmp_path / "before.checkpoint"
+    before.write_text(vrm("audit", "checkpoint").stdout, "utf-8")
+
+    rotated = vrm("keys", "rotate-signing")
+    assert rotated.exit_code == 0, rotated.output
+    assert "restart the server" in rotated.output
+    assert "retired signing key id" in vrm("keys", "status").output
+
+    vrm("customer", "create", "--email", "later@example.org")
+    keys = tmp_path / "all.vkey"
+    assert vrm("audit", "key", "--all", "--out", str(keys)).exit_code == 0
+    assert len(keys.read_text().splitlines()) == 2
+    assert keys.read_text().splitlines()[1] == old_key.read_text().strip()
+    out = tmp_path / "audit.jsonl"
+    assert vrm("audit", "export", "--out", str(out)).exit_code == 0
+
+    verified = vrm("audit", "verify", str(out), "--key", str(keys), "--previous", str(before))
+    assert verified.exit_code == 0, verified.output
+    new_key = tmp_path / "new.vkey"
+    vrm("audit", "key", "--out", str(new_key))
+    again = ("--key", str(new_key), "--key", str(old_key), "--previous", str(before))
+    assert vrm("audit", "verify", str(out), *again).exit_code == 0
+    # The current key alone cannot check the checkpoint the old key signed.
+    alone = vrm("audit", "verify", str(out), "--key", str(new_key), "--previous", str(before))
+    assert alone.exit_code == 1
+    assert "the previous checkpoint is refused" in alone.stderr
+
+    from vault.audit import AuditLog
+
+    with AuditLog(env / "audit", sync="none") as log:
+        (event,) = [e for e in log.entries() if e["type"] == "keys.signing_rotated"]
+    assert event["actor"] == "operator"
+    assert set(event["detail"]) == {"retired", "current"}
+
+
+def test_verifier_keys_of_two_logs_are_refused(env: Path, tmp_path: Path) -> None:
+    mine = tmp_path / "mine.vkey"
+    vrm("audit", "key", "--out", str(mine))
+    other = tmp_path / "other.vkey"
+    raw = SigningKey(Ed25519PrivateKey.generate()).public_raw()
+    other.write_text(verifier_key("elsewhere.example/vrm-vault/audit", raw))
+    out = tmp_path / "audit.jsonl"
+    vrm("audit", "export", "--out", str(out))
+    result = CliRunner().invoke(
+        cli, ["audit", "verify", str(out), "--key", str(mine), "--key", str(other)]
+    )
+    assert result.exit_code == 1
+    assert "name different logs" in result.output
