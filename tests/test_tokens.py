@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import base64
 import dataclasses
+import json
 
 import pytest
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM, AESGCMSIV
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from vault import tokens
 from vault.tokens import ACCESS, CODE, REFRESH, InvalidToken, TokenClaims, TokenSealer
@@ -74,3 +79,39 @@ def test_many_access_tokens_all_open_with_their_own_claims(
     for _ in range(2):
         for ident, token in sealed.items():
             assert sealer.open(token, ACCESS) == claims(ident=ident)
+
+
+def _body(token: str) -> bytes:
+    text = token.split("_", 2)[2]
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def _subkey(info: bytes) -> bytes:
+    return HKDF(hashes.SHA256(), 32, salt=None, info=info).derive(KEY)
+
+
+@pytest.mark.parametrize("kind", [ACCESS, REFRESH, CODE])
+def test_tokens_are_sealed_with_aes_gcm_siv(kind: str) -> None:
+    # RFC 8452: a repeated random nonce must not give the token key away.
+    body = _body(TokenSealer(KEY).seal(claims(kind)))
+    assert body[0] == 2
+    payload = AESGCMSIV(_subkey(b"vrm-vault tokens v2")).decrypt(
+        body[1:13], body[13:], kind.encode()
+    )
+    assert json.loads(payload)["token_id"] == "t1"
+
+
+@pytest.mark.parametrize("kind", [ACCESS, REFRESH, CODE])
+def test_a_token_sealed_with_aes_gcm_before_still_opens(kind: str) -> None:
+    payload = json.dumps(tokens._compact(claims(kind)), separators=(",", ":")).encode()
+    nonce = bytes(12)
+    sealed = AESGCM(_subkey(b"vrm-vault tokens v1")).encrypt(nonce, payload, kind.encode())
+    blob = bytes([1]) + nonce + sealed
+    token = f"vrm_{kind}_" + base64.urlsafe_b64encode(blob).decode().rstrip("=")
+
+    assert TokenSealer(KEY).open(token, kind) == claims(kind)
+    # The same bytes marked as the new format do not open, nor does an unknown format.
+    for fmt in (2, 3):
+        other = f"vrm_{kind}_" + base64.urlsafe_b64encode(bytes([fmt]) + blob[1:]).decode()
+        with pytest.raises(InvalidToken):
+            TokenSealer(KEY).open(other.rstrip("="), kind)

@@ -1,8 +1,16 @@
 """Sealed tokens: what a token grants travels inside it, encrypted and authenticated.
 
 An access token, refresh token or authorization code is ``vrm_<kind>_<base64url>`` where the
-body is ``format (1 byte) | nonce (12) | AES-256-GCM(claims)`` under the server's token key,
-with the kind bound in as associated data. Vendors see an opaque string; the server learns
+body is ``format (1 byte) | nonce (12) | AES-256-GCM-SIV(claims)`` (RFC 8452) under a key
+derived from the server's token key, with the kind bound in as associated data.
+
+The nonces are random, and nothing limits how many tokens vendors have minted (client
+credentials cost no more than a request), so the cipher must stay safe when two of them
+repeat: GCM-SIV does (a repeated nonce shows only that two sealed texts were equal, and no
+two tokens are, since each carries its own random id), where a repeated nonce under plain
+AES-GCM gives away the key that authenticates every token. Tokens of format 1, sealed with
+AES-256-GCM before, still open: refresh tokens live as long as their grant, and each
+refresh seals its successor in the new format. Vendors see an opaque string; the server learns
 everything it needs from the token itself, so issuing one needs no database write, and
 checking one needs no token table. What can change after issue (the grant being narrowed,
 revoked, expired or erased; the vendor disabled; a token revoked) is checked against the
@@ -21,7 +29,7 @@ from typing import Any
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM, AESGCMSIV
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from keys.envelope import RandomBytes
@@ -31,7 +39,8 @@ ACCESS = "at"
 REFRESH = "rt"
 CODE = "ac"
 KINDS = (ACCESS, REFRESH, CODE)
-_FORMAT = 1
+_FORMAT = 2  # AES-256-GCM-SIV; what every token is sealed with now.
+_FORMAT_GCM = 1  # AES-256-GCM: opened, never sealed any more.
 _NONCE = 12
 OPENED_CAPACITY = 4096
 """How many opened access tokens a sealer remembers."""
@@ -83,8 +92,8 @@ class TokenSealer:
     """
 
     def __init__(self, key: bytes, rng: RandomBytes = os.urandom) -> None:
-        okm = HKDF(hashes.SHA256(), 32, salt=None, info=b"vrm-vault tokens v1").derive(key)
-        self._aead = AESGCM(okm)
+        self._aead = AESGCMSIV(_derive(key, b"vrm-vault tokens v2"))
+        self._aead_gcm = AESGCM(_derive(key, b"vrm-vault tokens v1"))
         self._rng = rng
         self._opened: dict[str, TokenClaims] = {}
         self._lock = threading.Lock()
@@ -118,10 +127,11 @@ class TokenSealer:
 
     def _decrypt(self, token: str, prefix: str, kind: str) -> TokenClaims:
         blob = _b64decode(token[len(prefix) :])
-        if len(blob) < 1 + _NONCE + 16 or blob[0] != _FORMAT:
+        if len(blob) < 1 + _NONCE + 16 or blob[0] not in (_FORMAT, _FORMAT_GCM):
             raise InvalidToken("not a token of this server")
+        aead = self._aead if blob[0] == _FORMAT else self._aead_gcm
         try:
-            payload = self._aead.decrypt(blob[1 : 1 + _NONCE], blob[1 + _NONCE :], kind.encode())
+            payload = aead.decrypt(blob[1 : 1 + _NONCE], blob[1 + _NONCE :], kind.encode())
         except InvalidTag:
             raise InvalidToken("not a token of this server") from None
         return _expand(kind, json.loads(payload))
@@ -138,6 +148,10 @@ class TokenSealer:
             if isinstance(token, str) and token.startswith(f"vrm_{kind}_"):
                 return kind
         return None
+
+
+def _derive(key: bytes, info: bytes) -> bytes:
+    return HKDF(hashes.SHA256(), 32, salt=None, info=info).derive(key)
 
 
 _SEALED_FIELDS = tuple(f.name for f in fields(TokenClaims) if f.name != "kind")
