@@ -9,6 +9,7 @@ import stat
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
 import pytest
@@ -482,6 +483,29 @@ def test_errors_are_one_line_without_traceback(
     assert expected in result.stderr
     assert "Traceback" not in result.stderr + result.stdout
     assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+
+
+def test_serve_bounds_slow_and_large_requests(
+    env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import waitress
+
+    from vrm import worker
+
+    seen: dict[str, Any] = {}
+    monkeypatch.setattr(waitress, "serve", lambda app, **kwargs: seen.update(kwargs))
+    monkeypatch.setattr(worker.Scheduler, "start", lambda self: [])
+    assert vrm("serve", "--port", "0").exit_code == 0
+    assert seen == {
+        "host": "127.0.0.1",
+        "port": 0,
+        "ident": "vrm-vault",
+        "max_request_body_size": 1024 * 1024,
+        "max_request_header_size": 64 * 1024,
+        "connection_limit": 400,
+        "channel_timeout": 30,
+        "cleanup_interval": 10,
+    }
 
 
 def test_server_refuses_to_start_with_a_readable_key_file(

@@ -142,16 +142,28 @@ def serve(data: Path | None, host: str | None, port: int | None) -> None:
     scheduler = Scheduler(app.extensions["vrm"])
     scheduler.start()
     try:
-        # A body larger than the app takes is refused as it arrives, not read in full.
-        waitress_serve(
-            app,
-            host=bind_host,
-            port=bind_port,
-            ident="vrm-vault",
-            max_request_body_size=MAX_REQUEST_BYTES,
-        )
+        waitress_serve(app, host=bind_host, port=bind_port, **serving_limits(MAX_REQUEST_BYTES))
     finally:
         scheduler.stop()
+
+
+def serving_limits(max_body: int) -> dict[str, Any]:
+    """What waitress is told to bound, against clients that send slowly or too much.
+
+    A body larger than the app takes is refused as it arrives, not read in full; headers
+    are bounded too. waitress keeps a connection that trickles a byte now and then open
+    (its idle timeout restarts on every byte), so a few hundred such clients still fill
+    its connection limit: the README says to put a proxy with header and body timeouts in
+    front of a server others can reach.
+    """
+    return {
+        "ident": "vrm-vault",
+        "max_request_body_size": max_body,
+        "max_request_header_size": 64 * 1024,
+        "connection_limit": 400,
+        "channel_timeout": 30,
+        "cleanup_interval": 10,
+    }
 
 
 @cli.group()
