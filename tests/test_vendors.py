@@ -18,7 +18,14 @@ from vault.errors import InvalidClientMetadata, NotFound, StorageError, VendorDi
 from vault.events import ListSink
 from vault.storage.memory import MemoryStore
 from vault.storage.tinydb import TinyDBStore
-from vault.vendors import AUTH_METHODS, GRANT_TYPES, Vendor, VendorRegistry, digest_secret
+from vault.vendors import (
+    AUTH_METHODS,
+    GRANT_TYPES,
+    NAMES_TABLE,
+    Vendor,
+    VendorRegistry,
+    digest_secret,
+)
 from vrm.services import Services
 
 ABSENT = object()
@@ -128,7 +135,8 @@ def test_client_credentials_vendor_needs_no_redirect_uri(registry: VendorRegistr
     assert vendor.redirect_uris == ()
     assert vendor.response_types == ()
     assert vendor.profile_fields == ()
-    assert registry.register({**SEGMENTS, "redirect_uris": []})[0].redirect_uris == ()
+    again = {**SEGMENTS, "client_name": "Acme Research", "redirect_uris": []}
+    assert registry.register(again)[0].redirect_uris == ()
 
 
 def test_vendor_may_mix_profile_and_vendor_scopes_with_both_grants(
@@ -261,7 +269,7 @@ def test_secret_matches_only_the_exact_secret(registry: VendorRegistry) -> None:
 
 def test_every_registration_gets_its_own_id_and_secret(registry: VendorRegistry) -> None:
     first, first_secret = registry.register(shop())
-    second, second_secret = registry.register(shop())
+    second, second_secret = registry.register(shop(client_name="Acme Tours"))
     assert first.client_id != second.client_id
     assert first_secret != second_secret
     assert first_secret is not None
@@ -289,7 +297,9 @@ def test_redirect_uris_match_exactly(registry: VendorRegistry) -> None:
 
 def test_default_redirect_uri_only_when_one_is_registered(registry: VendorRegistry) -> None:
     two, _ = registry.register(shop())
-    one, _ = registry.register(shop(redirect_uris=["https://shop.example/cb"]))
+    one, _ = registry.register(
+        shop(client_name="Acme Tours", redirect_uris=["https://shop.example/cb"])
+    )
     assert two.default_redirect_uri is None
     assert one.default_redirect_uri == "https://shop.example/cb"
 
@@ -352,7 +362,7 @@ def test_vendor_disabled_elsewhere_is_refused_on_the_next_lookup(tmp_path: Path)
 
     server, other_server = registry_on_root(), registry_on_root()
     first, _ = server.register(shop())
-    second, _ = server.register(shop())
+    second, _ = server.register(shop(client_name="Acme Tours"))
     assert server.require_active(first.client_id) == first
     assert server.require_active(second.client_id) == second
 
@@ -476,6 +486,34 @@ def test_bad_client_name_is_refused(registry: VendorRegistry, name: object, word
 def test_a_name_that_needs_a_zero_width_non_joiner_is_accepted(registry: VendorRegistry) -> None:
     persian = "\u0645\u06cc\u200c\u062e\u0648\u0627\u0647\u0645"  # Needs the ZWNJ.
     assert registry.register(shop(client_name=persian))[0].client_name == persian
+
+
+FULLWIDTH = "\uff21\uff43\uff4d\uff45 \uff22\uff49\uff4b\uff45\uff53"
+
+
+@pytest.mark.parametrize(
+    "name", ["Acme Bikes", "ACME BIKES", "  acme   bikes ", FULLWIDTH, "acme\u00a0bikes"]
+)
+def test_a_name_another_vendor_registered_is_refused(registry: VendorRegistry, name: str) -> None:
+    first, _ = registry.register(shop())
+    registry.disable(first.client_id)  # A disabled vendor keeps its name too.
+    with pytest.raises(InvalidClientMetadata) as caught:
+        registry.register(shop(client_name=name))
+    assert caught.value.field == "client_name"
+    assert "another vendor" in caught.value.rule
+    assert [vendor.client_id for vendor in registry.vendors()] == [first.client_id]
+    assert registry.register(shop(client_name="Acme Bikes 2"))[0].client_name == "Acme Bikes 2"
+
+
+def test_a_name_taken_before_names_were_recorded_is_still_refused(
+    registry: VendorRegistry, services: Services
+) -> None:
+    registry.register(shop())
+    store = services.store
+    for key, _ in list(store.scan(NAMES_TABLE)):
+        store.update(NAMES_TABLE, key, lambda _: None)
+    with pytest.raises(InvalidClientMetadata, match="another vendor"):
+        registry.register(shop(client_name="acme bikes"))
 
 
 def test_client_name_of_200_characters_is_accepted(registry: VendorRegistry) -> None:

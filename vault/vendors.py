@@ -31,6 +31,7 @@ from urllib.parse import urlsplit
 from keys.envelope import RandomBytes
 from vault.clock import Clock, isoformat, parse_iso
 from vault.errors import (
+    AlreadyExists,
     InvalidClientMetadata,
     NotFound,
     StorageError,
@@ -50,6 +51,9 @@ PROFILE_SCOPE_PREFIX = "profile:"
 GRANT_TYPES = ("authorization_code", "refresh_token", "client_credentials")
 AUTH_METHODS = ("client_secret_basic", "client_secret_post", "none")
 TABLE = "vendors"
+#: One record per vendor name (keyed by the SHA-256 of its normalised form), so no two
+#: vendors can register names a customer would read as the same.
+NAMES_TABLE = "vendor_names"
 
 PUBLIC_AUTH_METHOD = AUTH_METHODS[2]
 """The auth method of a public client: no secret, so it must prove itself with PKCE."""
@@ -275,6 +279,7 @@ class VendorRegistry:
         """
         declared = _Declared.parse(metadata)
         client_id = "vnd_" + self._rng(12).hex()
+        self._claim_name(declared.client_name, client_id)
         secret = None if declared.is_public else _new_secret(self._rng)
         vendor = declared.vendor(
             client_id=client_id,
@@ -293,6 +298,29 @@ class VendorRegistry:
             )
         )
         return vendor, secret
+
+    def _claim_name(self, name: str, client_id: str) -> None:
+        """Refuse a name another vendor (disabled ones included) registered, compared as
+        customers read it (Unicode NFKC, case and runs of spaces aside); then hold it.
+
+        Customers tell vendors apart by name on the grants page and in the inbox, so a
+        second "Acme Bank" could pass for the first. The name record is created only if
+        free, so of two registrations with one name at once, one fails.
+        """
+        seen = name_key(name)
+        taken = any(
+            name_key(str(record.get("client_name", ""))) == seen
+            for _, record in self._store.scan(TABLE)
+        )
+        if not taken:
+            try:
+                self._store.insert(NAMES_TABLE, _name_digest(seen), {"client_id": client_id})
+            except AlreadyExists:
+                taken = True
+        if taken:
+            raise _refuse(
+                "client_name", "is the name of another vendor: choose one customers can tell apart"
+            )
 
     def get(self, client_id: str) -> Vendor | None:
         """The vendor with ``client_id``, or None (also for a malformed id).
@@ -469,6 +497,15 @@ def _text(value: object, member: str, max_chars: int, subject: str = "") -> str:
     if len(text) > max_chars:
         raise _refuse(member, f"{lead}must be at most {max_chars} characters")
     return text
+
+
+def name_key(name: str) -> str:
+    """A vendor name as customers would read it: NFKC, case-folded, spaces collapsed."""
+    return " ".join(unicodedata.normalize("NFKC", name).casefold().split())
+
+
+def _name_digest(key: str) -> str:
+    return hashlib.sha256(key.encode("utf-8")).hexdigest()
 
 
 def _client_name(value: object) -> str:

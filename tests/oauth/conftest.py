@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import itertools
 import re
 import secrets
 from collections.abc import Iterator
@@ -70,9 +71,13 @@ def vault_id(vault: Services) -> str:
     return vault_id
 
 
+_REGISTERED = itertools.count()
+
+
 def register(client: FlaskClient, **overrides: Any) -> Vendor:
+    number = next(_REGISTERED)  # No two vendors may share a name.
     metadata = {
-        "client_name": "Example Shop",
+        "client_name": "Example Shop" + (f" {number}" if number else ""),
         "redirect_uris": [REDIRECT],
         "grant_types": ["authorization_code", "refresh_token"],
         "token_endpoint_auth_method": "client_secret_basic",

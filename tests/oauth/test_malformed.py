@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import json
+import secrets
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -321,7 +322,9 @@ def with_junk(member: str, junk: str) -> dict[str, Any]:
         value = [value]
     elif member == "vrm_field_purposes":
         value = {"email": value}
-    return {**VALID_METADATA, member: value}
+    # Each registration its own name: a second vendor may not take another's.
+    name = f"Junk in {member} {secrets.token_hex(4)}"
+    return {**VALID_METADATA, "client_name": name, member: value}
 
 
 @pytest.mark.parametrize("junk", JUNK_TEXT)

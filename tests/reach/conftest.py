@@ -3,6 +3,7 @@ client credentials token, and a real webhook receiver on loopback."""
 
 from __future__ import annotations
 
+import itertools
 import threading
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -109,11 +110,15 @@ class Marketer:
         return {"Authorization": f"Bearer {self.token}"}
 
 
+_REGISTERED = itertools.count()
+
+
 def register_marketer(
     client: FlaskClient, *, scope: str = "segments:query offers:send intents:read", **extra: Any
 ) -> Marketer:
+    number = next(_REGISTERED)  # No two vendors may share a name.
     metadata = {
-        "client_name": "Camera Shop",
+        "client_name": "Camera Shop" + (f" {number}" if number else ""),
         "redirect_uris": [REDIRECT],
         "grant_types": ["authorization_code", "refresh_token", "client_credentials"],
         "token_endpoint_auth_method": "client_secret_basic",
