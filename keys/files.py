@@ -151,6 +151,30 @@ def destroy_file(path: Path) -> None:
     _fsync_dir(path.parent)
 
 
+def link_aside(path: Path) -> None:
+    """Give the key file ``path`` a second name, :func:`aside_path`, durably; its own name
+    keeps the key, so a process that starts meanwhile still finds it."""
+    os.link(path, aside_path(path))
+    _fsync_dir(path.parent)
+
+
+def replace_secret_file(path: Path, data: bytes) -> None:
+    """Put ``data`` at ``path`` in one step, mode 0600, replacing what was there: written
+    and fsynced under a temporary name, then renamed over it, and the directory synced."""
+    tmp, fd = private_temporary(path)
+    try:
+        try:
+            os.write(fd, data)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    _fsync_dir(path.parent)
+
+
 def remove_link(path: Path) -> None:
     """Remove the symbolic link ``path`` (never what it points at), durably."""
     path.unlink()

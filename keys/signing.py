@@ -7,14 +7,12 @@ checkpoints. The private key is a PKCS#8 PEM file with mode 0600; its ``kid`` is
 :func:`rotate_signing_key` replaces it with a new one. The key it replaces is retired: its
 public half is kept under ``signing-retired/<kid>.pem`` and published in the JWKS beside
 the current key, so everything it signed (receipts, webhooks, checkpoints) still verifies,
-and its private half is destroyed.
+and its private half is destroyed. A key that leaked is retired without being published.
 """
 
 from __future__ import annotations
 
 import contextlib
-import fcntl
-import os
 from pathlib import Path
 from typing import Any
 
@@ -28,8 +26,9 @@ from keys.files import (
     aside_path,
     destroy_file,
     ensure_private_dir,
+    link_aside,
     read_secret_file,
-    set_aside,
+    replace_secret_file,
     write_secret_file,
 )
 
@@ -174,32 +173,40 @@ def load_retired(directory: Path, *, current: str = "") -> tuple[RetiredKey, ...
     return tuple(retired for _, retired in found)
 
 
-def rotate_signing_key(keys_dir: Path) -> tuple[str, str]:
+def rotate_signing_key(keys_dir: Path, *, publish_old: bool = True) -> tuple[str, str]:
     """Replace the signing key under ``keys_dir`` with a new one; return (old kid, new kid).
 
-    The old key's public half is written to ``signing-retired/<kid>.pem`` first, then its
-    file is set aside, the new key written, and the old private key destroyed. A run cut
-    short anywhere is finished by the next: the retired key is kept, and a key set aside
-    with nothing in its place becomes the one retired.
+    The caller holds the rotation lock. The old key's public half is written to
+    ``signing-retired/<kid>.pem`` (unless ``publish_old`` is False: a key that leaked is
+    not vouched for any more), the old key file gets a second name beside it, the new key
+    is renamed over the old name, and only then is the old key overwritten and removed.
+    The key file's name never stands empty, so a process starting meanwhile finds one key
+    or the other and never makes its own. A run cut short anywhere is finished by the next
+    (after the new key was in place, without making another one).
     """
     path = keys_dir / SIGNING_FILE
     aside = aside_path(path)
-    lock = os.open(keys_dir / ".signing.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-    try:
-        fcntl.flock(lock, fcntl.LOCK_EX)  # One rotation at a time.
-        source = path if path.exists() or not aside.exists() else aside
-        old = SigningKey.from_pem(read_secret_file(source), str(source))
-        retired_dir = ensure_private_dir(keys_dir / RETIRED_DIR)
+    for each in (path, aside):
+        if each.is_symlink():
+            raise InvalidKeyMaterial(f"{each} is a symbolic link: put the key file itself there")
+    retired_dir = keys_dir / RETIRED_DIR
+    load_retired(retired_dir)  # A damaged directory stops the rotation before it starts.
+    if not path.exists():
+        raise InvalidKeyMaterial(f"no signing key at {path}: the server makes one on first run")
+    current = SigningKey.from_pem(read_secret_file(path), str(path))
+    old = SigningKey.from_pem(read_secret_file(aside), str(aside)) if aside.exists() else current
+    if publish_old:
+        ensure_private_dir(retired_dir)
         with contextlib.suppress(FileExistsError):
             write_secret_file(retired_dir / f"{old.kid}.pem", old.public_pem())
-        if source == path:
-            destroy_file(aside)  # Left by a run cut short after its new key was written.
-            set_aside(path)
-        write_secret_file(path, _new_private_pem())
+    if old.kid != current.kid:  # Cut short after the new key took the name: finish.
         destroy_file(aside)
-        new = SigningKey.from_pem(read_secret_file(path), str(path))
-    finally:
-        os.close(lock)
+        return old.kid, current.kid
+    if not aside.exists():
+        link_aside(path)
+    replace_secret_file(path, _new_private_pem())
+    destroy_file(aside)  # Its only name now: the old key's bytes are zeroed.
+    new = SigningKey.from_pem(read_secret_file(path), str(path))
     return old.kid, new.kid
 
 

@@ -217,6 +217,20 @@ def test_a_closed_standard_input_is_said_plainly(env: dict[str, str], command: l
     assert result.stderr == "error: standard input is closed: give the password on its first line\n"
 
 
+def test_erasing_with_a_closed_standard_input_asks_for_yes(env: dict[str, str]) -> None:
+    vrm("customer", "create", "--email", EMAIL)
+    result = run_closed(env, 0, "vault", "erase", "--email", EMAIL)
+    assert result.returncode == 1
+    assert result.stderr == "error: erasing cannot be undone: pass --yes to confirm\n"
+
+
+def test_a_rotation_with_a_closed_standard_error_still_runs(env: dict[str, str]) -> None:
+    vrm("customer", "create", "--email", EMAIL)
+    result = run_closed(env, 2, "keys", "rotate")
+    assert result.returncode == 0
+    assert "rewrapped 1 data keys under version 2" in result.stdout
+
+
 def test_an_export_to_a_closed_standard_output_is_refused_and_not_logged(
     env: dict[str, str],
 ) -> None:

@@ -3,8 +3,8 @@
 A vendor that registered ``vrm_webhook_uri`` is told when a customer accepts one of its
 offers, and when one of its grants is narrowed, revoked or expires, so a withdrawal
 reaches it without waiting for its next request to fail. Each message is a Security Event
-Token (RFC 8417): a JWT signed with the server's Ed25519 key (the one at ``jwks_uri``),
-POSTed as ``application/secevent+jwt`` (RFC 8935). The vendor verifies it against the
+Token (RFC 8417): a JWT signed with the server's current Ed25519 key (the first at
+``jwks_uri``), POSTed as ``application/secevent+jwt`` (RFC 8935). The vendor verifies it against the
 JWKS and checks ``aud`` is its client id; ``jti`` is unique, so a retried delivery can be
 recognised.
 

@@ -70,7 +70,8 @@ def metadata() -> Response:
 
 @bp.get("/jwks.json")
 def jwks() -> dict[str, Any]:
-    """The server's public signing keys (receipts and log checkpoints are signed by them)."""
+    """The server's public signing keys: the current one (receipts, webhooks and log
+    checkpoints are signed by it), then those retired by a rotation."""
     return services().keys.signing.jwks()
 
 

@@ -168,7 +168,11 @@ def _jwks_operation() -> dict[str, Any]:
         "tags": ["discovery"],
         "operationId": "getJwks",
         "summary": "The server's public signing keys (RFC 7517 JWK Set)",
-        "description": "Consent receipts and audit log checkpoints are signed by these keys.",
+        "description": (
+            "Consent receipts, webhooks and audit log checkpoints are signed by the first key "
+            "(the current one); the keys after it were retired by a rotation and are listed "
+            "so that what they signed still verifies. Find a JWS's key by its `kid`."
+        ),
         "security": [],
         "responses": {
             "200": _json_ok("The key set.", "JWKS"),

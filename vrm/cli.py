@@ -20,7 +20,10 @@ import click
 
 from keys import rotate_signing_key
 from keys.errors import KeyringError
+from keys.files import aside_path
+from keys.signing import SIGNING_FILE
 from vault.audit import (
+    AuditError,
     CheckpointError,
     export_log,
     parse_checkpoint,
@@ -139,6 +142,11 @@ def serve(data: Path | None, host: str | None, port: int | None) -> None:
             "the https URL",
             err=True,
         )
+    try:
+        # Signed under this server's address, unless the log has an origin already.
+        app.extensions["vrm"].checkpoints.pin_origin()
+    except AuditError as error:
+        click.echo(f"warning: no checkpoint signed at start: {error}", err=True)
     scheduler = Scheduler(app.extensions["vrm"])
     scheduler.start()
     try:
@@ -332,7 +340,7 @@ def vault_export(data: Path | None, email: str, out: Path | None) -> None:
 def vault_erase(data: Path | None, email: str, yes: bool) -> None:
     """Erase the vault for good: its data key is destroyed, so no copy can be read."""
     if not yes:
-        if not sys.stdin.isatty():
+        if sys.stdin is None or not sys.stdin.isatty():
             raise click.ClickException("erasing cannot be undone: pass --yes to confirm")
         typed = click.prompt("This cannot be undone. Type the email to confirm")
         if typed.strip().casefold() != email.strip().casefold():
@@ -494,23 +502,37 @@ def keys_rotate(data: Path | None) -> None:
 
 @keys_group.command("rotate-signing")
 @data_option
-def keys_rotate_signing(data: Path | None) -> None:
+@click.option(
+    "--compromised",
+    is_flag=True,
+    help="The old key leaked: do not publish it, so nothing signed with it verifies any more.",
+)
+def keys_rotate_signing(data: Path | None, compromised: bool) -> None:
     """Replace the server's signing key (receipts, webhooks, log checkpoints) with a new one.
 
     The old key is retired: its public half stays in the JWKS, so what it signed still
-    verifies, and its private half is destroyed. Restart the server afterwards: a running
-    server signs with the key it started with. Give auditors the new verifier key
-    (`vrm audit key`). Safe to interrupt: run it again.
+    verifies (with --compromised it is dropped instead), and its private half is
+    destroyed. Restart the server at once: a running server signs with the key it started
+    with. Give auditors the new verifier key (`vrm audit key`). Safe to interrupt: run it
+    again, with the same options.
     """
     config = command_config(data)
-    old, new = rotate_signing_key(key_dir(config))
-    with opened(data, config) as services:
-        detail: dict[str, str | int | bool] = {"retired": old, "current": new}
-        services.events.emit(
-            Event("keys.signing_rotated", services.clock(), "operator", detail=detail)
-        )
-    click.echo(f"new signing key id {new}; retired {old} (still published in /jwks.json)")
-    click.echo("restart the server to sign with it, and give auditors `vrm audit key`")
+    # The lock comes first, as for `vrm keys rotate`: one key rotation of either kind runs.
+    with one_rotation(key_dir(config) / LOCK_NAME):
+        old, new = rotate_signing_key(key_dir(config), publish_old=not compromised)
+        with opened(data, config) as services:
+            detail: dict[str, str | int | bool] = {
+                "retired": old,
+                "current": new,
+                "published": not compromised,
+                "log_size": services.audit.size(),
+            }
+            services.events.emit(
+                Event("keys.signing_rotated", services.clock(), "operator", detail=detail)
+            )
+    where = "no longer published" if compromised else "still published in /jwks.json"
+    click.echo(f"new signing key id {new}; retired {old} ({where})")
+    click.echo("restart the server now to sign with it, and give auditors `vrm audit key`")
 
 
 @keys_group.command("status")
@@ -545,6 +567,11 @@ def keys_status(data: Path | None) -> None:
         click.echo(f"signing key id {signing.kid}")
         for retired in signing.retired:
             click.echo(f"  retired signing key id {retired.kid} (published, signs nothing)")
+        if aside_path(key_dir(services.config) / SIGNING_FILE).exists():
+            click.echo(
+                "  a signing-key rotation was cut short: the old private key is still on "
+                "disk (run 'vrm keys rotate-signing' to finish it)"
+            )
 
 
 @cli.group()
@@ -654,7 +681,7 @@ def audit_checkpoint(data: Path | None) -> None:
 def audit_key(data: Path | None, out: Path | None, everyone: bool) -> None:
     """Print the verifier key (signed-note vkey) that checks the log's checkpoints."""
     with opened(data) as services:
-        signing, origin = services.keys.signing, services.checkpoints.origin
+        signing, origin = services.keys.signing, services.checkpoints.pin_origin()
         retired = signing.retired if everyone else ()
         keys = [signing.public_raw(), *(key.public_raw() for key in retired)]
         vkey = "\n".join(verifier_key(origin, raw) for raw in keys)

@@ -6,6 +6,7 @@ the way, so a log shows the operation moving without thousands of lines.
 
 from __future__ import annotations
 
+import io
 import sys
 import time
 from typing import TextIO
@@ -16,7 +17,8 @@ class ProgressReporter:
 
     def __init__(self, label: str, stream: TextIO | None = None) -> None:
         self._label = label
-        self._stream = stream or sys.stderr
+        # Standard error closed (2>&-): the operation goes on, unreported.
+        self._stream: TextIO = stream or sys.stderr or io.StringIO()
         self._tty = self._stream.isatty()
         self._started = time.monotonic()
         self._last_tenth = -1

@@ -17,7 +17,7 @@ from vault.access_export import full_export
 from vault.access_history import AccessHistory
 from vault.accounts import LoginPolicy
 from vault.audit import AuditLog, AuditSink
-from vault.audit.signer import CheckpointSigner, recorded_origin
+from vault.audit.signer import CheckpointSigner
 from vault.auditors import Auditors
 from vault.clock import Clock, system_clock
 from vault.datakeys import DataKeys
@@ -196,29 +196,27 @@ def build_services(
         )
     )
     history = AccessHistory(audit, keys.index_key)
-    checkpoints = CheckpointSigner(audit, keys.signing, audit_origin(config, audit.directory))
+    configured = any(str(config.get(name) or "").strip() for name in ("AUDIT_ORIGIN", "ISSUER"))
+    checkpoints = CheckpointSigner(
+        audit, keys.signing, audit_origin(config), keep_recorded=not configured
+    )
     auditors = Auditors(store, index_key=keys.index_key, hasher=hasher, clock=clock, policy=policy)
     parts = (vaults, vendors, consents, access, clock, audit, history, checkpoints, auditors)
     extra = (segments, segment_index, webhooks, intents, offers)
     return Services(config, data_dir, store, keys, sink, *parts, *extra)
 
 
-def audit_origin(config: Mapping[str, Any], log_directory: Path | None = None) -> str:
-    """The checkpoint origin (also the note key name): AUDIT_ORIGIN; else, with ISSUER set,
-    derived from it as ``<host[:port][/path]>/vrm-vault/audit``.
+def audit_origin(config: Mapping[str, Any]) -> str:
+    """The checkpoint origin (also the note key name): AUDIT_ORIGIN, else derived from the
+    issuer as ``<host[:port][/path]>/vrm-vault/audit``.
 
-    With neither set, the issuer is only where this process would listen, which
-    ``vrm serve --port`` and the commands see differently: then the origin the log in
-    ``log_directory`` was last signed under is kept, so one log keeps one origin. A log
-    never signed takes the one derived from the address.
+    With neither AUDIT_ORIGIN nor ISSUER set, the issuer is only where this process would
+    listen, which ``vrm serve --port`` and the commands see differently: the checkpoint
+    signer then keeps the origin the log was last signed under (see CheckpointSigner).
     """
     origin = str(config.get("AUDIT_ORIGIN") or "").strip()
     if origin:
         return origin
-    if log_directory is not None and not str(config.get("ISSUER") or "").strip():
-        recorded = recorded_origin(log_directory)
-        if recorded is not None:
-            return recorded
     return f"{issuer_of(config).split('://', 1)[-1].rstrip('/')}/vrm-vault/audit"
 
 

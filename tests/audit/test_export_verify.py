@@ -552,6 +552,20 @@ def test_a_server_on_another_port_and_the_commands_sign_under_one_origin(
     assert verified.exit_code == 0, verified.output
 
 
+def test_a_server_and_a_command_that_start_before_any_checkpoint_agree(
+    env: Path, tmp_path: Path
+) -> None:
+    # Both derive their origin before either has signed: the first signature decides.
+    app = create_app({"PORT": 9100})
+    try:
+        assert app.extensions["vrm"].checkpoints.origin == "127.0.0.1:9100/vrm-vault/audit"
+        assert vrm("audit", "checkpoint").stdout.startswith("127.0.0.1:8000/vrm-vault/audit\n")
+        served = app.test_client().get("/audit/checkpoint").get_data(as_text=True)
+        assert parse_checkpoint(served).origin == "127.0.0.1:8000/vrm-vault/audit"
+    finally:
+        app.extensions["vrm"].close()
+
+
 def test_main_exit_codes(env: Path, tmp_path: Path) -> None:
     assert main(["audit", "export", "--out", str(tmp_path / "e")]) == 0
     assert main(["audit", "key", "--out", str(tmp_path / "k")]) == 0

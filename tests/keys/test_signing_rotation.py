@@ -9,11 +9,16 @@ from typing import Any
 import pytest
 from click.testing import CliRunner, Result
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+from cryptography.hazmat.primitives.serialization import (
+    Encoding,
+    NoEncryption,
+    PrivateFormat,
+    PublicFormat,
+)
 
 from keys import open_keys, rotate_signing_key
 from keys.errors import InvalidKeyMaterial
-from keys.files import aside_path, set_aside
+from keys.files import aside_path, link_aside, replace_secret_file
 from keys.signing import RETIRED_DIR, SIGNING_FILE, SigningKey
 from tests.conftest import FAST_ARGON2, PASSWORD, FakeClock, ListSink
 from vault.audit import parse_checkpoint, verifier_key, verify_checkpoint
@@ -115,19 +120,65 @@ def test_checkpoints_are_signed_anew_by_the_new_key(config: dict[str, Any]) -> N
         services.close()
 
 
-def test_a_rotation_cut_short_after_setting_the_key_aside_is_finished(tmp_path: Path) -> None:
+def test_a_rotation_cut_short_before_the_new_key_is_finished_by_the_next(
+    tmp_path: Path,
+) -> None:
     keys_dir = tmp_path / "keys"
     before = open_keys(keys_dir).signing.kid
-    (keys_dir / RETIRED_DIR).mkdir(mode=0o700)
-    # The run stopped with the old key moved out of its name and nothing in its place.
-    set_aside(keys_dir / SIGNING_FILE)
+    # The run stopped once the old key had its second name, the new one not yet written.
+    link_aside(keys_dir / SIGNING_FILE)
+    assert open_keys(keys_dir).signing.kid == before  # Meanwhile the key is still there.
 
     old, new = rotate_signing_key(keys_dir)
 
-    assert old == before
-    assert [key.kid for key in open_keys(keys_dir).signing.retired] == [before]
-    assert open_keys(keys_dir).signing.kid == new
+    assert old == before != new
+    signing = open_keys(keys_dir).signing
+    assert (signing.kid, [key.kid for key in signing.retired]) == (new, [before])
     assert not aside_path(keys_dir / SIGNING_FILE).exists()
+
+
+def test_a_rotation_cut_short_after_the_new_key_is_finished_without_another(
+    tmp_path: Path,
+) -> None:
+    keys_dir = tmp_path / "keys"
+    before = open_keys(keys_dir).signing.kid
+    path = keys_dir / SIGNING_FILE
+    # The run stopped after the new key took the name, before the old one was destroyed.
+    link_aside(path)
+    pem = Ed25519PrivateKey.generate().private_bytes(
+        Encoding.PEM, PrivateFormat.PKCS8, NoEncryption()
+    )
+    replacement = SigningKey.from_pem(pem)
+    replace_secret_file(path, pem)
+
+    assert rotate_signing_key(keys_dir) == (before, replacement.kid)
+
+    signing = open_keys(keys_dir).signing
+    assert (signing.kid, [key.kid for key in signing.retired]) == (replacement.kid, [before])
+    assert not aside_path(path).exists()
+
+
+def test_a_signing_key_file_that_is_a_link_is_not_rotated(tmp_path: Path) -> None:
+    keys_dir = tmp_path / "keys"
+    open_keys(keys_dir)
+    path = keys_dir / SIGNING_FILE
+    real = tmp_path / "elsewhere.pem"
+    path.rename(real)
+    path.symlink_to(real)
+    with pytest.raises(InvalidKeyMaterial, match="symbolic link"):
+        rotate_signing_key(keys_dir)
+    assert not aside_path(path).exists()
+    assert not (keys_dir / RETIRED_DIR).exists()
+
+
+def test_a_compromised_key_is_retired_without_being_published(tmp_path: Path) -> None:
+    keys_dir = tmp_path / "keys"
+    open_keys(keys_dir)
+    old, new = rotate_signing_key(keys_dir, publish_old=False)
+    signing = open_keys(keys_dir).signing
+    assert signing.kid == new != old
+    assert signing.retired == ()
+    assert [key["kid"] for key in signing.jwks()["keys"]] == [new]
 
 
 def test_a_retired_key_under_another_name_is_refused(tmp_path: Path) -> None:
@@ -211,7 +262,9 @@ def test_an_export_after_a_rotation_verifies_against_a_checkpoint_from_before(
     with AuditLog(env / "audit", sync="none") as log:
         (event,) = [e for e in log.entries() if e["type"] == "keys.signing_rotated"]
     assert event["actor"] == "operator"
-    assert set(event["detail"]) == {"retired", "current"}
+    assert event["detail"]["retired"] != event["detail"]["current"]
+    assert event["detail"]["published"] is True
+    assert event["detail"]["log_size"] > 0
 
 
 def test_verifier_keys_of_two_logs_are_refused(env: Path, tmp_path: Path) -> None:
@@ -227,3 +280,22 @@ def test_verifier_keys_of_two_logs_are_refused(env: Path, tmp_path: Path) -> Non
     )
     assert result.exit_code == 1
     assert "name different logs" in result.output
+
+
+def test_a_compromised_key_is_dropped_from_the_keys_auditors_are_given(env: Path) -> None:
+    old = vrm("audit", "key").stdout
+    rotated = vrm("keys", "rotate-signing", "--compromised")
+    assert rotated.exit_code == 0
+    assert "no longer published" in rotated.output
+    assert vrm("audit", "key", "--all").stdout.splitlines() == [vrm("audit", "key").stdout.strip()]
+    assert vrm("audit", "key").stdout != old
+
+
+def test_a_signing_rotation_waits_for_no_other_rotation(env: Path) -> None:
+    from vault.rotation import LOCK_NAME, one_rotation
+
+    before = vrm("audit", "key").stdout
+    with one_rotation(env / "keys" / LOCK_NAME):
+        refused = CliRunner().invoke(cli, ["keys", "rotate-signing"])
+    assert refused.exit_code != 0
+    assert vrm("audit", "key").stdout == before

@@ -23,12 +23,21 @@ from vault.audit.merkle import verify_consistency
 
 
 class CheckpointSigner:
-    """Signs checkpoints of one log under one origin and key."""
+    """Signs checkpoints of one log under one origin and key.
 
-    def __init__(self, log: AuditLog, signing: SigningKey, origin: str) -> None:
+    With ``keep_recorded`` (the origin was not configured, only derived from where this
+    process would listen) the origin is the one the log was last signed under, read afresh
+    each time, and ``origin`` only names the log's first: so a server started with
+    ``--port`` and the commands, which do not know the port, sign under one origin.
+    """
+
+    def __init__(
+        self, log: AuditLog, signing: SigningKey, origin: str, *, keep_recorded: bool = False
+    ) -> None:
         self._log = log
         self._signing = signing
         self._origin = origin
+        self._keep_recorded = keep_recorded
         self._last = log.directory / "checkpoint-last.json"
 
     def sign(self) -> str:
@@ -40,34 +49,46 @@ class CheckpointSigner:
         with _locked(self._log.directory / "checkpoint.lock"):
             size = self._log.size()
             last = self._read_last()
-            if last and last["size"] == size and self._mine(last):
+            origin = self._origin_after(last)
+            if last and last["size"] == size and self._mine(last, origin):
                 return str(last["note"])
             root = self._log.root(size)
             self._check_extends_last(last, size, root)
-            note = sign_checkpoint(self._origin, size, root, self._signing, self._origin)
-            record = {"size": size, "root": root.hex(), "origin": self._origin, "note": note}
+            note = sign_checkpoint(origin, size, root, self._signing, origin)
+            record = {"size": size, "root": root.hex(), "origin": origin, "note": note}
             replace_file(self._last, json.dumps(record).encode(), sync=True)
         return note
 
     @property
     def origin(self) -> str:
-        """The origin line (and note key name) this signer signs under."""
-        return self._origin
+        """The origin line (and note key name) this signer signs under now."""
+        return self._origin_after(self._read_last())
+
+    def pin_origin(self) -> str:
+        """The origin, made the log's own by signing its first checkpoint if none was
+        signed yet (so a process that derived another cannot sign first); see the class."""
+        if self._keep_recorded and _origin_of(self._read_last()) is None:
+            self.sign()
+        return self.origin
+
+    def _origin_after(self, last: dict[str, object] | None) -> str:
+        recorded = _origin_of(last) if self._keep_recorded else None
+        return recorded or self._origin
 
     def latest(self) -> str | None:
         """The last note signed under this origin by this key, or None if there is none;
         never signs."""
         last = self._read_last()
-        if last is None or not self._mine(last):
+        if last is None or not self._mine(last, self._origin_after(last)):
             return None
         return str(last["note"])
 
-    def _mine(self, last: dict[str, object]) -> bool:
-        """Whether the recorded note is under this origin and signed by this key (not by
-        one retired since)."""
-        if last.get("origin") != self._origin:
+    def _mine(self, last: dict[str, object], origin: str) -> bool:
+        """Whether the recorded note is under ``origin`` and signed by this key (not by one
+        retired since)."""
+        if last.get("origin") != origin:
             return False
-        key_id = note_key_id(self._origin, self._signing.public_raw())
+        key_id = note_key_id(origin, self._signing.public_raw())
         _, signatures = split_note(str(last["note"]))
         return any(signature.key_id == key_id for signature in signatures)
 
@@ -98,13 +119,7 @@ class CheckpointSigner:
             raise AuditError(f"the log no longer extends the last checkpoint: {error}") from None
 
 
-def recorded_origin(directory: Path) -> str | None:
-    """The origin the log in ``directory`` last had a checkpoint signed under, or None
-    if none was signed (or the record cannot be read)."""
-    try:
-        record = json.loads((directory / "checkpoint-last.json").read_text())
-    except (OSError, ValueError):
-        return None
+def _origin_of(record: object) -> str | None:
     origin = record.get("origin") if isinstance(record, dict) else None
     return origin if isinstance(origin, str) and origin and "\n" not in origin else None
 
