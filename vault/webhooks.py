@@ -23,6 +23,7 @@ was checked, so a second DNS answer cannot change it.
 from __future__ import annotations
 
 import contextlib
+import hmac
 import http.client
 import ipaddress
 import json
@@ -41,7 +42,7 @@ from urllib.parse import urlsplit
 from keys.envelope import RandomBytes
 from keys.signing import SigningKey
 from vault.clock import Clock, isoformat, parse_iso
-from vault.errors import NotFound, VaultError
+from vault.errors import AlreadyExists, NotFound, VaultError
 from vault.events import Event, EventSink, vault_pseudonym
 from vault.grants import Grant, is_live, pairwise_subject
 from vault.service import FollowsNoProfile
@@ -116,18 +117,33 @@ class Webhooks(FollowsNoProfile):
         self._rng = rng
 
     def notify(
-        self, vendor_id: str, event: str, data: Mapping[str, Any], *, vault_id: str | None = None
+        self,
+        vendor_id: str,
+        event: str,
+        data: Mapping[str, Any],
+        *,
+        vault_id: str | None = None,
+        once: str | None = None,
     ) -> str | None:
         """Queue ``event`` for the vendor; return the message id (None: no webhook).
 
         ``vault_id`` names the vault the message is about (kept as its pseudonym), so
-        erasing that vault can withdraw what has not been delivered yet.
+        erasing that vault can withdraw what has not been delivered yet. ``once`` names a
+        message that must be queued at most once however often this is called for it (an
+        erasure finished by the repair pass tells each vendor once): its id, and so its
+        ``jti``, is derived from it, and a second call queues nothing.
         """
         vendor = self._vendors.get(vendor_id)
         if vendor is None or vendor.disabled or not vendor.webhook_uri:
             return None
         now = self._clock()
-        message_id = "wh_" + self._rng(12).hex()
+        if once is None:
+            message_id = "wh_" + self._rng(12).hex()
+        else:
+            derived = hmac.new(self._index_key, b"webhook once\0" + once.encode(), "sha256")
+            message_id = "wh_" + derived.hexdigest()[:24]
+            if self._store.get(TABLE, message_id) is not None:
+                return message_id
         claims = {
             "iss": self._issuer,
             "aud": vendor_id,
@@ -150,7 +166,11 @@ class Webhooks(FollowsNoProfile):
             "last_error": None,
             "about": vault_pseudonym(self._index_key, vault_id) if vault_id else None,
         }
-        self._store.insert(TABLE, message_id, record)
+        try:
+            self._store.insert(TABLE, message_id, record)
+        except AlreadyExists:
+            if once is None:
+                raise
         return message_id
 
     def grant_withdrawn(self, vault_id: str, grant: Grant, event: str) -> None:
@@ -192,7 +212,9 @@ class Webhooks(FollowsNoProfile):
             if is_live(record, now):
                 vendor_id = record["vendor"]
                 sub = pairwise_subject(self._index_key, vault_id, vendor_id)
-                self.notify(vendor_id, "grant.erased", {"sub": sub, "status": "erased"})
+                data = {"sub": sub, "status": "erased"}
+                once = f"grant.erased\0{vault_id}\0{record['id']}"
+                self.notify(vendor_id, "grant.erased", data, once=once)
 
     def deliver_due(self, limit: int = 100) -> DeliveryReport:
         """Post the messages that are due, at most ``limit``; reschedule failures."""

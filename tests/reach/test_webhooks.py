@@ -19,6 +19,8 @@ from joserfc.jwk import KeySet
 from tests.conftest import FakeClock
 from tests.reach.conftest import ISSUER, Marketer, Receiver, customer, cyclist
 from vault.clock import parse_iso
+from vault.errors import StorageError
+from vault.offers import Offers
 from vault.receipts import verify_receipt
 from vault.webhooks import (
     CONTENT_TYPE,
@@ -276,6 +278,29 @@ def test_erasure_withdraws_undelivered_messages_and_tells_the_vendor(
     vault.webhooks.deliver_due()
     (only,) = [verified(client, body)["events"] for _, body in receiver.received]
     assert only == {"urn:vrm-vault:event:grant.erased": {"sub": sub, "status": "erased"}}
+
+
+def test_an_erasure_finished_by_the_repair_pass_tells_the_vendor_once(
+    client: FlaskClient,
+    vault: Services,
+    marketer: Marketer,
+    receiver: Receiver,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    vault_id, _ = accepted_offer(client, vault, marketer)
+
+    def full_disk(*_: Any) -> None:
+        raise StorageError("no space left on device")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(Offers, "vault_erasing", full_disk)  # After the webhooks were queued.
+        with pytest.raises(StorageError):
+            vault.vaults.erase(vault_id)
+    assert vault.vaults.repair_derived() == 1
+    vault.webhooks.deliver_due()
+
+    (only,) = [verified(client, body) for _, body in receiver.received]
+    assert list(only["events"]) == ["urn:vrm-vault:event:grant.erased"]
 
 
 def test_a_vendor_that_never_answers_cannot_hold_a_delivery_past_its_deadline() -> None:
