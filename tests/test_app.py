@@ -114,3 +114,27 @@ def test_session_cookie_is_secure_when_people_reach_the_server_over_https(
         assert ("; Secure" in response.headers["Set-Cookie"]) is secure
     finally:
         application.extensions["vrm"].close()
+
+
+@pytest.mark.parametrize("token", ["", "operator-given"])
+def test_the_metadata_points_people_to_a_page_on_connecting(
+    config: dict[str, Any], token: str
+) -> None:
+    application = create_app({**config, "REGISTRATION_TOKEN": token})
+    try:
+        client = application.test_client()
+        metadata = client.get("/.well-known/oauth-authorization-server").get_json()
+        documentation = metadata["service_documentation"]
+        assert documentation == metadata["issuer"] + "/developers"
+        page = client.get(documentation.removeprefix(metadata["issuer"]))
+        assert page.status_code == 200
+        assert page.mimetype == "text/html"
+        html = page.get_data(as_text=True)
+        assert f'href="{metadata["issuer"]}/.well-known/oauth-authorization-server"' in html
+        assert 'href="/openapi.json"' in html
+        assert 'href="/jwks.json"' in html
+        assert "Access tokens last 15 minutes" in html
+        assert ("initial access token" in html) is bool(token)
+        assert 'href="/developers"' in client.get("/").get_data(as_text=True)
+    finally:
+        application.extensions["vrm"].close()

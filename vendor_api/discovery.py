@@ -56,7 +56,7 @@ def server_metadata(issuer: str) -> dict[str, Any]:
         "code_challenge_methods_supported": ["S256"],
         "authorization_response_iss_parameter_supported": True,
         "ui_locales_supported": ["en"],
-        "service_documentation": issuer + "/openapi.json",
+        "service_documentation": issuer + "/developers",
     }
 
 

@@ -5,13 +5,16 @@
 
 from __future__ import annotations
 
+import json
 from urllib.parse import parse_qs, urlsplit
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response
 
+from vault.access import ACCESS_TTL, CODE_TTL
 from vault.errors import AuthenticationFailed, LoginThrottled
 from vrm.app_context import services
+from vrm.services import issuer_of
 from web.customer_session import log_in, log_out, safe_next
 from web.forms import sentence
 from web.policy import content_security_policy
@@ -31,6 +34,34 @@ _WRONG_LOGIN = "The email or password is wrong. Check both and try again."
 def home() -> str:
     """What this server is, for a person who opens it in a browser."""
     return render_template("home.html")
+
+
+@bp.get("/developers")
+def developers() -> str:
+    """How a vendor connects, for a person: where the metadata's ``service_documentation``
+    (RFC 8414) points. The JSON endpoints themselves are described at /openapi.json."""
+    config = services().config
+    return render_template(
+        "developers.html",
+        metadata_url=issuer_of(config) + "/.well-known/oauth-authorization-server",
+        registration_token=bool(str(config["REGISTRATION_TOKEN"] or "")),
+        access_minutes=ACCESS_TTL // 60,
+        code_seconds=CODE_TTL,
+        example=json.dumps(_EXAMPLE_CLIENT, indent=2),
+    )
+
+
+_EXAMPLE_CLIENT = {
+    "client_name": "Example Shop",
+    "redirect_uris": ["https://shop.example/callback"],
+    "grant_types": ["authorization_code", "refresh_token"],
+    "token_endpoint_auth_method": "client_secret_basic",
+    "scope": "profile:email profile:postal_address",
+    "vrm_field_purposes": {
+        "email": "send your order confirmations",
+        "postal_address": "deliver what you order",
+    },
+}
 
 
 @bp.get("/login")

@@ -25,6 +25,7 @@ PUBLIC_PAGES = {
     "web.signup",
     "web.erased",
     "web.static",
+    "web.developers",
 }
 """Customer pages that need no login; every other ``web`` route must ask for one."""
 
