@@ -14,7 +14,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tests.conftest import FakeClock
-from vault.errors import InvalidClientMetadata, NotFound, StorageError, VendorDisabled
+from vault.clock import isoformat
+from vault.errors import (
+    InvalidClientMetadata,
+    NotFound,
+    StorageError,
+    ValidationError,
+    VendorDisabled,
+)
 from vault.events import ListSink
 from vault.storage.memory import MemoryStore
 from vault.storage.tinydb import TinyDBStore
@@ -24,7 +31,9 @@ from vault.vendors import (
     NAMES_TABLE,
     Vendor,
     VendorRegistry,
+    _name_digest,
     digest_secret,
+    name_key,
 )
 from vrm.services import Services
 
@@ -492,7 +501,24 @@ FULLWIDTH = "\uff21\uff43\uff4d\uff45 \uff22\uff49\uff4b\uff45\uff53"
 
 
 @pytest.mark.parametrize(
-    "name", ["Acme Bikes", "ACME BIKES", "  acme   bikes ", FULLWIDTH, "acme\u00a0bikes"]
+    "name",
+    [
+        "Acme Bikes",
+        "ACME BIKES",
+        "  acme   bikes ",
+        FULLWIDTH,
+        "acme\u00a0bikes",
+        "Acme\u200d Bikes",  # zero-width joiner
+        "Acme Bikes\u200c",  # zero-width non-joiner
+        "Acme B\u034fikes",  # combining grapheme joiner
+        "Acme Bikes\ufe0f",  # variation selector
+        "Acme\u2800Bikes",  # braille blank
+        "Acme Bikes\u3164",  # Hangul filler
+        "Acme Bikes\u17b4",  # Khmer inherent vowel, shown as nothing
+        "Acme Bi\u0301kes",  # a combining accent
+        "Acme Bikes.",
+        "Acme-Bikes",
+    ],
 )
 def test_a_name_another_vendor_registered_is_refused(registry: VendorRegistry, name: str) -> None:
     first, _ = registry.register(shop())
@@ -505,12 +531,57 @@ def test_a_name_another_vendor_registered_is_refused(registry: VendorRegistry, n
     assert registry.register(shop(client_name="Acme Bikes 2"))[0].client_name == "Acme Bikes 2"
 
 
+def test_a_registration_that_fails_gives_its_name_back(
+    registry: VendorRegistry, services: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = services.store
+    real_insert = store.insert
+
+    def full_disk(table: str, key: str, record: dict[str, Any]) -> None:
+        if table == "vendors":
+            raise StorageError("no space left on device")
+        real_insert(table, key, record)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(store, "insert", full_disk)
+        with pytest.raises(StorageError):
+            registry.register(shop())
+    assert registry.register(shop())[0].client_name == "Acme Bikes"
+
+
+def test_a_name_whose_vendor_was_never_stored_is_taken_over_after_a_minute(
+    registry: VendorRegistry, services: Services, clock: FakeClock
+) -> None:
+    registry.register(shop(client_name="Other"))  # Names are recorded from here on.
+    key = _name_digest(name_key("Acme Bikes"))
+    # A registration killed between holding the name and storing its vendor.
+    services.store.insert(
+        NAMES_TABLE, key, {"client_id": "vnd_" + "0" * 24, "at": isoformat(clock())}
+    )
+    with pytest.raises(InvalidClientMetadata, match="another vendor"):
+        registry.register(shop())
+    clock.advance(61)
+    assert registry.register(shop())[0].client_name == "Acme Bikes"
+
+
+def test_a_disabled_vendors_name_can_be_released_for_another(
+    registry: VendorRegistry,
+) -> None:
+    squatter, _ = registry.register(shop())
+    with pytest.raises(ValidationError, match="disable the vendor"):
+        registry.release_name(squatter.client_id)
+    registry.disable(squatter.client_id)
+    assert registry.release_name(squatter.client_id) is True
+    assert registry.release_name(squatter.client_id) is False
+    assert registry.register(shop())[0].client_id != squatter.client_id
+
+
 def test_a_name_taken_before_names_were_recorded_is_still_refused(
     registry: VendorRegistry, services: Services
 ) -> None:
     registry.register(shop())
     store = services.store
-    for key, _ in list(store.scan(NAMES_TABLE)):
+    for key, _ in list(store.scan(NAMES_TABLE)):  # As a store from before the table.
         store.update(NAMES_TABLE, key, lambda _: None)
     with pytest.raises(InvalidClientMetadata, match="another vendor"):
         registry.register(shop(client_name="acme bikes"))

@@ -14,6 +14,7 @@ cap the token endpoint at a few dozen requests a second.
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import hmac
 import ipaddress
@@ -21,7 +22,7 @@ import json
 import os
 import re
 import unicodedata
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from types import MappingProxyType
@@ -36,6 +37,7 @@ from vault.errors import (
     NotFound,
     StorageError,
     ValidationError,
+    VaultError,
     VendorDisabled,
 )
 from vault.events import Event, EventSink
@@ -54,6 +56,9 @@ TABLE = "vendors"
 #: One record per vendor name (keyed by the SHA-256 of its normalised form), so no two
 #: vendors can register names a customer would read as the same.
 NAMES_TABLE = "vendor_names"
+_NAMES_RECORDED = "recorded"  # Marks that vendors from before the table have their names.
+NAME_CLAIM_GRACE = 60.0
+"""Seconds after which a name record whose vendor was never stored may be taken over."""
 
 PUBLIC_AUTH_METHOD = AUTH_METHODS[2]
 """The auth method of a public client: no secret, so it must prove itself with PKCE."""
@@ -279,14 +284,20 @@ class VendorRegistry:
         """
         declared = _Declared.parse(metadata)
         client_id = "vnd_" + self._rng(12).hex()
-        self._claim_name(declared.client_name, client_id)
+        name = self._claim_name(declared.client_name, client_id)
         secret = None if declared.is_public else _new_secret(self._rng)
         vendor = declared.vendor(
             client_id=client_id,
             secret_digest=None if secret is None else digest_secret(secret),
             registered_at=self._clock(),
         )
-        self._store.insert(TABLE, vendor.client_id, vendor.to_record())
+        try:
+            self._store.insert(TABLE, vendor.client_id, vendor.to_record())
+        except BaseException:
+            # The name goes back, or nobody could ever register it again.
+            with contextlib.suppress(VaultError, OSError):
+                self._store.update(NAMES_TABLE, name, _unless_held_by_other(client_id))
+            raise
         self._events.emit(
             Event(
                 "vendor.registered",
@@ -299,28 +310,66 @@ class VendorRegistry:
         )
         return vendor, secret
 
-    def _claim_name(self, name: str, client_id: str) -> None:
-        """Refuse a name another vendor (disabled ones included) registered, compared as
-        customers read it (Unicode NFKC, case and runs of spaces aside); then hold it.
+    def _claim_name(self, name: str, client_id: str) -> str:
+        """Hold the vendor name ``name`` for ``client_id``; return its record's key.
 
-        Customers tell vendors apart by name on the grants page and in the inbox, so a
-        second "Acme Bank" could pass for the first. The name record is created only if
-        free, so of two registrations with one name at once, one fails.
+        Refused when another vendor (a disabled one included) holds a name customers would
+        read as the same (see :func:`name_key`): they tell vendors apart by name on the
+        grants page and in the inbox, so a second "Acme Bank" could pass for the first.
+        The record is created only if free, so of two registrations with one name at once,
+        one fails. A record whose vendor was never stored (a registration that failed
+        part-way) is taken over once it is a minute old.
         """
-        seen = name_key(name)
-        taken = any(
-            name_key(str(record.get("client_name", ""))) == seen
-            for _, record in self._store.scan(TABLE)
-        )
-        if not taken:
-            try:
-                self._store.insert(NAMES_TABLE, _name_digest(seen), {"client_id": client_id})
-            except AlreadyExists:
-                taken = True
-        if taken:
-            raise _refuse(
-                "client_name", "is the name of another vendor: choose one customers can tell apart"
-            )
+        self._record_names()
+        key = _name_digest(name_key(name))
+        now = self._clock()
+
+        def claim(held: Document | None) -> Document:
+            if held is not None and held.get("client_id") != client_id:
+                holder = str(held.get("client_id", ""))
+                claimed = parse_iso(str(held.get("at") or isoformat(now)))
+                recent = (now - claimed).total_seconds() < NAME_CLAIM_GRACE
+                if recent or self._store.get(TABLE, holder) is not None:
+                    raise _refuse(
+                        "client_name",
+                        "is the name of another vendor: choose one customers can tell apart",
+                    )
+            return {"client_id": client_id, "at": isoformat(now)}
+
+        self._store.update(NAMES_TABLE, key, claim)
+        return key
+
+    def _record_names(self) -> None:
+        """Give every vendor registered before names were recorded its name record, once."""
+        if self._store.get(NAMES_TABLE, _NAMES_RECORDED) is not None:
+            return
+        for client_id, record in list(self._store.scan(TABLE)):
+            key = _name_digest(name_key(str(record.get("client_name", ""))))
+            with contextlib.suppress(AlreadyExists):
+                self._store.insert(NAMES_TABLE, key, {"client_id": client_id, "at": None})
+        with contextlib.suppress(AlreadyExists):
+            self._store.insert(NAMES_TABLE, _NAMES_RECORDED, {"recorded": True})
+
+    def release_name(self, client_id: str) -> bool:
+        """Let another vendor register the name of the disabled vendor ``client_id`` (one
+        that took a name that is not its own); True if it held one. ValidationError if
+        the vendor is still enabled, NotFound if there is none."""
+        vendor = self.get(client_id)
+        if vendor is None:
+            raise NotFound(f"no vendor with client id {_shown(client_id)}")
+        if not vendor.disabled:
+            raise ValidationError("client_id", "disable the vendor before releasing its name")
+        self._record_names()
+        key = _name_digest(name_key(vendor.client_name))
+        released = [False]
+
+        def release(held: Document | None) -> Document | None:
+            mine = held is not None and held.get("client_id") == client_id
+            released[0] = mine
+            return None if mine else held
+
+        self._store.update(NAMES_TABLE, key, release)
+        return released[0]
 
     def get(self, client_id: str) -> Vendor | None:
         """The vendor with ``client_id``, or None (also for a malformed id).
@@ -500,8 +549,31 @@ def _text(value: object, member: str, max_chars: int, subject: str = "") -> str:
 
 
 def name_key(name: str) -> str:
-    """A vendor name as customers would read it: NFKC, case-folded, spaces collapsed."""
-    return " ".join(unicodedata.normalize("NFKC", name).casefold().split())
+    """A vendor name as customers would read it, for comparing names: Unicode NFKD, case
+    folded; characters that show nothing or little (format characters such as joiners,
+    combining marks and accents, variation selectors, Hangul fillers) left out;
+    punctuation, spaces and blank symbols read as one space. Letters of other scripts that
+    look alike are not matched.
+    """
+    kept = []
+    for char in unicodedata.normalize("NFKD", name.casefold()):
+        category = unicodedata.category(char)
+        if category in ("Cf", "Cc", "Mn", "Me") or char in _SHOW_NOTHING:
+            continue
+        kept.append(" " if category[0] in "PZ" or char in _BLANK else char)
+    return " ".join("".join(kept).split())
+
+
+#: Letters and symbols that show as nothing or as a blank.
+_SHOW_NOTHING = frozenset("\u115f\u1160\u3164\uffa0\u17b4\u17b5")
+_BLANK = frozenset("\u2800")
+
+
+def _unless_held_by_other(client_id: str) -> Callable[[Document | None], Document | None]:
+    def change(held: Document | None) -> Document | None:
+        return None if held is not None and held.get("client_id") == client_id else held
+
+    return change
 
 
 def _name_digest(key: str) -> str:
