@@ -13,7 +13,13 @@ from keys.envelope import Context, DataKey
 from keys.errors import InsecureKeyFile, KeyringError
 from keys.files import check_private, ensure_private_dir, load_or_create_key
 from keys.keyring import EnvKekSource, FileKekSource, KekSource, Keyring, WrappedKey
-from keys.signing import SIGNING_FILE, SigningKey, rotate_signing_key
+from keys.signing import (
+    SIGNING_FILE,
+    SigningKey,
+    finish_signing_rotation,
+    rotate_signing_key,
+    signing_rotation_pending,
+)
 
 __all__ = [
     "Context",
@@ -24,8 +30,10 @@ __all__ = [
     "KeyringError",
     "SigningKey",
     "WrappedKey",
+    "finish_signing_rotation",
     "open_keys",
     "rotate_signing_key",
+    "signing_rotation_pending",
 ]
 
 

@@ -13,6 +13,8 @@ and its private half is destroyed. A key that leaked is retired without being pu
 from __future__ import annotations
 
 import contextlib
+import json
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -173,41 +175,82 @@ def load_retired(directory: Path, *, current: str = "") -> tuple[RetiredKey, ...
     return tuple(retired for _, retired in found)
 
 
-def rotate_signing_key(keys_dir: Path, *, publish_old: bool = True) -> tuple[str, str]:
-    """Replace the signing key under ``keys_dir`` with a new one; return (old kid, new kid).
+ROTATION_MARK = ".signing-rotation.json"
+"""Beside the key while a rotation is under way: the key it retires, and whether that key
+is to be withdrawn (compromised) rather than published."""
 
-    The caller holds the rotation lock. The old key's public half is written to
-    ``signing-retired/<kid>.pem`` (unless ``publish_old`` is False: a key that leaked is
-    not vouched for any more), the old key file gets a second name beside it, the new key
-    is renamed over the old name, and only then is the old key overwritten and removed.
-    The key file's name never stands empty, so a process starting meanwhile finds one key
-    or the other and never makes its own. A run cut short anywhere is finished by the next
-    (after the new key was in place, without making another one).
+
+@dataclass(frozen=True)
+class SigningRotation:
+    """What a signing-key rotation did."""
+
+    retired: str
+    current: str
+    published: bool
+
+
+def rotate_signing_key(keys_dir: Path, *, publish_old: bool = True) -> SigningRotation:
+    """Replace the signing key under ``keys_dir`` with a new one.
+
+    The caller holds the rotation lock, and calls :func:`finish_signing_rotation` once the
+    rotation is recorded. A mark names the key being retired and whether it is withdrawn
+    (``publish_old`` False: a key that leaked is not vouched for any more; a run cut short
+    stays withdrawn whatever the next run says). The old key's public half is written to
+    ``signing-retired/<kid>.pem`` (or removed from there, if withdrawn); the old key file
+    gets a second name beside it; the new key is renamed over the old name; and only then
+    is the old key overwritten and removed. The key file's name never stands empty, so a
+    process starting meanwhile finds one key or the other and never makes its own. Until
+    the mark is cleared, running this again finishes the same rotation, never another.
     """
     path = keys_dir / SIGNING_FILE
-    aside = aside_path(path)
-    for each in (path, aside):
+    aside, mark = aside_path(path), keys_dir / ROTATION_MARK
+    for each in (path, aside, mark):
         if each.is_symlink():
-            raise InvalidKeyMaterial(f"{each} is a symbolic link: put the key file itself there")
+            raise InvalidKeyMaterial(f"{each} is a symbolic link: put the file itself there")
     retired_dir = keys_dir / RETIRED_DIR
     load_retired(retired_dir)  # A damaged directory stops the rotation before it starts.
     if not path.exists():
         raise InvalidKeyMaterial(f"no signing key at {path}: the server makes one on first run")
     current = SigningKey.from_pem(read_secret_file(path), str(path))
-    old = SigningKey.from_pem(read_secret_file(aside), str(aside)) if aside.exists() else current
-    if publish_old:
-        ensure_private_dir(retired_dir)
-        with contextlib.suppress(FileExistsError):
-            write_secret_file(retired_dir / f"{old.kid}.pem", old.public_pem())
-    if old.kid != current.kid:  # Cut short after the new key took the name: finish.
-        destroy_file(aside)
-        return old.kid, current.kid
-    if not aside.exists():
-        link_aside(path)
-    replace_secret_file(path, _new_private_pem())
-    destroy_file(aside)  # Its only name now: the old key's bytes are zeroed.
-    new = SigningKey.from_pem(read_secret_file(path), str(path))
-    return old.kid, new.kid
+    state = _read_mark(mark) or {"retired": current.kid, "withdrawn": False}
+    state["withdrawn"] = bool(state["withdrawn"]) or not publish_old
+    replace_secret_file(mark, json.dumps(state).encode())
+    retired, published = str(state["retired"]), retired_dir / f"{state['retired']}.pem"
+    if state["withdrawn"]:
+        destroy_file(published)
+    if retired == current.kid:  # The old key still has the name: replace it.
+        if not state["withdrawn"]:
+            ensure_private_dir(retired_dir)
+            with contextlib.suppress(FileExistsError):
+                write_secret_file(published, current.public_pem())
+        if not aside.exists():
+            link_aside(path)
+        replace_secret_file(path, _new_private_pem())
+        current = SigningKey.from_pem(read_secret_file(path), str(path))
+    destroy_file(aside)  # Its only name now (or left zeroed by a run cut short).
+    return SigningRotation(retired, current.kid, published.exists())
+
+
+def finish_signing_rotation(keys_dir: Path) -> None:
+    """Clear the mark of a rotation that is done and recorded."""
+    destroy_file(keys_dir / ROTATION_MARK)
+
+
+def signing_rotation_pending(keys_dir: Path) -> bool:
+    """Whether a signing-key rotation was begun and not finished."""
+    return (keys_dir / ROTATION_MARK).exists()
+
+
+def _read_mark(mark: Path) -> dict[str, object] | None:
+    if not mark.exists():
+        return None
+    try:
+        state = json.loads(read_secret_file(mark))
+    except ValueError:
+        state = None
+    if not isinstance(state, dict) or not isinstance(state.get("retired"), str):
+        raise InvalidKeyMaterial(f"{mark}: not the mark of a signing-key rotation")
+    return state
 
 
 def _new_private_pem() -> bytes:

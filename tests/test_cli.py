@@ -503,6 +503,7 @@ def test_serve_bounds_slow_and_large_requests(
     env: dict[str, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     import waitress
+    from waitress.adjustments import Adjustments
 
     from vrm import worker
 
@@ -510,6 +511,7 @@ def test_serve_bounds_slow_and_large_requests(
     monkeypatch.setattr(waitress, "serve", lambda app, **kwargs: seen.update(kwargs))
     monkeypatch.setattr(worker.Scheduler, "start", lambda self: [])
     assert vrm("serve", "--port", "0").exit_code == 0
+    Adjustments(**seen)  # Every setting is one waitress knows.
     assert seen == {
         "host": "127.0.0.1",
         "port": 0,

@@ -8,8 +8,8 @@ The nonces are random, and nothing limits how many tokens vendors have minted (c
 credentials cost no more than a request), so the cipher must stay safe when two of them
 repeat: GCM-SIV does (a repeated nonce shows only that two sealed texts were equal, and no
 two tokens are, since each carries its own random id), where a repeated nonce under plain
-AES-GCM gives away the key that authenticates every token. Tokens of format 1, sealed with
-AES-256-GCM before, still open: refresh tokens live as long as their grant, and each
+AES-GCM gives away the key that authenticates every token. Refresh tokens of format 1,
+sealed with AES-256-GCM before, still open: they live as long as their grant, and each
 refresh seals its successor in the new format. Vendors see an opaque string; the server learns
 everything it needs from the token itself, so issuing one needs no database write, and
 checking one needs no token table. What can change after issue (the grant being narrowed,
@@ -127,7 +127,10 @@ class TokenSealer:
 
     def _decrypt(self, token: str, prefix: str, kind: str) -> TokenClaims:
         blob = _b64decode(token[len(prefix) :])
-        if len(blob) < 1 + _NONCE + 16 or blob[0] not in (_FORMAT, _FORMAT_GCM):
+        # Only refresh tokens outlive an upgrade: an access token or code of the old format
+        # would have ended within minutes, so only a forgery could present one now.
+        known = (_FORMAT, _FORMAT_GCM) if kind == REFRESH else (_FORMAT,)
+        if len(blob) < 1 + _NONCE + 16 or blob[0] not in known:
             raise InvalidToken("not a token of this server")
         aead = self._aead if blob[0] == _FORMAT else self._aead_gcm
         try:

@@ -18,10 +18,8 @@ from urllib.parse import urlsplit
 
 import click
 
-from keys import rotate_signing_key
+from keys import finish_signing_rotation, rotate_signing_key, signing_rotation_pending
 from keys.errors import KeyringError
-from keys.files import aside_path
-from keys.signing import SIGNING_FILE
 from vault.audit import (
     AuditError,
     CheckpointError,
@@ -143,9 +141,11 @@ def serve(data: Path | None, host: str | None, port: int | None) -> None:
             err=True,
         )
     try:
-        # Signed under this server's address, unless the log has an origin already.
-        app.extensions["vrm"].checkpoints.pin_origin()
-    except AuditError as error:
+        # Signed under this server's address, unless the log has an origin already (and
+        # not for port 0, which names no address another process could use).
+        if bind_port:
+            app.extensions["vrm"].checkpoints.pin_origin()
+    except (AuditError, OSError, ValueError) as error:
         click.echo(f"warning: no checkpoint signed at start: {error}", err=True)
     scheduler = Scheduler(app.extensions["vrm"])
     scheduler.start()
@@ -517,21 +517,24 @@ def keys_rotate_signing(data: Path | None, compromised: bool) -> None:
     again, with the same options.
     """
     config = command_config(data)
+    keys_dir = key_dir(config)
     # The lock comes first, as for `vrm keys rotate`: one key rotation of either kind runs.
-    with one_rotation(key_dir(config) / LOCK_NAME):
-        old, new = rotate_signing_key(key_dir(config), publish_old=not compromised)
-        with opened(data, config) as services:
-            detail: dict[str, str | int | bool] = {
-                "retired": old,
-                "current": new,
-                "published": not compromised,
-                "log_size": services.audit.size(),
-            }
-            services.events.emit(
-                Event("keys.signing_rotated", services.clock(), "operator", detail=detail)
-            )
-    where = "no longer published" if compromised else "still published in /jwks.json"
-    click.echo(f"new signing key id {new}; retired {old} ({where})")
+    # The store and the log are opened before anything changes, and the rotation's mark
+    # is cleared only once it is logged: a run that cannot log it is finished by the next.
+    with one_rotation(keys_dir / LOCK_NAME), opened(data, config) as services:
+        done = rotate_signing_key(keys_dir, publish_old=not compromised)
+        detail: dict[str, str | int | bool] = {
+            "retired": done.retired,
+            "current": done.current,
+            "published": done.published,
+            "log_size": services.audit.size(),
+        }
+        services.events.emit(
+            Event("keys.signing_rotated", services.clock(), "operator", detail=detail)
+        )
+        finish_signing_rotation(keys_dir)
+    where = "still published in /jwks.json" if done.published else "no longer published"
+    click.echo(f"new signing key id {done.current}; retired {done.retired} ({where})")
     click.echo("restart the server now to sign with it, and give auditors `vrm audit key`")
 
 
@@ -567,10 +570,10 @@ def keys_status(data: Path | None) -> None:
         click.echo(f"signing key id {signing.kid}")
         for retired in signing.retired:
             click.echo(f"  retired signing key id {retired.kid} (published, signs nothing)")
-        if aside_path(key_dir(services.config) / SIGNING_FILE).exists():
+        if signing_rotation_pending(key_dir(services.config)):
             click.echo(
-                "  a signing-key rotation was cut short: the old private key is still on "
-                "disk (run 'vrm keys rotate-signing' to finish it)"
+                "  a signing-key rotation was cut short (run 'vrm keys rotate-signing' to "
+                "finish it; a key it was withdrawing stays withdrawn)"
             )
 
 
@@ -601,16 +604,24 @@ def vendor_list(data: Path | None) -> None:
 @vendor.command("disable")
 @data_option
 @click.argument("client_id", metavar="CLIENT_ID")
-def vendor_disable(data: Path | None, client_id: str) -> None:
+@click.option(
+    "--release-name",
+    is_flag=True,
+    help="Also let another vendor register this one's name (one that took a name not its own).",
+)
+def vendor_disable(data: Path | None, client_id: str, release_name: bool) -> None:
     """Disable a vendor: from its next request on, none of its requests or tokens are
     honoured. This cannot be undone; the vendor would have to register again."""
     with opened(data) as services:
         before = services.vendors.get(client_id)
         after = services.vendors.disable(client_id)
+        released = release_name and services.vendors.release_name(client_id)
     if before is not None and before.disabled:
         click.echo(f"vendor {client_id} ({after.client_name}) was already disabled")
     else:
         click.echo(f"disabled vendor {client_id} ({after.client_name})")
+    if released:
+        click.echo(f"another vendor may now register the name {after.client_name!r}")
 
 
 @cli.group("store")

@@ -11,14 +11,18 @@ from click.testing import CliRunner, Result
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import (
     Encoding,
-    NoEncryption,
-    PrivateFormat,
     PublicFormat,
 )
 
-from keys import open_keys, rotate_signing_key
-from keys.errors import InvalidKeyMaterial
-from keys.files import aside_path, link_aside, replace_secret_file
+from keys import (
+    finish_signing_rotation,
+    open_keys,
+    rotate_signing_key,
+    signing_rotation_pending,
+)
+from keys import signing as signing_module
+from keys.errors import InvalidKeyMaterial, RotationRunning
+from keys.files import aside_path, link_aside
 from keys.signing import RETIRED_DIR, SIGNING_FILE, SigningKey
 from tests.conftest import FAST_ARGON2, PASSWORD, FakeClock, ListSink
 from vault.audit import parse_checkpoint, verifier_key, verify_checkpoint
@@ -51,7 +55,12 @@ def test_a_rotation_retires_the_key_and_keeps_it_published(tmp_path: Path) -> No
     keys_dir = tmp_path / "keys"
     before = open_keys(keys_dir).signing
 
-    old, new = rotate_signing_key(keys_dir)
+    done = rotate_signing_key(keys_dir)
+    old, new = done.retired, done.current
+    assert done.published
+    assert signing_rotation_pending(keys_dir)  # Until the rotation is logged.
+    finish_signing_rotation(keys_dir)
+    assert not signing_rotation_pending(keys_dir)
 
     after = open_keys(keys_dir).signing
     assert (old, new) == (before.kid, after.kid)
@@ -129,7 +138,8 @@ def test_a_rotation_cut_short_before_the_new_key_is_finished_by_the_next(
     link_aside(keys_dir / SIGNING_FILE)
     assert open_keys(keys_dir).signing.kid == before  # Meanwhile the key is still there.
 
-    old, new = rotate_signing_key(keys_dir)
+    done = rotate_signing_key(keys_dir)
+    old, new = done.retired, done.current
 
     assert old == before != new
     signing = open_keys(keys_dir).signing
@@ -137,25 +147,84 @@ def test_a_rotation_cut_short_before_the_new_key_is_finished_by_the_next(
     assert not aside_path(keys_dir / SIGNING_FILE).exists()
 
 
-def test_a_rotation_cut_short_after_the_new_key_is_finished_without_another(
-    tmp_path: Path,
+def test_a_rotation_cut_short_at_any_step_is_finished_without_another_key(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     keys_dir = tmp_path / "keys"
     before = open_keys(keys_dir).signing.kid
-    path = keys_dir / SIGNING_FILE
-    # The run stopped after the new key took the name, before the old one was destroyed.
-    link_aside(path)
-    pem = Ed25519PrivateKey.generate().private_bytes(
-        Encoding.PEM, PrivateFormat.PKCS8, NoEncryption()
-    )
-    replacement = SigningKey.from_pem(pem)
-    replace_secret_file(path, pem)
+    # Each step, by the function and which of its calls: the mark, the second name, the
+    # new key, the old key's destruction.
+    steps = [
+        ("replace_secret_file", 1),
+        ("link_aside", 1),
+        ("replace_secret_file", 2),
+        ("destroy_file", 1),
+    ]
+    for step, nth in steps:
+        real = getattr(signing_module, step)
+        calls = [0]
 
-    assert rotate_signing_key(keys_dir) == (before, replacement.kid)
+        def stop_after(
+            *args: Any, real: Any = real, calls: list[int] = calls, nth: int = nth
+        ) -> None:
+            real(*args)
+            calls[0] += 1
+            if calls[0] == nth:
+                raise KeyboardInterrupt  # Killed right after this step.
 
-    signing = open_keys(keys_dir).signing
-    assert (signing.kid, [key.kid for key in signing.retired]) == (replacement.kid, [before])
-    assert not aside_path(path).exists()
+        with monkeypatch.context() as patch:
+            patch.setattr(signing_module, step, stop_after)
+            with pytest.raises(KeyboardInterrupt):
+                rotate_signing_key(keys_dir)
+        # A key under the name whatever the step; once it is the new one, the run that
+        # finishes the rotation makes no other.
+        under_the_name = open_keys(keys_dir).signing.kid
+        done = rotate_signing_key(keys_dir)
+        if (step, nth) in steps[2:]:
+            assert done.current == under_the_name
+        finish_signing_rotation(keys_dir)
+        assert done.retired == before
+        signing = open_keys(keys_dir).signing
+        assert signing.kid == done.current != before
+        assert [key.kid for key in signing.retired] == [before]
+        assert not aside_path(keys_dir / SIGNING_FILE).exists()
+        # The next rotation is a new one, retiring this step's key.
+        before = signing.kid
+        for retired in (keys_dir / RETIRED_DIR).glob("*.pem"):
+            retired.unlink()
+
+
+def test_a_rotation_cut_short_while_zeroing_the_old_key_is_finished(tmp_path: Path) -> None:
+    keys_dir = tmp_path / "keys"
+    before = open_keys(keys_dir).signing.kid
+    done = rotate_signing_key(keys_dir)
+    aside = aside_path(keys_dir / SIGNING_FILE)
+    aside.write_bytes(bytes(119))  # Zeroed, not yet removed, and the mark still there.
+    aside.chmod(0o600)
+    again = rotate_signing_key(keys_dir)
+    assert (again.retired, again.current) == (before, done.current)
+    assert not aside.exists()
+
+
+def test_a_withdrawal_cut_short_stays_a_withdrawal(tmp_path: Path) -> None:
+    keys_dir = tmp_path / "keys"
+    leaked = open_keys(keys_dir).signing.kid
+    rotate_signing_key(keys_dir, publish_old=False)
+    # Run again without --compromised: the leaked key is still not published.
+    done = rotate_signing_key(keys_dir)
+    assert (done.retired, done.published) == (leaked, False)
+    assert open_keys(keys_dir).signing.retired == ()
+
+
+def test_a_rotation_begun_published_and_finished_compromised_withdraws_the_key(
+    tmp_path: Path,
+) -> None:
+    keys_dir = tmp_path / "keys"
+    leaked = open_keys(keys_dir).signing.kid
+    rotate_signing_key(keys_dir)
+    done = rotate_signing_key(keys_dir, publish_old=False)
+    assert (done.retired, done.published) == (leaked, False)
+    assert open_keys(keys_dir).signing.retired == ()
 
 
 def test_a_signing_key_file_that_is_a_link_is_not_rotated(tmp_path: Path) -> None:
@@ -174,7 +243,8 @@ def test_a_signing_key_file_that_is_a_link_is_not_rotated(tmp_path: Path) -> Non
 def test_a_compromised_key_is_retired_without_being_published(tmp_path: Path) -> None:
     keys_dir = tmp_path / "keys"
     open_keys(keys_dir)
-    old, new = rotate_signing_key(keys_dir, publish_old=False)
+    done = rotate_signing_key(keys_dir, publish_old=False)
+    old, new = done.retired, done.current
     signing = open_keys(keys_dir).signing
     assert signing.kid == new != old
     assert signing.retired == ()
@@ -297,5 +367,5 @@ def test_a_signing_rotation_waits_for_no_other_rotation(env: Path) -> None:
     before = vrm("audit", "key").stdout
     with one_rotation(env / "keys" / LOCK_NAME):
         refused = CliRunner().invoke(cli, ["keys", "rotate-signing"])
-    assert refused.exit_code != 0
+    assert isinstance(refused.exception, RotationRunning)
     assert vrm("audit", "key").stdout == before
