@@ -72,3 +72,13 @@ def services(config: dict[str, Any], clock: FakeClock, events: ListSink) -> Iter
     built = build_services(config, clock=clock, events=events)
     yield built
     built.close()
+
+
+def command_environment(data_dir: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Set the ``VRM_`` variables the commands read (this data directory, no fsync of the
+    log, a fast password hash); return the data directory."""
+    values = {"VRM_DATA": str(data_dir), "VRM_AUDIT_SYNC": "none"}
+    values |= {f"VRM_{k}": str(v) for k, v in FAST_ARGON2.items()}
+    for key, value in values.items():
+        monkeypatch.setenv(key, value)
+    return data_dir

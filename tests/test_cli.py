@@ -62,8 +62,12 @@ def vrm(*args: str, stdin: str = PASSWORD + "\n") -> Result:
 
 
 def run_real(env: dict[str, str], *args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
+    return _run([sys.executable, "-m", "vrm.cli", *args], env, stdin)
+
+
+def _run(command: list[str], env: dict[str, str], stdin: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "vrm.cli", *args],
+        command,
         input=stdin,
         capture_output=True,
         text=True,
@@ -188,15 +192,8 @@ def run_closed(
     env: dict[str, str], fd: int, *args: str, stdin: str = ""
 ) -> subprocess.CompletedProcess[str]:
     """The real command with descriptor ``fd`` closed, as a shell's ``N>&-`` does."""
-    return subprocess.run(
-        ["sh", "-c", f'exec "$0" -m vrm.cli "$@" {fd}>&-', sys.executable, *args],
-        input=stdin,
-        capture_output=True,
-        text=True,
-        env={**os.environ, **env},
-        timeout=60,
-        check=False,
-    )
+    script = f'exec "$0" -m vrm.cli "$@" {fd}>&-'
+    return _run(["sh", "-c", script, sys.executable, *args], env, stdin)
 
 
 @pytest.mark.parametrize(

@@ -20,7 +20,7 @@ from click.testing import CliRunner, Result
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from keys.signing import SigningKey
-from tests.conftest import FAST_ARGON2, PASSWORD
+from tests.conftest import PASSWORD, command_environment
 from vault.audit import (
     AuditLog,
     CheckpointError,
@@ -394,10 +394,7 @@ def test_an_entry_with_a_key_that_is_not_a_string_is_refused(tmp_path: Path) -> 
 
 @pytest.fixture
 def env(data_dir: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    values = {"VRM_DATA": str(data_dir), "VRM_AUDIT_SYNC": "none"}
-    values |= {f"VRM_{k}": str(v) for k, v in FAST_ARGON2.items()}
-    for key, value in values.items():
-        monkeypatch.setenv(key, value)
+    command_environment(data_dir, monkeypatch)
     for i in range(3):
         assert vrm("customer", "create", "--email", f"c{i}@example.org").exit_code == 0
     return data_dir

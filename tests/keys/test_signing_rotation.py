@@ -24,7 +24,7 @@ from keys import signing as signing_module
 from keys.errors import InvalidKeyMaterial, RotationRunning
 from keys.files import aside_path, link_aside
 from keys.signing import RETIRED_DIR, SIGNING_FILE, SigningKey
-from tests.conftest import FAST_ARGON2, PASSWORD, FakeClock, ListSink
+from tests.conftest import PASSWORD, FakeClock, ListSink, command_environment
 from vault.audit import parse_checkpoint, verifier_key, verify_checkpoint
 from vault.receipts import InvalidReceipt, verify_receipt
 from vrm.cli import cli
@@ -283,10 +283,7 @@ def test_a_retired_file_that_holds_a_private_key_is_refused(tmp_path: Path) -> N
 
 @pytest.fixture
 def env(data_dir: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    values = {"VRM_DATA": str(data_dir), "VRM_AUDIT_SYNC": "none"}
-    values |= {f"VRM_{k}": str(v) for k, v in FAST_ARGON2.items()}
-    for key, value in values.items():
-        monkeypatch.setenv(key, value)
+    command_environment(data_dir, monkeypatch)
     assert vrm("customer", "create", "--email", EMAIL).exit_code == 0
     return data_dir
 
