@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -187,6 +189,8 @@ class SigningRotation:
     retired: str
     current: str
     published: bool
+    #: True when this run only finished a rotation cut short: it made no new key.
+    finished_earlier: bool = False
 
 
 def rotate_signing_key(keys_dir: Path, *, publish_old: bool = True) -> SigningRotation:
@@ -213,22 +217,35 @@ def rotate_signing_key(keys_dir: Path, *, publish_old: bool = True) -> SigningRo
         raise InvalidKeyMaterial(f"no signing key at {path}: the server makes one on first run")
     current = SigningKey.from_pem(read_secret_file(path), str(path))
     state = _read_mark(mark) or {"retired": current.kid, "withdrawn": False}
+    retired = str(state["retired"])
+    if current.kid not in (retired, state.get("replacement")):
+        raise InvalidKeyMaterial(
+            f"{mark} is the mark of a rotation of {retired}, but the signing key is "
+            f"{current.kid}: if the keys were restored from a backup, remove the mark"
+        )
     state["withdrawn"] = bool(state["withdrawn"]) or not publish_old
+    published = retired_dir / f"{retired}.pem"
+    finishing = current.kid != retired  # The new key has the name already.
+    pem = b""
+    if not finishing:
+        pem = _new_private_pem()
+        state["replacement"] = SigningKey.from_pem(pem).kid
     replace_secret_file(mark, json.dumps(state).encode())
-    retired, published = str(state["retired"]), retired_dir / f"{state['retired']}.pem"
     if state["withdrawn"]:
         destroy_file(published)
-    if retired == current.kid:  # The old key still has the name: replace it.
+    if not finishing:  # The old key still has the name: replace it.
         if not state["withdrawn"]:
             ensure_private_dir(retired_dir)
             with contextlib.suppress(FileExistsError):
                 write_secret_file(published, current.public_pem())
+        if aside.exists() and not os.path.samefile(aside, path):
+            destroy_file(aside)  # Not this key's second name: left by something else.
         if not aside.exists():
             link_aside(path)
-        replace_secret_file(path, _new_private_pem())
+        replace_secret_file(path, pem)
         current = SigningKey.from_pem(read_secret_file(path), str(path))
     destroy_file(aside)  # Its only name now (or left zeroed by a run cut short).
-    return SigningRotation(retired, current.kid, published.exists())
+    return SigningRotation(retired, current.kid, published.exists(), finishing)
 
 
 def finish_signing_rotation(keys_dir: Path) -> None:
@@ -248,9 +265,20 @@ def _read_mark(mark: Path) -> dict[str, object] | None:
         state = json.loads(read_secret_file(mark))
     except ValueError:
         state = None
-    if not isinstance(state, dict) or not isinstance(state.get("retired"), str):
+    kid = re.compile(r"[A-Za-z0-9_-]{43}")
+    well_formed = (
+        isinstance(state, dict)
+        and isinstance(state.get("retired"), str)
+        and kid.fullmatch(state["retired"]) is not None
+        and isinstance(state.get("withdrawn"), bool)
+        and (
+            state.get("replacement") is None
+            or (isinstance(state["replacement"], str) and kid.fullmatch(state["replacement"]))
+        )
+    )
+    if not well_formed:
         raise InvalidKeyMaterial(f"{mark}: not the mark of a signing-key rotation")
-    return state
+    return dict(state)
 
 
 def _new_private_pem() -> bytes:

@@ -518,6 +518,9 @@ FULLWIDTH = "\uff21\uff43\uff4d\uff45 \uff22\uff49\uff4b\uff45\uff53"
         "Acme Bi\u0301kes",  # a combining accent
         "Acme Bikes.",
         "Acme-Bikes",
+        "\U0001d5a0cme Bikes",  # a mathematical sans-serif capital A
+        "Acme Bikes\u2065",  # unassigned, shown as nothing
+        "Acme Bikes\U000e0080",  # a tag character
     ],
 )
 def test_a_name_another_vendor_registered_is_refused(registry: VendorRegistry, name: str) -> None:
@@ -529,6 +532,48 @@ def test_a_name_another_vendor_registered_is_refused(registry: VendorRegistry, n
     assert "another vendor" in caught.value.rule
     assert [vendor.client_id for vendor in registry.vendors()] == [first.client_id]
     assert registry.register(shop(client_name="Acme Bikes 2"))[0].client_name == "Acme Bikes 2"
+
+
+@pytest.mark.parametrize(("first", "second"), [("ガス", "カス"), ("कुल", "कल"), ("กิน", "กน")])
+def test_marks_that_make_another_word_keep_names_apart(
+    registry: VendorRegistry, first: str, second: str
+) -> None:
+    registry.register(shop(client_name=first))
+    assert registry.register(shop(client_name=second))[0].client_name == second
+
+
+@pytest.mark.parametrize("name", ["...", "\u3164", "\u2800", "\u2014"])
+def test_a_name_that_reads_as_nothing_is_refused(registry: VendorRegistry, name: str) -> None:
+    assert_refused(registry, shop(client_name=name), "client_name", "a letter or a digit")
+
+
+def test_a_registration_that_fails_after_its_vendor_was_stored_keeps_the_name(
+    registry: VendorRegistry, services: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = services.store
+    real_insert = store.insert
+
+    def stored_then_failed(table: str, key: str, record: dict[str, Any]) -> None:
+        real_insert(table, key, record)
+        if table == "vendors":
+            raise StorageError("cannot sync the directory")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(store, "insert", stored_then_failed)
+        with pytest.raises(StorageError):
+            registry.register(shop())
+    with pytest.raises(InvalidClientMetadata, match="another vendor"):
+        registry.register(shop())
+
+
+def test_a_name_is_taken_over_on_the_memory_store_too(clock: FakeClock) -> None:
+    registry = VendorRegistry(MemoryStore(), clock=clock, events=ListSink())
+    registry.register(shop(client_name="Other"))
+    key = _name_digest(name_key("Acme Bikes"))
+    record = {"client_id": "vnd_" + "0" * 24, "at": isoformat(clock())}
+    registry._store.insert(NAMES_TABLE, key, record)
+    clock.advance(61)
+    assert registry.register(shop())[0].client_name == "Acme Bikes"
 
 
 def test_a_registration_that_fails_gives_its_name_back(

@@ -294,9 +294,11 @@ class VendorRegistry:
         try:
             self._store.insert(TABLE, vendor.client_id, vendor.to_record())
         except BaseException:
-            # The name goes back, or nobody could ever register it again.
+            # The name goes back, or nobody could ever register it again; unless the vendor
+            # was stored after all (a failure after its file was in place).
             with contextlib.suppress(VaultError, OSError):
-                self._store.update(NAMES_TABLE, name, _unless_held_by_other(client_id))
+                if self._store.get(TABLE, client_id) is None:
+                    self._store.update(NAMES_TABLE, name, _unless_held_by_other(client_id))
             raise
         self._events.emit(
             Event(
@@ -320,24 +322,37 @@ class VendorRegistry:
         one fails. A record whose vendor was never stored (a registration that failed
         part-way) is taken over once it is a minute old.
         """
+        seen = name_key(name)
+        if not seen:
+            raise _refuse("client_name", "must hold a letter or a digit customers can read")
         self._record_names()
-        key = _name_digest(name_key(name))
+        key = _name_digest(seen)
         now = self._clock()
+        # Whether a record found now may be taken over is decided here, outside the update
+        # (whose change must not read the store): the change takes over only that record.
+        inspected = self._store.get(NAMES_TABLE, key)
+        stale = inspected is not None and self._abandoned(inspected, now)
 
         def claim(held: Document | None) -> Document:
-            if held is not None and held.get("client_id") != client_id:
-                holder = str(held.get("client_id", ""))
-                claimed = parse_iso(str(held.get("at") or isoformat(now)))
-                recent = (now - claimed).total_seconds() < NAME_CLAIM_GRACE
-                if recent or self._store.get(TABLE, holder) is not None:
-                    raise _refuse(
-                        "client_name",
-                        "is the name of another vendor: choose one customers can tell apart",
-                    )
+            others = held is not None and held.get("client_id") != client_id
+            if others and not (stale and held == inspected):
+                raise _refuse(
+                    "client_name",
+                    "is the name of another vendor: choose one customers can tell apart",
+                )
             return {"client_id": client_id, "at": isoformat(now)}
 
         self._store.update(NAMES_TABLE, key, claim)
         return key
+
+    def _abandoned(self, held: Document, now: datetime) -> bool:
+        """Whether a name record was left by a registration that never stored its vendor
+        (and is old enough that it is not one under way)."""
+        at = held.get("at")
+        if not isinstance(at, str):
+            return False
+        old = (now - parse_iso(at)).total_seconds() >= NAME_CLAIM_GRACE
+        return old and self._store.get(TABLE, str(held.get("client_id", ""))) is None
 
     def _record_names(self) -> None:
         """Give every vendor registered before names were recorded its name record, once."""
@@ -550,23 +565,42 @@ def _text(value: object, member: str, max_chars: int, subject: str = "") -> str:
 
 def name_key(name: str) -> str:
     """A vendor name as customers would read it, for comparing names: Unicode NFKD, case
-    folded; characters that show nothing or little (format characters such as joiners,
-    combining marks and accents, variation selectors, Hangul fillers) left out;
+    folded (and normalised again: a mathematical capital folds only as the letter it is);
+    what shows nothing or little left out (format, unassigned and private characters such
+    as joiners, variation selectors, Hangul fillers, and accents on Latin, Greek and
+    Cyrillic letters, while the marks of other scripts, which make other words, count);
     punctuation, spaces and blank symbols read as one space. Letters of other scripts that
     look alike are not matched.
     """
-    kept = []
-    for char in unicodedata.normalize("NFKD", name.casefold()):
+    kept: list[str] = []
+    base = ""  # The script of the last letter kept.
+    folded = unicodedata.normalize("NFKD", unicodedata.normalize("NFKD", name).casefold())
+    for char in folded:
         category = unicodedata.category(char)
-        if category in ("Cf", "Cc", "Mn", "Me") or char in _SHOW_NOTHING:
+        if category in ("Cf", "Cc", "Cn", "Co", "Me") or char in _SHOW_NOTHING:
             continue
-        kept.append(" " if category[0] in "PZ" or char in _BLANK else char)
+        if category == "Mn" and (base in _MARKED_SCRIPTS or char in _INVISIBLE_MARKS):
+            continue  # An accent on a Latin letter, say; marks of other scripts count.
+        blank = category[0] in "PZ" or char in _BLANK
+        kept.append(" " if blank else char)
+        if category[0] == "L":
+            base = unicodedata.name(char, "").split(" ", 1)[0]
     return " ".join("".join(kept).split())
 
 
 #: Letters and symbols that show as nothing or as a blank.
 _SHOW_NOTHING = frozenset("\u115f\u1160\u3164\uffa0\u17b4\u17b5")
 _BLANK = frozenset("\u2800")
+#: Scripts whose letters take accents that readers pass over; in other scripts (Japanese
+#: dakuten, Indic vowel signs) a mark makes another word, so it is kept.
+_MARKED_SCRIPTS = frozenset({"LATIN", "GREEK", "CYRILLIC"})
+#: Marks that show nothing on any letter: the combining grapheme joiner, Mongolian free
+#: variation selectors and the variation selectors.
+_INVISIBLE_MARKS = frozenset(
+    "\u034f\u180b\u180c\u180d\u180f"
+    + "".join(map(chr, range(0xFE00, 0xFE10)))
+    + "".join(map(chr, range(0xE0100, 0xE01F0)))
+)
 
 
 def _unless_held_by_other(client_id: str) -> Callable[[Document | None], Document | None]:

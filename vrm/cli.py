@@ -534,7 +534,13 @@ def keys_rotate_signing(data: Path | None, compromised: bool) -> None:
         )
         finish_signing_rotation(keys_dir)
     where = "still published in /jwks.json" if done.published else "no longer published"
-    click.echo(f"new signing key id {done.current}; retired {done.retired} ({where})")
+    if done.finished_earlier:
+        click.echo(
+            f"finished the rotation cut short earlier: retired {done.retired} ({where}); "
+            f"no new key was made, {done.current} signs now (run again to rotate it)"
+        )
+    else:
+        click.echo(f"new signing key id {done.current}; retired {done.retired} ({where})")
     click.echo("restart the server now to sign with it, and give auditors `vrm audit key`")
 
 
@@ -622,6 +628,8 @@ def vendor_disable(data: Path | None, client_id: str, release_name: bool) -> Non
         click.echo(f"disabled vendor {client_id} ({after.client_name})")
     if released:
         click.echo(f"another vendor may now register the name {after.client_name!r}")
+    elif release_name:
+        click.echo(f"vendor {client_id} held no name to release")
 
 
 @cli.group("store")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import stat
 from pathlib import Path
 from typing import Any
@@ -11,6 +12,8 @@ from click.testing import CliRunner, Result
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import (
     Encoding,
+    NoEncryption,
+    PrivateFormat,
     PublicFormat,
 )
 
@@ -22,8 +25,8 @@ from keys import (
 )
 from keys import signing as signing_module
 from keys.errors import InvalidKeyMaterial, RotationRunning
-from keys.files import aside_path, link_aside
-from keys.signing import RETIRED_DIR, SIGNING_FILE, SigningKey
+from keys.files import aside_path, link_aside, replace_secret_file
+from keys.signing import RETIRED_DIR, ROTATION_MARK, SIGNING_FILE, SigningKey
 from tests.conftest import PASSWORD, FakeClock, ListSink, command_environment
 from vault.audit import parse_checkpoint, verifier_key, verify_checkpoint
 from vault.receipts import InvalidReceipt, verify_receipt
@@ -203,6 +206,65 @@ def test_a_rotation_cut_short_while_zeroing_the_old_key_is_finished(tmp_path: Pa
     aside.chmod(0o600)
     again = rotate_signing_key(keys_dir)
     assert (again.retired, again.current) == (before, done.current)
+    assert not aside.exists()
+
+
+def test_a_rotation_left_unrecorded_is_finished_not_repeated_and_says_so(
+    tmp_path: Path,
+) -> None:
+    keys_dir = tmp_path / "keys"
+    first = open_keys(keys_dir).signing.kid
+    done = rotate_signing_key(keys_dir)  # Its event never logged: the mark stays.
+    again = rotate_signing_key(keys_dir, publish_old=False)
+    assert (again.retired, again.current, again.finished_earlier) == (first, done.current, True)
+    assert open_keys(keys_dir).signing.kid == done.current  # Still the key in use.
+
+
+def test_a_mark_of_another_key_stops_the_rotation(tmp_path: Path) -> None:
+    keys_dir = tmp_path / "keys"
+    open_keys(keys_dir)
+    rotate_signing_key(keys_dir)
+    # Keys restored from a backup, the mark of the rotation left behind.
+    pem = Ed25519PrivateKey.generate().private_bytes(
+        Encoding.PEM, PrivateFormat.PKCS8, NoEncryption()
+    )
+    replace_secret_file(keys_dir / SIGNING_FILE, pem)
+    with pytest.raises(InvalidKeyMaterial, match="restored from a backup"):
+        rotate_signing_key(keys_dir)
+    assert open_keys(keys_dir).signing.kid == SigningKey.from_pem(pem).kid
+
+
+@pytest.mark.parametrize(
+    "mark",
+    [
+        {"retired": "../signing-ed25519", "withdrawn": True},
+        {"retired": "A" * 43},
+        {"retired": "A" * 43, "withdrawn": "yes"},
+        ["A" * 43],
+    ],
+)
+def test_a_mark_that_is_not_one_is_refused_before_anything_changes(
+    tmp_path: Path, mark: object
+) -> None:
+    keys_dir = tmp_path / "keys"
+    before = open_keys(keys_dir).signing.kid
+    (keys_dir / RETIRED_DIR).mkdir(mode=0o700)
+    replace_secret_file(keys_dir / ROTATION_MARK, json.dumps(mark).encode())
+    with pytest.raises(InvalidKeyMaterial, match="not the mark"):
+        rotate_signing_key(keys_dir)
+    assert open_keys(keys_dir).signing.kid == before
+
+
+def test_a_stale_second_name_of_another_key_is_not_taken_for_this_one(tmp_path: Path) -> None:
+    keys_dir = tmp_path / "keys"
+    before = open_keys(keys_dir).signing.kid
+    aside = aside_path(keys_dir / SIGNING_FILE)
+    other = Ed25519PrivateKey.generate().private_bytes(
+        Encoding.PEM, PrivateFormat.PKCS8, NoEncryption()
+    )
+    replace_secret_file(aside, other)  # Left by something else, not a link to the key.
+    done = rotate_signing_key(keys_dir)
+    assert done.retired == before
     assert not aside.exists()
 
 
