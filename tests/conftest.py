@@ -12,6 +12,7 @@ import pytest
 from flask import Flask
 
 from vault.events import ListSink
+from vault.grants import Grant
 from vrm.app import create_app
 from vrm.config import load_config
 from vrm.services import Services, build_services
@@ -82,3 +83,16 @@ def command_environment(data_dir: Path, monkeypatch: pytest.MonkeyPatch) -> Path
     for key, value in values.items():
         monkeypatch.setenv(key, value)
     return data_dir
+
+
+def email_grant(services: Services, vault_id: str, days: int = 90) -> Grant:
+    """A new vendor ("Shop", reading the email for receipts) and the vault's grant to it."""
+    vendor, _ = services.vendors.register(
+        {
+            "client_name": "Shop",
+            "redirect_uris": ["https://shop.example/cb"],
+            "scope": "profile:email",
+            "vrm_field_purposes": {"email": "receipts"},
+        }
+    )
+    return services.consents.give(vault_id, vendor.client_id, ["email"], days=days)

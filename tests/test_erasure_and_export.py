@@ -11,7 +11,7 @@ import pytest
 from keys import WrappedKey
 from keys.envelope import Context
 from keys.errors import DecryptionError
-from tests.conftest import PASSWORD, FakeClock
+from tests.conftest import PASSWORD, FakeClock, email_grant
 from tests.test_profile import EVERY_FIELD
 from vault.access_export import full_export
 from vault.clock import isoformat
@@ -107,15 +107,7 @@ def test_export_shows_a_grant_past_its_end_as_expired_with_its_receipt(
     services: Services, clock: FakeClock
 ) -> None:
     vault_id = services.vaults.sign_up(EMAIL, PASSWORD)
-    vendor, _ = services.vendors.register(
-        {
-            "client_name": "Shop",
-            "redirect_uris": ["https://shop.example/cb"],
-            "scope": "profile:email",
-            "vrm_field_purposes": {"email": "receipts"},
-        }
-    )
-    services.consents.give(vault_id, vendor.client_id, ["email"], days=7)
+    email_grant(services, vault_id, days=7)
     clock.advance(8 * 24 * 3600)
 
     (grant,) = services.export(vault_id)["grants"]

@@ -547,25 +547,6 @@ def test_a_name_that_reads_as_nothing_is_refused(registry: VendorRegistry, name:
     assert_refused(registry, shop(client_name=name), "client_name", "a letter or a digit")
 
 
-def test_a_registration_that_fails_after_its_vendor_was_stored_keeps_the_name(
-    registry: VendorRegistry, services: Services, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    store = services.store
-    real_insert = store.insert
-
-    def stored_then_failed(table: str, key: str, record: dict[str, Any]) -> None:
-        real_insert(table, key, record)
-        if table == "vendors":
-            raise StorageError("cannot sync the directory")
-
-    with monkeypatch.context() as patch:
-        patch.setattr(store, "insert", stored_then_failed)
-        with pytest.raises(StorageError):
-            registry.register(shop())
-    with pytest.raises(InvalidClientMetadata, match="another vendor"):
-        registry.register(shop())
-
-
 def test_a_name_is_taken_over_on_the_memory_store_too(clock: FakeClock) -> None:
     registry = VendorRegistry(MemoryStore(), clock=clock, events=ListSink())
     registry.register(shop(client_name="Other"))
@@ -576,22 +557,28 @@ def test_a_name_is_taken_over_on_the_memory_store_too(clock: FakeClock) -> None:
     assert registry.register(shop())[0].client_name == "Acme Bikes"
 
 
-def test_a_registration_that_fails_gives_its_name_back(
-    registry: VendorRegistry, services: Services, monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize("stored", [False, True], ids=["before", "after storing"])
+def test_a_registration_that_fails_gives_its_name_back_unless_its_vendor_was_stored(
+    registry: VendorRegistry, services: Services, monkeypatch: pytest.MonkeyPatch, stored: bool
 ) -> None:
     store = services.store
     real_insert = store.insert
 
-    def full_disk(table: str, key: str, record: dict[str, Any]) -> None:
+    def failing(table: str, key: str, record: dict[str, Any]) -> None:
+        if table != "vendors" or stored:
+            real_insert(table, key, record)
         if table == "vendors":
             raise StorageError("no space left on device")
-        real_insert(table, key, record)
 
     with monkeypatch.context() as patch:
-        patch.setattr(store, "insert", full_disk)
+        patch.setattr(store, "insert", failing)
         with pytest.raises(StorageError):
             registry.register(shop())
-    assert registry.register(shop())[0].client_name == "Acme Bikes"
+    if stored:  # The vendor is there after all: its name stays its own.
+        with pytest.raises(InvalidClientMetadata, match="another vendor"):
+            registry.register(shop())
+    else:
+        assert registry.register(shop())[0].client_name == "Acme Bikes"
 
 
 def test_a_name_whose_vendor_was_never_stored_is_taken_over_after_a_minute(

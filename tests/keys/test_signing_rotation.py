@@ -27,7 +27,7 @@ from keys import signing as signing_module
 from keys.errors import InvalidKeyMaterial, RotationRunning
 from keys.files import aside_path, link_aside, replace_secret_file
 from keys.signing import RETIRED_DIR, ROTATION_MARK, SIGNING_FILE, SigningKey
-from tests.conftest import PASSWORD, FakeClock, ListSink, command_environment
+from tests.conftest import PASSWORD, FakeClock, ListSink, command_environment, email_grant
 from vault.audit import parse_checkpoint, verifier_key, verify_checkpoint
 from vault.receipts import InvalidReceipt, verify_receipt
 from vrm.cli import cli
@@ -42,16 +42,8 @@ def open_services(config: dict[str, Any]) -> Services:
 
 def give_a_grant(services: Services) -> str:
     """A grant's receipt (a JWS signed by the current key)."""
-    vault_id = services.vaults.sign_up(EMAIL, PASSWORD)
-    vendor, _ = services.vendors.register(
-        {
-            "client_name": "Shop",
-            "redirect_uris": ["https://shop.example/cb"],
-            "scope": "profile:email",
-            "vrm_field_purposes": {"email": "receipts"},
-        }
-    )
-    return services.consents.give(vault_id, vendor.client_id, ["email"]).receipts[-1].jws
+    grant = email_grant(services, services.vaults.sign_up(EMAIL, PASSWORD))
+    return grant.receipts[-1].jws
 
 
 def test_a_rotation_retires_the_key_and_keeps_it_published(tmp_path: Path) -> None:
