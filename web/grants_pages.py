@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from urllib.parse import urlsplit
 
 from flask import flash, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response
@@ -45,6 +46,7 @@ def grants() -> str:
         ended=ended,
         withdrawn=sorted(withdrawn, key=lambda w: w.at, reverse=True),
         vendor_name=vendor_name,
+        vendor_site=vendor_site,
         ended_on=ended_on,
         term_titles=_TERM_TITLES,
         expired=EXPIRED,
@@ -86,6 +88,18 @@ def vendor_name(vendor_id: str) -> str:
     """The name a vendor registered with (or a plain description if it is gone)."""
     vendor = services().vendors.get(vendor_id)
     return vendor.client_name if vendor is not None else "A vendor that is no longer registered"
+
+
+def vendor_site(vendor_id: str) -> str:
+    """Where a vendor sends customers back to (the hosts of its redirect URIs), or else its
+    client id: what tells two vendors apart beside their names."""
+    vendor = services().vendors.get(vendor_id)
+    if vendor is None:
+        return ""
+    hosts = sorted({urlsplit(uri).netloc for uri in vendor.redirect_uris})
+    if hosts:
+        return "Returns you to " + ", ".join(hosts)
+    return f"Client id {vendor.client_id}"
 
 
 def ended_on(grant: Grant) -> datetime:

@@ -24,7 +24,7 @@ from vrm.app_context import services
 from web.customer_session import login_required, signed_in_vault
 from web.display import field_label
 from web.forms import Errors, page, sentence
-from web.grants_pages import vendor_name
+from web.grants_pages import vendor_name, vendor_site
 from web.pages import bp
 
 COUNTED_AS = {
@@ -62,6 +62,7 @@ def inbox() -> str:
         items=offers.inbox(vault_id),
         blocked=offers.blocked(vault_id),
         vendor_name=vendor_name,
+        vendor_site=vendor_site,
         now=services().clock(),
         accepted=ACCEPTED,
         declined=DECLINED,
@@ -190,6 +191,7 @@ def _offer_page(item: InboxItem, error: str | None = None) -> str:
         item=item,
         offer=offer,
         vendor=vendor_name(offer.vendor_id),
+        site=vendor_site(offer.vendor_id),
         fields=fields,
         terms=[term(t) for t in services().vaults.terms(vault_id)],
         durations=DURATION_DAYS,

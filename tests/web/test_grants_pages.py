@@ -3,6 +3,7 @@ field or the whole grant, and what has ended kept below."""
 
 from __future__ import annotations
 
+from flask import Flask
 from flask.testing import FlaskClient
 
 from tests.conftest import FakeClock
@@ -11,6 +12,7 @@ from vault.grants import REVOKED
 from vault.terms import TERMS
 from vault.vendors import Vendor
 from vrm.services import Services
+from web.grants_pages import vendor_site
 
 
 def test_live_grants_show_vendor_fields_purposes_and_dates(
@@ -21,6 +23,7 @@ def test_live_grants_show_vendor_fields_purposes_and_dates(
     )
     html = page(customer, "/grants")
     assert "Example Shop" in html
+    assert "Returns you to example-shop.example" in html  # What tells it from a namesake.
     assert "Email address" in html
     assert "Purpose: send your order confirmations" in html
     assert "Purpose: greet you by name" in html
@@ -116,3 +119,14 @@ def test_a_customer_cannot_touch_another_customers_grant(
 
 def test_no_grants_says_so(customer: FlaskClient) -> None:
     assert "No vendor can read anything from your vault right now." in page(customer, "/grants")
+
+
+def test_a_vendor_without_redirect_uris_is_told_apart_by_its_client_id(
+    app: Flask, vault: Services
+) -> None:
+    counter, _ = vault.vendors.register(
+        {"client_name": "Counter", "grant_types": ["client_credentials"], "scope": "offers:send"}
+    )
+    with app.app_context():
+        assert vendor_site(counter.client_id) == f"Client id {counter.client_id}"
+        assert vendor_site("vnd_" + "0" * 24) == ""

@@ -63,7 +63,9 @@ def test_an_offer_is_listed_opened_and_accepted_with_a_field_unchecked(
     inbox = page(customer, "/inbox")
     assert "Winter tyres, fitted free" in inbox
     assert ">New<" in inbox
+    assert "Returns you to example-shop.example" in inbox  # What tells it from a namesake.
     offer = page(customer, f"/inbox/{offer_id}")
+    assert "Returns you to example-shop.example" in offer
     assert "Purpose: send the booking link" in offer
     assert 'value="email" checked' in offer
     assert ">Read<" in page(customer, "/inbox")
