@@ -41,21 +41,25 @@ SIGNING_FILE = "signing-ed25519.pem"
 RETIRED_DIR = "signing-retired"
 
 
-class RetiredKey:
-    """The public half of a signing key that signs no more, kept so its signatures verify."""
+class VerifyingKey:
+    """The public half of a signing key: the current key's, or a retired key's, kept so
+    its signatures verify. Its ``kid`` is the RFC 7638 thumbprint."""
 
     def __init__(self, public_key: Ed25519PublicKey) -> None:
         self.public_key = public_key
-        pem = public_key.public_bytes(
-            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-        )
-        self._jwk = OKPKey.import_key(pem)
+        self._jwk = OKPKey.import_key(self.public_pem())
         self.kid: str = self._jwk.thumbprint()
 
     def public_raw(self) -> bytes:
         """The 32-byte raw public key (used by signed notes)."""
         return self.public_key.public_bytes(
             serialization.Encoding.Raw, serialization.PublicFormat.Raw
+        )
+
+    def public_pem(self) -> bytes:
+        """The public key as SubjectPublicKeyInfo PEM, for auditors and vendors."""
+        return self.public_key.public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
         )
 
     def public_jwk(self) -> dict[str, Any]:
@@ -69,18 +73,20 @@ class SigningKey:
     """An Ed25519 key pair with its JWK view."""
 
     def __init__(
-        self, private_key: Ed25519PrivateKey, retired: tuple[RetiredKey, ...] = ()
+        self, private_key: Ed25519PrivateKey, retired: tuple[VerifyingKey, ...] = ()
     ) -> None:
         self._private = private_key
         #: Keys this one replaced, newest first: published, never used to sign.
         self.retired = retired
+        #: This key's public half.
+        self.verifying = VerifyingKey(private_key.public_key())
         pem = private_key.private_bytes(
             serialization.Encoding.PEM,
             serialization.PrivateFormat.PKCS8,
             serialization.NoEncryption(),
         )
         self._jwk = OKPKey.import_key(pem)
-        self.kid: str = self._jwk.thumbprint()
+        self.kid: str = self.verifying.kid
 
     @classmethod
     def load_or_create(cls, path: Path) -> SigningKey:
@@ -113,19 +119,15 @@ class SigningKey:
     @property
     def public_key(self) -> Ed25519PublicKey:
         """The public half, for verifiers."""
-        return self._private.public_key()
+        return self.verifying.public_key
 
     def public_raw(self) -> bytes:
         """The 32-byte raw public key (used by signed notes)."""
-        return self.public_key.public_bytes(
-            serialization.Encoding.Raw, serialization.PublicFormat.Raw
-        )
+        return self.verifying.public_raw()
 
     def public_pem(self) -> bytes:
         """The public key as SubjectPublicKeyInfo PEM, for auditors and vendors."""
-        return self.public_key.public_bytes(
-            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-        )
+        return self.verifying.public_pem()
 
     def sign(self, data: bytes) -> bytes:
         """A raw Ed25519 signature over ``data``."""
@@ -140,9 +142,7 @@ class SigningKey:
 
     def public_jwk(self) -> dict[str, Any]:
         """The public JWK with ``kid``, ``use`` and ``alg``."""
-        jwk: dict[str, Any] = self._jwk.as_dict(private=False)
-        jwk.update(kid=self.kid, use="sig", alg=JWS_ALG)
-        return jwk
+        return self.verifying.public_jwk()
 
     def jwks(self) -> dict[str, Any]:
         """The JSON Web Key Set to publish at ``jwks_uri``: this key first, then the
@@ -150,7 +150,7 @@ class SigningKey:
         return {"keys": [self.public_jwk(), *(key.public_jwk() for key in self.retired)]}
 
 
-def load_retired(directory: Path, *, current: str = "") -> tuple[RetiredKey, ...]:
+def load_retired(directory: Path, *, current: str = "") -> tuple[VerifyingKey, ...]:
     """The retired public keys in ``directory`` (none if it does not exist), newest first.
 
     Each file is named after its key's ``kid``; a file whose key has another thumbprint,
@@ -168,7 +168,7 @@ def load_retired(directory: Path, *, current: str = "") -> tuple[RetiredKey, ...
             raise InvalidKeyMaterial(f"{where}: not a PEM public key") from None
         if not isinstance(key, Ed25519PublicKey):
             raise InvalidKeyMaterial(f"{where}: not an Ed25519 key")
-        retired = RetiredKey(key)
+        retired = VerifyingKey(key)
         if retired.kid != path.stem:
             raise InvalidKeyMaterial(f"{where}: the key's id is {retired.kid}, not its name")
         if retired.kid != current:
