@@ -63,17 +63,28 @@ def write_secret_file(path: Path, data: bytes) -> None:
     same key at once cannot both succeed: the second gets FileExistsError.
     """
     ensure_private_dir(path.parent)
-    tmp, fd = private_temporary(path)
-    try:
-        os.write(fd, data)
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+    tmp = _synced_temporary(path, data)
     try:
         os.link(tmp, path)
     finally:
         tmp.unlink()
     _fsync_dir(path.parent)
+
+
+def _synced_temporary(path: Path, data: bytes) -> Path:
+    """A private temporary file beside ``path`` holding ``data``, fsynced (see
+    :func:`private_temporary`); removed again if it cannot be written."""
+    tmp, fd = private_temporary(path)
+    try:
+        try:
+            os.write(fd, data)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return tmp
 
 
 def read_secret_file(path: Path) -> bytes:
@@ -161,13 +172,8 @@ def link_aside(path: Path) -> None:
 def replace_secret_file(path: Path, data: bytes) -> None:
     """Put ``data`` at ``path`` in one step, mode 0600, replacing what was there: written
     and fsynced under a temporary name, then renamed over it, and the directory synced."""
-    tmp, fd = private_temporary(path)
+    tmp = _synced_temporary(path, data)
     try:
-        try:
-            os.write(fd, data)
-            os.fsync(fd)
-        finally:
-            os.close(fd)
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)
