@@ -22,7 +22,7 @@ import json
 import os
 import re
 import unicodedata
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from types import MappingProxyType
@@ -298,7 +298,7 @@ class VendorRegistry:
             # was stored after all (a failure after its file was in place).
             with contextlib.suppress(VaultError, OSError):
                 if self._store.get(TABLE, client_id) is None:
-                    self._store.update(NAMES_TABLE, name, _unless_held_by_other(client_id))
+                    self._drop_name(name, client_id)
             raise
         self._events.emit(
             Event(
@@ -375,16 +375,18 @@ class VendorRegistry:
         if not vendor.disabled:
             raise ValidationError("client_id", "disable the vendor before releasing its name")
         self._record_names()
-        key = _name_digest(name_key(vendor.client_name))
-        released = [False]
+        return self._drop_name(_name_digest(name_key(vendor.client_name)), client_id)
 
-        def release(held: Document | None) -> Document | None:
-            mine = held is not None and held.get("client_id") == client_id
-            released[0] = mine
-            return None if mine else held
+    def _drop_name(self, key: str, client_id: str) -> bool:
+        """Remove the name record ``key`` if ``client_id`` holds it; True if it did."""
+        dropped = [False]
 
-        self._store.update(NAMES_TABLE, key, release)
-        return released[0]
+        def drop(held: Document | None) -> Document | None:
+            dropped[0] = held is not None and held.get("client_id") == client_id
+            return None if dropped[0] else held
+
+        self._store.update(NAMES_TABLE, key, drop)
+        return dropped[0]
 
     def get(self, client_id: str) -> Vendor | None:
         """The vendor with ``client_id``, or None (also for a malformed id).
@@ -601,13 +603,6 @@ _INVISIBLE_MARKS = frozenset(
     + "".join(map(chr, range(0xFE00, 0xFE10)))
     + "".join(map(chr, range(0xE0100, 0xE01F0)))
 )
-
-
-def _unless_held_by_other(client_id: str) -> Callable[[Document | None], Document | None]:
-    def change(held: Document | None) -> Document | None:
-        return None if held is not None and held.get("client_id") == client_id else held
-
-    return change
 
 
 def _name_digest(key: str) -> str:
