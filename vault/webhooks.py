@@ -131,7 +131,8 @@ class Webhooks(FollowsNoProfile):
         erasing that vault can withdraw what has not been delivered yet. ``once`` names a
         message that must be queued at most once however often this is called for it (an
         erasure finished by the repair pass tells each vendor once): its id, and so its
-        ``jti``, is derived from it, and a second call queues nothing.
+        ``jti``, is derived from it, and a second call queues nothing (the store refuses the
+        second insert).
         """
         vendor = self._vendors.get(vendor_id)
         if vendor is None or vendor.disabled or not vendor.webhook_uri:
@@ -142,8 +143,6 @@ class Webhooks(FollowsNoProfile):
         else:
             derived = hmac.new(self._index_key, b"webhook once\0" + once.encode(), "sha256")
             message_id = "wh_" + derived.hexdigest()[:24]
-            if self._store.get(TABLE, message_id) is not None:
-                return message_id
         claims = {
             "iss": self._issuer,
             "aud": vendor_id,
