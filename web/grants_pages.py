@@ -7,12 +7,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from urllib.parse import urlsplit
 
-from flask import flash, redirect, render_template, request, url_for
+from flask import flash, g, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response
 
 from vault.errors import NotFound, ValidationError
 from vault.grants import EXPIRED, Grant
 from vault.terms import TERMS
+from vault.vendors import Vendor
 from vrm.app_context import services
 from web.customer_session import login_required, signed_in_vault
 from web.display import field_label
@@ -86,20 +87,28 @@ def revoke_grant(grant_id: str) -> Response:
 
 def vendor_name(vendor_id: str) -> str:
     """The name a vendor registered with (or a plain description if it is gone)."""
-    vendor = services().vendors.get(vendor_id)
+    vendor = _vendor(vendor_id)
     return vendor.client_name if vendor is not None else "A vendor that is no longer registered"
 
 
 def vendor_site(vendor_id: str) -> str:
     """Where a vendor sends customers back to (the hosts of its redirect URIs), or else its
     client id: what tells two vendors apart beside their names."""
-    vendor = services().vendors.get(vendor_id)
+    vendor = _vendor(vendor_id)
     if vendor is None:
         return ""
     hosts = sorted({urlsplit(uri).netloc for uri in vendor.redirect_uris})
     if hosts:
         return "Returns you to " + ", ".join(hosts)
     return f"Client id {vendor.client_id}"
+
+
+def _vendor(vendor_id: str) -> Vendor | None:
+    """The vendor, read once for the page however often it names the vendor."""
+    read: dict[str, Vendor | None] = g.setdefault("vendors_shown", {})
+    if vendor_id not in read:
+        read[vendor_id] = services().vendors.get(vendor_id)
+    return read[vendor_id]
 
 
 def ended_on(grant: Grant) -> datetime:
