@@ -16,6 +16,8 @@ from keys.keyring import EnvKekSource, FileKekSource, KekSource, Keyring, Wrappe
 from keys.signing import (
     SIGNING_FILE,
     SigningKey,
+    SigningKeyFile,
+    SigningKeys,
     finish_signing_rotation,
     rotate_signing_key,
     signing_rotation_pending,
@@ -29,6 +31,8 @@ __all__ = [
     "Keyring",
     "KeyringError",
     "SigningKey",
+    "SigningKeyFile",
+    "SigningKeys",
     "WrappedKey",
     "finish_signing_rotation",
     "open_keys",
@@ -42,7 +46,8 @@ class KeySet:
     """Every key the server uses."""
 
     keyring: Keyring
-    signing: SigningKey
+    #: Follows rotations: take ``signing.current()`` for each thing to sign.
+    signing: SigningKeyFile
     index_key: bytes
     session_key: bytes
     token_key: bytes
@@ -59,7 +64,7 @@ def open_keys(keys_dir: Path, *, kek: str | None = None) -> KeySet:
     source: KekSource = EnvKekSource(kek) if kek else FileKekSource(keys_dir / "kek")
     return KeySet(
         keyring=Keyring(source),
-        signing=SigningKey.load_or_create(keys_dir / SIGNING_FILE),
+        signing=SigningKeyFile(keys_dir / SIGNING_FILE),
         index_key=load_or_create_key(keys_dir / "index.key"),
         session_key=load_or_create_key(keys_dir / "session.key"),
         token_key=load_or_create_key(keys_dir / "token.key"),

@@ -16,9 +16,10 @@ import contextlib
 import json
 import os
 import re
+import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
@@ -89,18 +90,6 @@ class SigningKey:
         self.kid: str = self.verifying.kid
 
     @classmethod
-    def load_or_create(cls, path: Path) -> SigningKey:
-        """Load the key at ``path``, generating and storing one on first use, with the
-        keys it replaced (``signing-retired/`` beside it)."""
-        if not path.exists():
-            # Another process may create it first; then use theirs.
-            with contextlib.suppress(FileExistsError):
-                write_secret_file(path, _new_private_pem())
-        key = cls.from_pem(read_secret_file(path), str(path))
-        key.retired = load_retired(path.parent / RETIRED_DIR, current=key.kid)
-        return key
-
-    @classmethod
     def from_pem(cls, pem: bytes, where: str = "signing key") -> SigningKey:
         """Read a PKCS#8 PEM Ed25519 private key."""
         try:
@@ -110,6 +99,10 @@ class SigningKey:
         if not isinstance(key, Ed25519PrivateKey):
             raise InvalidKeyMaterial(f"{where}: not an Ed25519 key")
         return cls(key)
+
+    def current(self) -> SigningKey:
+        """This key: a key held in memory does not change (see :class:`SigningKeyFile`)."""
+        return self
 
     @property
     def jwk(self) -> OKPKey:
@@ -148,6 +141,72 @@ class SigningKey:
         """The JSON Web Key Set to publish at ``jwks_uri``: this key first, then the
         retired ones, so what they signed still verifies."""
         return {"keys": [self.public_jwk(), *(key.public_jwk() for key in self.retired)]}
+
+
+class SigningKeys(Protocol):
+    """Where a signer gets its key: a :class:`SigningKey`, or a :class:`SigningKeyFile`
+    that follows rotations. Take one :meth:`current` key for each thing signed, so the
+    signature and the key id it names are of the same key."""
+
+    def current(self) -> SigningKey:
+        """The key to sign with now."""
+        ...
+
+
+class SigningKeyFile:
+    """The signing key its file holds now, with the keys it replaced.
+
+    The key is loaded when this is made (and generated and stored first, on first use).
+    After that, each :meth:`current` compares the key file and the retired keys' folder
+    with what it loaded (inode, times and size: two ``stat`` calls) and loads
+    them again when either changed. So ``vrm keys rotate-signing``, run beside a server,
+    takes effect in it at its next signature or JWKS: it signs with the new key and
+    publishes what the rotation left, and a key withdrawn as compromised is neither used
+    nor published any more. A key file that has gone missing leaves the key in use as it
+    was (a rotation never leaves the name empty); one that cannot be read, or that holds
+    no key, is refused (InvalidKeyMaterial, or InsecureKeyFile) at every use until it is
+    put right, rather than signing with a key the operator replaced.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._retired_dir = path.parent / RETIRED_DIR
+        self._lock = threading.Lock()
+        if not path.exists():
+            # Another process may create it first; then use theirs.
+            with contextlib.suppress(FileExistsError):
+                write_secret_file(path, _new_private_pem())
+        self._stamp = self._stamp_now()
+        self._key = self._load()
+
+    def current(self) -> SigningKey:
+        """The key to sign with now: the file's, loaded again if it changed."""
+        if self._stamp_now() == self._stamp:
+            return self._key
+        with self._lock:
+            stamp = self._stamp_now()
+            if stamp != self._stamp and stamp[0] is not None:
+                self._key = self._load()
+            self._stamp = stamp
+            return self._key
+
+    def _load(self) -> SigningKey:
+        key = SigningKey.from_pem(read_secret_file(self.path), str(self.path))
+        key.retired = load_retired(self._retired_dir, current=key.kid)
+        return key
+
+    def _stamp_now(self) -> tuple[tuple[int, ...] | None, tuple[int, ...] | None]:
+        return _identity(self.path), _identity(self._retired_dir)
+
+
+def _identity(path: Path) -> tuple[int, ...] | None:
+    """What tells one version of a file (or of a folder's listing) from another: a new
+    file, new content, or a change of mode or links (the inode's change time)."""
+    try:
+        found = os.stat(path)
+    except FileNotFoundError:
+        return None
+    return found.st_ino, found.st_mtime_ns, found.st_ctime_ns, found.st_size
 
 
 def load_retired(directory: Path, *, current: str = "") -> tuple[VerifyingKey, ...]:

@@ -27,7 +27,7 @@ def client(app: Flask) -> FlaskClient:
 
 def test_jwks_publishes_the_signing_key(client: FlaskClient, app: Flask) -> None:
     body = client.get("/jwks.json").get_json()
-    assert body["keys"][0]["kid"] == app.extensions["vrm"].keys.signing.kid
+    assert body["keys"][0]["kid"] == app.extensions["vrm"].keys.signing.current().kid
     assert "d" not in body["keys"][0]
 
 

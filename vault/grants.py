@@ -18,7 +18,7 @@ from datetime import datetime, timedelta
 from functools import lru_cache
 from typing import Any, Protocol
 
-from keys import SigningKey
+from keys import SigningKeys
 from keys.digests import keyed_digest
 from keys.envelope import RandomBytes
 from vault.clock import Clock, isoformat, parse_iso
@@ -153,7 +153,7 @@ class Consents:
         *,
         store: Store,
         vendors: VendorRegistry,
-        signing: SigningKey,
+        signing: SigningKeys,
         index_key: bytes,
         settings: ConsentSettings,
         events: EventSink,
@@ -403,7 +403,7 @@ class Consents:
             collection_method=method or record["method"],
             jurisdiction=self._settings.jurisdiction,
         )
-        jws = issue_receipt(facts, self._signing)
+        jws = issue_receipt(facts, self._signing.current())
         record["receipts"].append(
             {"id": receipt_id, "event": event, "at": isoformat(now), "jws": jws}
         )

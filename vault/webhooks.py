@@ -40,7 +40,7 @@ from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 from keys.envelope import RandomBytes
-from keys.signing import SigningKey
+from keys.signing import SigningKeys
 from vault.clock import Clock, isoformat, parse_iso
 from vault.errors import AlreadyExists, NotFound, VaultError
 from vault.events import Event, EventSink, vault_pseudonym
@@ -98,7 +98,7 @@ class Webhooks(FollowsNoProfile):
         *,
         store: Store,
         vendors: VendorRegistry,
-        signing: SigningKey,
+        signing: SigningKeys,
         issuer: str,
         index_key: bytes,
         transport: Transport,
@@ -150,7 +150,7 @@ class Webhooks(FollowsNoProfile):
             "jti": message_id,
             "events": {EVENT_PREFIX + event: dict(data)},
         }
-        body = self._signing.compact_jws(json.dumps(claims, sort_keys=True), SET_TYPE)
+        body = self._signing.current().compact_jws(json.dumps(claims, sort_keys=True), SET_TYPE)
         record = {
             "format": RECORD_FORMAT,
             "vendor": vendor_id,

@@ -64,7 +64,7 @@ def receipt() -> Response | dict[str, Any]:
     receipt_id = request.args.get("id", "").strip()
     if not receipt_id or len(receipt_id) > MAX_RECEIPT_ID:
         return error_response(400, "invalid_request", "send the receipt's id as id=<receipt id>")
-    found = find_receipt(services().store, receipt_id, services().keys.signing.jwks())
+    found = find_receipt(services().store, receipt_id, services().keys.signing.current().jwks())
     if found is None:
         return error_response(404, "not_found", "no receipt has that id")
     answer: dict[str, Any] = {

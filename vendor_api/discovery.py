@@ -72,7 +72,7 @@ def metadata() -> Response:
 def jwks() -> dict[str, Any]:
     """The server's public signing keys: the current one (receipts, webhooks and log
     checkpoints are signed by it), then those retired by a rotation."""
-    return services().keys.signing.jwks()
+    return services().keys.signing.current().jwks()
 
 
 @bp.get("/healthz")

@@ -512,9 +512,9 @@ def keys_rotate_signing(data: Path | None, compromised: bool) -> None:
 
     The old key is retired: its public half stays in the JWKS, so what it signed still
     verifies (with --compromised it is dropped instead), and its private half is
-    destroyed. Restart the server at once: a running server signs with the key it started
-    with. Give auditors the new verifier key (`vrm audit key`). Safe to interrupt: run it
-    again, with the same options.
+    destroyed. A running server notices the new key file at its next signature or JWKS
+    request, and signs with the new key from then on (no restart). Give auditors the new
+    verifier key (`vrm audit key`). Safe to interrupt: run it again, with the same options.
     """
     config = command_config(data)
     keys_dir = key_dir(config)
@@ -541,7 +541,10 @@ def keys_rotate_signing(data: Path | None, compromised: bool) -> None:
         )
     else:
         click.echo(f"new signing key id {done.current}; retired {done.retired} ({where})")
-    click.echo("restart the server now to sign with it, and give auditors `vrm audit key`")
+    click.echo(
+        "a running server signs with it from its next signature on; "
+        "give auditors the new verifier key (`vrm audit key`)"
+    )
 
 
 @keys_group.command("status")
@@ -572,7 +575,7 @@ def keys_status(data: Path | None) -> None:
                 f"  version {version}: gone; {orphans} data keys under it belong to no vault "
                 f"(a sign-up that failed part-way), {lost} to vaults that cannot be opened"
             )
-        signing = services.keys.signing
+        signing = services.keys.signing.current()
         click.echo(f"signing key id {signing.kid}")
         for retired in signing.retired:
             click.echo(f"  retired signing key id {retired.kid} (published, signs nothing)")
@@ -700,7 +703,7 @@ def audit_checkpoint(data: Path | None) -> None:
 def audit_key(data: Path | None, out: Path | None, everyone: bool) -> None:
     """Print the verifier key (signed-note vkey) that checks the log's checkpoints."""
     with opened(data) as services:
-        signing, origin = services.keys.signing, services.checkpoints.pin_origin()
+        signing, origin = services.keys.signing.current(), services.checkpoints.pin_origin()
         retired = signing.retired if everyone else ()
         keys = [signing.public_raw(), *(key.public_raw() for key in retired)]
         vkey = "\n".join(verifier_key(origin, raw) for raw in keys)

@@ -88,7 +88,7 @@ def receipts() -> str:
     receipt_id = request.args.get("id", "").strip()[:64]
     found = None
     if receipt_id:
-        found = find_receipt(services().store, receipt_id, services().keys.signing.jwks())
+        found = find_receipt(services().store, receipt_id, services().keys.signing.current().jwks())
     return render_template("auditor/receipts.html", receipt_id=receipt_id, found=found)
 
 
@@ -100,7 +100,7 @@ def checkpoint() -> str:
     note = services().checkpoints.latest()
     standing = None
     if note is not None:
-        key = services().keys.signing.public_raw()
+        key = services().keys.signing.current().public_raw()
         standing = check_standing(services().audit, note, key, services().checkpoints.origin)
     return render_template("auditor/checkpoint.html", standing=standing)
 

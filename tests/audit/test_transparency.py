@@ -50,7 +50,7 @@ def _checkpoint(client: FlaskClient, vault: Services) -> Any:
     assert response.status_code == 200
     origin = audit_origin(vault.config)
     return verify_checkpoint(
-        response.get_data(as_text=True), vault.keys.signing.public_raw(), origin
+        response.get_data(as_text=True), vault.keys.signing.current().public_raw(), origin
     )
 
 
@@ -74,7 +74,7 @@ def test_served_checkpoint_and_inclusion_proof_verify(app: Flask, vault: Service
 
 def _verified_by_its_checkpoint(vault: Services, body: dict[str, Any]) -> Any:
     """Check an inclusion proof answer against the signed checkpoint it carries."""
-    key = vault.keys.signing.public_raw()
+    key = vault.keys.signing.current().public_raw()
     checkpoint = verify_checkpoint(body["checkpoint"], key, audit_origin(vault.config))
     assert body["size"] == checkpoint.size
     leaf = leaf_hash(canonical_json(vault.audit.entry(body["index"])))
@@ -102,7 +102,9 @@ def test_proof_without_a_size_is_against_the_latest_signed_checkpoint(
 def test_proof_of_an_entry_no_checkpoint_covers_yet_signs_one(app: Flask, vault: Services) -> None:
     client = app.test_client()
     old = verify_checkpoint(
-        vault.checkpoints.sign(), vault.keys.signing.public_raw(), audit_origin(vault.config)
+        vault.checkpoints.sign(),
+        vault.keys.signing.current().public_raw(),
+        audit_origin(vault.config),
     )
     vault.vaults.sign_up("late@example.org", PASSWORD)
     newest = vault.audit.size() - 1

@@ -54,7 +54,7 @@ def test_keys_survive_a_restart(tmp_path: Path) -> None:
     first = open_keys(tmp_path / "keys")
     second = open_keys(tmp_path / "keys")
     assert first.index_key == second.index_key
-    assert first.signing.kid == second.signing.kid
+    assert first.signing.current().kid == second.signing.current().kid
     wrapped = first.keyring.wrap(DataKey(bytes(32)), VAULT)
     assert second.keyring.unwrap(wrapped, VAULT).raw == bytes(32)
 
@@ -255,7 +255,7 @@ def test_env_kek_cannot_add_versions_itself() -> None:
 
 
 def test_signing_key_jwks_verifies_its_signatures(tmp_path: Path) -> None:
-    signing = open_keys(tmp_path / "keys").signing
+    signing = open_keys(tmp_path / "keys").signing.current()
     jwks = signing.jwks()
     (public,) = jwks["keys"]
     assert public["kid"] == signing.kid

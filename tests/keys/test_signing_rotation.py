@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import stat
 from pathlib import Path
@@ -24,10 +25,17 @@ from keys import (
     signing_rotation_pending,
 )
 from keys import signing as signing_module
-from keys.errors import InvalidKeyMaterial, RotationRunning
+from keys.errors import InsecureKeyFile, InvalidKeyMaterial, RotationRunning
 from keys.files import aside_path, link_aside, replace_secret_file
 from keys.signing import RETIRED_DIR, ROTATION_MARK, SIGNING_FILE, SigningKey
-from tests.conftest import PASSWORD, FakeClock, ListSink, command_environment, email_grant
+from tests.conftest import (
+    PASSWORD,
+    FakeClock,
+    ListSink,
+    command_environment,
+    email_grant,
+    make_app,
+)
 from vault.audit import parse_checkpoint, verifier_key, verify_checkpoint
 from vault.receipts import InvalidReceipt, verify_receipt
 from vrm.cli import cli
@@ -48,7 +56,7 @@ def give_a_grant(services: Services) -> str:
 
 def test_a_rotation_retires_the_key_and_keeps_it_published(tmp_path: Path) -> None:
     keys_dir = tmp_path / "keys"
-    before = open_keys(keys_dir).signing
+    before = open_keys(keys_dir).signing.current()
 
     done = rotate_signing_key(keys_dir)
     old, new = done.retired, done.current
@@ -57,7 +65,7 @@ def test_a_rotation_retires_the_key_and_keeps_it_published(tmp_path: Path) -> No
     finish_signing_rotation(keys_dir)
     assert not signing_rotation_pending(keys_dir)
 
-    after = open_keys(keys_dir).signing
+    after = open_keys(keys_dir).signing.current()
     assert (old, new) == (before.kid, after.kid)
     assert new != old
     assert [key.kid for key in after.retired] == [old]
@@ -75,14 +83,14 @@ def test_what_the_old_key_signed_still_verifies_and_new_receipts_use_the_new_key
     services = open_services(config)
     try:
         old_receipt = give_a_grant(services)
-        old_kid = services.keys.signing.kid
+        old_kid = services.keys.signing.current().kid
     finally:
         services.close()
     rotate_signing_key(Path(config["DATA"]) / "keys")
 
     services = open_services(config)
     try:
-        jwks = services.keys.signing.jwks()
+        jwks = services.keys.signing.current().jwks()
         assert verify_receipt(old_receipt, jwks)["piiPrincipalId"]
         vault_id = services.vaults.authenticate(EMAIL, PASSWORD)
         (grant,) = services.consents.grants(vault_id)
@@ -90,7 +98,7 @@ def test_what_the_old_key_signed_still_verifies_and_new_receipts_use_the_new_key
         (grant,) = services.consents.grants(vault_id)
         newest = grant.receipts[-1].jws
         verify_receipt(newest, jwks)
-        assert services.keys.signing.kid != old_kid
+        assert services.keys.signing.current().kid != old_kid
         # A receipt of the new key does not verify against the old key alone.
         with pytest.raises(InvalidReceipt):
             verify_receipt(newest, {"keys": [jwks["keys"][1]]})
@@ -103,7 +111,7 @@ def test_checkpoints_are_signed_anew_by_the_new_key(config: dict[str, Any]) -> N
     try:
         give_a_grant(services)
         old_note = services.checkpoints.sign()
-        old_raw = services.keys.signing.public_raw()
+        old_raw = services.keys.signing.current().public_raw()
     finally:
         services.close()
     rotate_signing_key(Path(config["DATA"]) / "keys")
@@ -115,8 +123,8 @@ def test_checkpoints_are_signed_anew_by_the_new_key(config: dict[str, Any]) -> N
         note = services.checkpoints.sign()
         assert note != old_note
         assert parse_checkpoint(note).size == parse_checkpoint(old_note).size
-        verify_checkpoint(note, services.keys.signing.public_raw(), origin)
-        both = (services.keys.signing.public_raw(), old_raw)
+        verify_checkpoint(note, services.keys.signing.current().public_raw(), origin)
+        both = (services.keys.signing.current().public_raw(), old_raw)
         verify_checkpoint(old_note, both, origin)
         verify_checkpoint(note, both, origin)
         assert services.checkpoints.latest() == note
@@ -124,20 +132,145 @@ def test_checkpoints_are_signed_anew_by_the_new_key(config: dict[str, Any]) -> N
         services.close()
 
 
+def kid_of(compact: str) -> str:
+    header = compact.split(".")[0]
+    return str(json.loads(base64.urlsafe_b64decode(header + "=" * (-len(header) % 4)))["kid"])
+
+
+def narrow_the_grant(services: Services) -> str:
+    """The receipt of a change to the grant give_a_grant made, signed now."""
+    vault_id = services.vaults.authenticate(EMAIL, PASSWORD)
+    (grant,) = services.consents.grants(vault_id)
+    services.consents.remove_field(vault_id, grant.grant_id, "email")
+    (grant,) = services.consents.grants(vault_id)
+    return grant.receipts[-1].jws
+
+
+def test_a_running_server_signs_with_the_new_key_from_its_next_signature(
+    config: dict[str, Any],
+) -> None:
+    services = open_services(config)
+    try:
+        old_receipt = give_a_grant(services)
+        old_note = services.checkpoints.sign()
+        old = services.keys.signing.current()
+        # As `vrm keys rotate-signing` does beside a running server: the server is not
+        # opened again.
+        done = rotate_signing_key(Path(config["DATA"]) / "keys")
+        finish_signing_rotation(Path(config["DATA"]) / "keys")
+
+        now = services.keys.signing.current()
+        assert now.kid == done.current != old.kid
+        jwks = now.jwks()
+        assert [key["kid"] for key in jwks["keys"]] == [done.current, old.kid]
+        verify_receipt(old_receipt, jwks)
+        newest = narrow_the_grant(services)
+        assert kid_of(newest) == done.current
+        verify_receipt(newest, {"keys": [jwks["keys"][0]]})
+        assert services.checkpoints.latest() is None  # The last note is the old key's.
+        note = services.checkpoints.sign()
+        assert note != old_note
+        verify_checkpoint(note, now.public_raw(), services.checkpoints.origin)
+    finally:
+        services.close()
+
+
+def test_a_running_server_stops_using_and_publishing_a_compromised_key(
+    config: dict[str, Any],
+) -> None:
+    services = open_services(config)
+    try:
+        old_receipt = give_a_grant(services)
+        leaked = services.keys.signing.current().kid
+        done = rotate_signing_key(Path(config["DATA"]) / "keys", publish_old=False)
+
+        jwks = services.keys.signing.current().jwks()
+        assert [key["kid"] for key in jwks["keys"]] == [done.current]
+        with pytest.raises(InvalidReceipt):
+            verify_receipt(old_receipt, jwks)
+        assert kid_of(narrow_the_grant(services)) == done.current != leaked
+    finally:
+        services.close()
+
+
+def test_a_retired_key_deleted_by_hand_is_withdrawn_from_a_running_server(
+    config: dict[str, Any],
+) -> None:
+    services = open_services(config)
+    try:
+        old = services.keys.signing.current().kid
+        rotate_signing_key(Path(config["DATA"]) / "keys")
+        assert len(services.keys.signing.current().jwks()["keys"]) == 2
+        (Path(config["DATA"]) / "keys" / RETIRED_DIR / f"{old}.pem").unlink()
+        kids = [key["kid"] for key in services.keys.signing.current().jwks()["keys"]]
+        assert old not in kids
+        assert len(kids) == 1
+    finally:
+        services.close()
+
+
+def test_jwks_of_a_running_app_follows_the_rotation_command(
+    config: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    app = make_app(config, FakeClock(), ListSink())
+    client = app.test_client()
+    before = client.get("/jwks.json").get_json()["keys"]
+    command_environment(Path(config["DATA"]), monkeypatch)
+    rotated = vrm("keys", "rotate-signing", "--compromised")
+    assert rotated.exit_code == 0, rotated.output
+    after = client.get("/jwks.json").get_json()["keys"]
+    assert len(before) == len(after) == 1
+    assert after[0]["kid"] != before[0]["kid"]
+    assert after[0]["kid"] in rotated.output
+
+
+def test_a_key_file_gone_missing_leaves_the_key_in_use(tmp_path: Path) -> None:
+    keys_dir = tmp_path / "keys"
+    signing = open_keys(keys_dir).signing
+    kid = signing.current().kid
+    (keys_dir / SIGNING_FILE).unlink()
+    assert signing.current().kid == kid
+    assert not (keys_dir / SIGNING_FILE).exists()  # Nothing was made in its place.
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        pytest.param(lambda path: replace_secret_file(path, b"not a key"), id="not-a-key"),
+        pytest.param(lambda path: path.chmod(0o644), id="readable-by-others"),
+    ],
+)
+def test_a_key_file_that_cannot_be_used_stops_signing_until_it_is_put_right(
+    tmp_path: Path, damage: Any
+) -> None:
+    keys_dir = tmp_path / "keys"
+    signing = open_keys(keys_dir).signing
+    path = keys_dir / SIGNING_FILE
+    good = path.read_bytes()
+    kid = signing.current().kid
+    damage(path)
+    with pytest.raises((InvalidKeyMaterial, InsecureKeyFile)):
+        signing.current()
+    with pytest.raises((InvalidKeyMaterial, InsecureKeyFile)):
+        signing.current()  # Still refused: not the key it had before.
+    replace_secret_file(path, good)
+    assert signing.current().kid == kid
+
+
 def test_a_rotation_cut_short_before_the_new_key_is_finished_by_the_next(
     tmp_path: Path,
 ) -> None:
     keys_dir = tmp_path / "keys"
-    before = open_keys(keys_dir).signing.kid
+    before = open_keys(keys_dir).signing.current().kid
     # The run stopped once the old key had its second name, the new one not yet written.
     link_aside(keys_dir / SIGNING_FILE)
-    assert open_keys(keys_dir).signing.kid == before  # Meanwhile the key is still there.
+    assert open_keys(keys_dir).signing.current().kid == before  # Meanwhile the key is still there.
 
     done = rotate_signing_key(keys_dir)
     old, new = done.retired, done.current
 
     assert old == before != new
-    signing = open_keys(keys_dir).signing
+    signing = open_keys(keys_dir).signing.current()
     assert (signing.kid, [key.kid for key in signing.retired]) == (new, [before])
     assert not aside_path(keys_dir / SIGNING_FILE).exists()
 
@@ -146,7 +279,7 @@ def test_a_rotation_cut_short_at_any_step_is_finished_without_another_key(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     keys_dir = tmp_path / "keys"
-    before = open_keys(keys_dir).signing.kid
+    before = open_keys(keys_dir).signing.current().kid
     # Each step, by the function and which of its calls: the mark, the second name, the
     # new key, the old key's destruction.
     steps = [
@@ -173,13 +306,13 @@ def test_a_rotation_cut_short_at_any_step_is_finished_without_another_key(
                 rotate_signing_key(keys_dir)
         # A key under the name whatever the step; once it is the new one, the run that
         # finishes the rotation makes no other.
-        under_the_name = open_keys(keys_dir).signing.kid
+        under_the_name = open_keys(keys_dir).signing.current().kid
         done = rotate_signing_key(keys_dir)
         if (step, nth) in steps[2:]:
             assert done.current == under_the_name
         finish_signing_rotation(keys_dir)
         assert done.retired == before
-        signing = open_keys(keys_dir).signing
+        signing = open_keys(keys_dir).signing.current()
         assert signing.kid == done.current != before
         assert [key.kid for key in signing.retired] == [before]
         assert not aside_path(keys_dir / SIGNING_FILE).exists()
@@ -191,7 +324,7 @@ def test_a_rotation_cut_short_at_any_step_is_finished_without_another_key(
 
 def test_a_rotation_cut_short_while_zeroing_the_old_key_is_finished(tmp_path: Path) -> None:
     keys_dir = tmp_path / "keys"
-    before = open_keys(keys_dir).signing.kid
+    before = open_keys(keys_dir).signing.current().kid
     done = rotate_signing_key(keys_dir)
     aside = aside_path(keys_dir / SIGNING_FILE)
     aside.write_bytes(bytes(119))  # Zeroed, not yet removed, and the mark still there.
@@ -205,11 +338,11 @@ def test_a_rotation_left_unrecorded_is_finished_not_repeated_and_says_so(
     tmp_path: Path,
 ) -> None:
     keys_dir = tmp_path / "keys"
-    first = open_keys(keys_dir).signing.kid
+    first = open_keys(keys_dir).signing.current().kid
     done = rotate_signing_key(keys_dir)  # Its event never logged: the mark stays.
     again = rotate_signing_key(keys_dir, publish_old=False)
     assert (again.retired, again.current, again.finished_earlier) == (first, done.current, True)
-    assert open_keys(keys_dir).signing.kid == done.current  # Still the key in use.
+    assert open_keys(keys_dir).signing.current().kid == done.current  # Still the key in use.
 
 
 def test_a_mark_of_another_key_stops_the_rotation(tmp_path: Path) -> None:
@@ -223,7 +356,7 @@ def test_a_mark_of_another_key_stops_the_rotation(tmp_path: Path) -> None:
     replace_secret_file(keys_dir / SIGNING_FILE, pem)
     with pytest.raises(InvalidKeyMaterial, match="restored from a backup"):
         rotate_signing_key(keys_dir)
-    assert open_keys(keys_dir).signing.kid == SigningKey.from_pem(pem).kid
+    assert open_keys(keys_dir).signing.current().kid == SigningKey.from_pem(pem).kid
 
 
 @pytest.mark.parametrize(
@@ -239,17 +372,17 @@ def test_a_mark_that_is_not_one_is_refused_before_anything_changes(
     tmp_path: Path, mark: object
 ) -> None:
     keys_dir = tmp_path / "keys"
-    before = open_keys(keys_dir).signing.kid
+    before = open_keys(keys_dir).signing.current().kid
     (keys_dir / RETIRED_DIR).mkdir(mode=0o700)
     replace_secret_file(keys_dir / ROTATION_MARK, json.dumps(mark).encode())
     with pytest.raises(InvalidKeyMaterial, match="not the mark"):
         rotate_signing_key(keys_dir)
-    assert open_keys(keys_dir).signing.kid == before
+    assert open_keys(keys_dir).signing.current().kid == before
 
 
 def test_a_stale_second_name_of_another_key_is_not_taken_for_this_one(tmp_path: Path) -> None:
     keys_dir = tmp_path / "keys"
-    before = open_keys(keys_dir).signing.kid
+    before = open_keys(keys_dir).signing.current().kid
     aside = aside_path(keys_dir / SIGNING_FILE)
     other = Ed25519PrivateKey.generate().private_bytes(
         Encoding.PEM, PrivateFormat.PKCS8, NoEncryption()
@@ -262,23 +395,23 @@ def test_a_stale_second_name_of_another_key_is_not_taken_for_this_one(tmp_path: 
 
 def test_a_withdrawal_cut_short_stays_a_withdrawal(tmp_path: Path) -> None:
     keys_dir = tmp_path / "keys"
-    leaked = open_keys(keys_dir).signing.kid
+    leaked = open_keys(keys_dir).signing.current().kid
     rotate_signing_key(keys_dir, publish_old=False)
     # Run again without --compromised: the leaked key is still not published.
     done = rotate_signing_key(keys_dir)
     assert (done.retired, done.published) == (leaked, False)
-    assert open_keys(keys_dir).signing.retired == ()
+    assert open_keys(keys_dir).signing.current().retired == ()
 
 
 def test_a_rotation_begun_published_and_finished_compromised_withdraws_the_key(
     tmp_path: Path,
 ) -> None:
     keys_dir = tmp_path / "keys"
-    leaked = open_keys(keys_dir).signing.kid
+    leaked = open_keys(keys_dir).signing.current().kid
     rotate_signing_key(keys_dir)
     done = rotate_signing_key(keys_dir, publish_old=False)
     assert (done.retired, done.published) == (leaked, False)
-    assert open_keys(keys_dir).signing.retired == ()
+    assert open_keys(keys_dir).signing.current().retired == ()
 
 
 def test_a_signing_key_file_that_is_a_link_is_not_rotated(tmp_path: Path) -> None:
@@ -299,7 +432,7 @@ def test_a_compromised_key_is_retired_without_being_published(tmp_path: Path) ->
     open_keys(keys_dir)
     done = rotate_signing_key(keys_dir, publish_old=False)
     old, new = done.retired, done.current
-    signing = open_keys(keys_dir).signing
+    signing = open_keys(keys_dir).signing.current()
     assert signing.kid == new != old
     assert signing.retired == ()
     assert [key["kid"] for key in signing.jwks()["keys"]] == [new]
@@ -320,7 +453,7 @@ def test_a_retired_key_under_another_name_is_refused(tmp_path: Path) -> None:
 
 def test_a_retired_file_that_holds_a_private_key_is_refused(tmp_path: Path) -> None:
     keys_dir = tmp_path / "keys"
-    signing = open_keys(keys_dir).signing
+    signing = open_keys(keys_dir).signing.current()
     other = SigningKey(Ed25519PrivateKey.generate())
     retired = keys_dir / RETIRED_DIR
     retired.mkdir(mode=0o700)
@@ -356,7 +489,7 @@ def test_an_export_after_a_rotation_verifies_against_a_checkpoint_from_before(
 
     rotated = vrm("keys", "rotate-signing")
     assert rotated.exit_code == 0, rotated.output
-    assert "restart the server" in rotated.output
+    assert "a running server signs with it from its next signature on" in rotated.output
     assert "retired signing key id" in vrm("keys", "status").output
 
     vrm("customer", "create", "--email", "later@example.org")

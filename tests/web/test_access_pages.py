@@ -224,7 +224,9 @@ def test_a_vendor_read_appears_with_a_proof_that_checks_against_a_signed_checkpo
     body = answer.get_json()
 
     checkpoint = verify_checkpoint(
-        body["checkpoint"], services.keys.signing.public_raw(), audit_origin(services.config)
+        body["checkpoint"],
+        services.keys.signing.current().public_raw(),
+        audit_origin(services.config),
     )
     assert body["size"] == checkpoint.size
     leaf = leaf_hash(entry)

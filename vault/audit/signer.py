@@ -14,7 +14,7 @@ import json
 import os
 from pathlib import Path
 
-from keys import SigningKey
+from keys import SigningKey, SigningKeys
 from vault.audit.checkpoint import note_key_id, parse_checkpoint, sign_checkpoint, split_note
 from vault.audit.errors import AuditError, ProofError
 from vault.audit.files import replace_file
@@ -32,7 +32,7 @@ class CheckpointSigner:
     """
 
     def __init__(
-        self, log: AuditLog, signing: SigningKey, origin: str, *, keep_recorded: bool = False
+        self, log: AuditLog, signing: SigningKeys, origin: str, *, keep_recorded: bool = False
     ) -> None:
         self._log = log
         self._signing = signing
@@ -50,11 +50,12 @@ class CheckpointSigner:
             size = self._log.size()
             last = self._read_last()
             origin = self._origin_after(last)
-            if last and last["size"] == size and self._mine(last, origin):
+            signing = self._signing.current()
+            if last and last["size"] == size and _signed_by(last, origin, signing):
                 return str(last["note"])
             root = self._log.root(size)
             self._check_extends_last(last, size, root)
-            note = sign_checkpoint(origin, size, root, self._signing, origin)
+            note = sign_checkpoint(origin, size, root, signing, origin)
             record = {"size": size, "root": root.hex(), "origin": origin, "note": note}
             replace_file(self._last, json.dumps(record).encode(), sync=True)
         return note
@@ -79,18 +80,9 @@ class CheckpointSigner:
         """The last note signed under this origin by this key, or None if there is none;
         never signs."""
         last = self._read_last()
-        if last is None or not self._mine(last, self._origin_after(last)):
+        if last is None or not _signed_by(last, self._origin_after(last), self._signing.current()):
             return None
         return str(last["note"])
-
-    def _mine(self, last: dict[str, object], origin: str) -> bool:
-        """Whether the recorded note is under ``origin`` and signed by this key (not by one
-        retired since)."""
-        if last.get("origin") != origin:
-            return False
-        key_id = note_key_id(origin, self._signing.public_raw())
-        _, signatures = split_note(str(last["note"]))
-        return any(signature.key_id == key_id for signature in signatures)
 
     def covering(self, size: int) -> str:
         """The latest signed note if its tree holds the first ``size`` entries, else a new
@@ -135,3 +127,13 @@ class _locked:
 
     def __exit__(self, *exc: object) -> None:
         os.close(self._fd)
+
+
+def _signed_by(last: dict[str, object], origin: str, signing: SigningKey) -> bool:
+    """Whether the recorded note is under ``origin`` and signed by ``signing`` (not by a
+    key retired since)."""
+    if last.get("origin") != origin:
+        return False
+    key_id = note_key_id(origin, signing.public_raw())
+    _, signatures = split_note(str(last["note"]))
+    return any(signature.key_id == key_id for signature in signatures)
