@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import multiprocessing
 from collections.abc import Callable
@@ -33,7 +34,7 @@ from vault.vendors import (
     VendorRegistry,
     _name_digest,
     digest_secret,
-    name_key,
+    name_keys,
 )
 from vrm.services import Services
 
@@ -521,6 +522,11 @@ FULLWIDTH = "\uff21\uff43\uff4d\uff45 \uff22\uff49\uff4b\uff45\uff53"
         "\U0001d5a0cme Bikes",  # a mathematical sans-serif capital A
         "Acme Bikes\u2065",  # unassigned, shown as nothing
         "Acme Bikes\U000e0080",  # a tag character
+        "\u0410cme Bikes",  # a Cyrillic capital A
+        "\u0430cme bikes",  # a Cyrillic small a
+        "Acme \u0412ikes",  # a Cyrillic capital Ve, which looks like a B
+        "Acrne Bikes",  # r and n, which together look like an m
+        "\u0391\u0421\u039c\u0395 Bikes",  # Greek and Cyrillic capitals
     ],
 )
 def test_a_name_another_vendor_registered_is_refused(registry: VendorRegistry, name: str) -> None:
@@ -532,6 +538,48 @@ def test_a_name_another_vendor_registered_is_refused(registry: VendorRegistry, n
     assert "another vendor" in caught.value.rule
     assert [vendor.client_id for vendor in registry.vendors()] == [first.client_id]
     assert registry.register(shop(client_name="Acme Bikes 2"))[0].client_name == "Acme Bikes 2"
+
+
+@pytest.mark.parametrize(
+    ("first", "second"),
+    [
+        ("PayPal", "PayPaI"),  # a capital I for the l
+        ("Paypal", "paypa1"),  # a one for the l
+        ("Google", "G00GLE"),  # zeros for the Os
+        ("HELLO", "\u0397ELLO"),  # a Greek capital Eta for the H
+        ("\u0391\u03b8\u03b7\u03bd\u03ac", "\u0391\u0398\u0397\u039d\u0391"),  # Greek, in capitals
+        ("\u041c\u0438\u0440", "\u041c\u0418\u0420"),  # Cyrillic, in capitals
+    ],
+)
+def test_a_name_that_looks_like_another_vendors_is_refused(
+    registry: VendorRegistry, first: str, second: str
+) -> None:
+    registry.register(shop(client_name=first))
+    with pytest.raises(InvalidClientMetadata, match="looks like, the name of another vendor"):
+        registry.register(shop(client_name=second))
+
+
+def test_a_refused_look_alike_takes_no_name_with_it(registry: VendorRegistry) -> None:
+    registry.register(shop(client_name="HELLO"))
+    # Read case folded first, a Greek capital Eta is an eta, which looks like an n: that
+    # name was free, and is free still once the name as seen (HELLO) is refused.
+    with pytest.raises(InvalidClientMetadata):
+        registry.register(shop(client_name="\u0397ELLO"))
+    assert registry.register(shop(client_name="nello"))[0].client_name == "nello"
+
+
+def test_look_alikes_of_names_recorded_by_an_earlier_version_are_refused(
+    registry: VendorRegistry, services: Services
+) -> None:
+    registry.register(shop())
+    store = services.store
+    for key, _ in list(store.scan(NAMES_TABLE)):  # As a store of the version before.
+        store.update(NAMES_TABLE, key, lambda _: None)
+    earlier = hashlib.sha256(b"acme bikes").hexdigest()
+    store.insert(NAMES_TABLE, earlier, {"client_id": registry.vendors()[0].client_id, "at": None})
+    store.insert(NAMES_TABLE, "recorded", {"recorded": True})
+    with pytest.raises(InvalidClientMetadata, match="another vendor"):
+        registry.register(shop(client_name="\u0410cme Bikes"))
 
 
 @pytest.mark.parametrize(("first", "second"), [("ガス", "カス"), ("कुल", "कल"), ("กิน", "กน")])
@@ -550,9 +598,9 @@ def test_a_name_that_reads_as_nothing_is_refused(registry: VendorRegistry, name:
 def test_a_name_is_taken_over_on_the_memory_store_too(clock: FakeClock) -> None:
     registry = VendorRegistry(MemoryStore(), clock=clock, events=ListSink())
     registry.register(shop(client_name="Other"))
-    key = _name_digest(name_key("Acme Bikes"))
     record = {"client_id": "vnd_" + "0" * 24, "at": isoformat(clock())}
-    registry._store.insert(NAMES_TABLE, key, record)
+    for key in name_keys("Acme Bikes"):
+        registry._store.insert(NAMES_TABLE, _name_digest(key), record)
     clock.advance(61)
     assert registry.register(shop())[0].client_name == "Acme Bikes"
 
@@ -585,11 +633,13 @@ def test_a_name_whose_vendor_was_never_stored_is_taken_over_after_a_minute(
     registry: VendorRegistry, services: Services, clock: FakeClock
 ) -> None:
     registry.register(shop(client_name="Other"))  # Names are recorded from here on.
-    key = _name_digest(name_key("Acme Bikes"))
     # A registration killed between holding the name and storing its vendor.
-    services.store.insert(
-        NAMES_TABLE, key, {"client_id": "vnd_" + "0" * 24, "at": isoformat(clock())}
-    )
+    for key in name_keys("Acme Bikes"):
+        services.store.insert(
+            NAMES_TABLE,
+            _name_digest(key),
+            {"client_id": "vnd_" + "0" * 24, "at": isoformat(clock())},
+        )
     with pytest.raises(InvalidClientMetadata, match="another vendor"):
         registry.register(shop())
     clock.advance(61)

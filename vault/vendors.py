@@ -31,6 +31,7 @@ from urllib.parse import urlsplit
 
 from keys.envelope import RandomBytes
 from vault.clock import Clock, isoformat, parse_iso
+from vault.confusables import skeleton
 from vault.errors import (
     AlreadyExists,
     InvalidClientMetadata,
@@ -56,7 +57,11 @@ TABLE = "vendors"
 #: One record per vendor name (keyed by the SHA-256 of its normalised form), so no two
 #: vendors can register names a customer would read as the same.
 NAMES_TABLE = "vendor_names"
-_NAMES_RECORDED = "recorded"  # Marks that vendors from before the table have their names.
+#: Marks that every vendor registered before it has records of its name's keys as
+#: :func:`name_keys` makes them now. A new kind of key takes a new mark (and a new prefix in
+#: :func:`_name_digest`), so vendors get records of it once, and records of an earlier kind
+#: match nothing.
+_NAMES_RECORDED = "recorded-2"
 NAME_CLAIM_GRACE = 60.0
 """Seconds after which a name record whose vendor was never stored may be taken over."""
 
@@ -284,7 +289,7 @@ class VendorRegistry:
         """
         declared = _Declared.parse(metadata)
         client_id = "vnd_" + self._rng(12).hex()
-        name = self._claim_name(declared.client_name, client_id)
+        names = self._claim_name(declared.client_name, client_id)
         secret = None if declared.is_public else _new_secret(self._rng)
         vendor = declared.vendor(
             client_id=client_id,
@@ -298,7 +303,7 @@ class VendorRegistry:
             # was stored after all (a failure after its file was in place).
             with contextlib.suppress(VaultError, OSError):
                 if self._store.get(TABLE, client_id) is None:
-                    self._drop_name(name, client_id)
+                    self._drop_names(names, client_id)
             raise
         self._events.emit(
             Event(
@@ -312,22 +317,34 @@ class VendorRegistry:
         )
         return vendor, secret
 
-    def _claim_name(self, name: str, client_id: str) -> str:
-        """Hold the vendor name ``name`` for ``client_id``; return its record's key.
+    def _claim_name(self, name: str, client_id: str) -> tuple[str, ...]:
+        """Hold the vendor name ``name`` for ``client_id``; return its records' keys.
 
-        Refused when another vendor (a disabled one included) holds a name customers would
-        read as the same (see :func:`name_key`): they tell vendors apart by name on the
-        grants page and in the inbox, so a second "Acme Bank" could pass for the first.
-        The record is created only if free, so of two registrations with one name at once,
-        one fails. A record whose vendor was never stored (a registration that failed
-        part-way) is taken over once it is a minute old.
+        Refused when another vendor (a disabled one included) holds a name customers could
+        take for this one (one of the same :func:`name_keys`): they tell vendors apart by
+        name on the grants page and in the inbox, so a second "Acme Bank", or one spelt
+        with a Cyrillic A (U+0410), could pass for the first. Each record is created only if
+        free, so of two registrations with one name at once, one fails; a refused claim
+        gives back the records it took. A record whose vendor was never stored (a
+        registration that failed part-way) is taken over once it is a minute old.
         """
-        seen = name_key(name)
-        if not seen:
+        if not _as_read(name):
             raise _refuse("client_name", "must hold a letter or a digit customers can read")
         self._record_names()
-        key = _name_digest(seen)
         now = self._clock()
+        keys = tuple(_name_digest(key) for key in name_keys(name))
+        taken: list[str] = []
+        try:
+            for key in keys:
+                self._claim_record(key, client_id, now)
+                taken.append(key)
+        except BaseException:
+            self._drop_names(taken, client_id)
+            raise
+        return keys
+
+    def _claim_record(self, key: str, client_id: str, now: datetime) -> None:
+        """Hold the name record ``key`` for ``client_id``, or refuse (see _claim_name)."""
         # Whether a record found now may be taken over is decided here, outside the update
         # (whose change must not read the store): the change takes over only that record.
         inspected = self._store.get(NAMES_TABLE, key)
@@ -338,12 +355,12 @@ class VendorRegistry:
             if others and not (stale and held == inspected):
                 raise _refuse(
                     "client_name",
-                    "is the name of another vendor: choose one customers can tell apart",
+                    "is, or looks like, the name of another vendor: choose one customers "
+                    "can tell apart",
                 )
             return {"client_id": client_id, "at": isoformat(now)}
 
         self._store.update(NAMES_TABLE, key, claim)
-        return key
 
     def _abandoned(self, held: Document, now: datetime) -> bool:
         """Whether a name record was left by a registration that never stored its vendor
@@ -359,9 +376,11 @@ class VendorRegistry:
         if self._store.get(NAMES_TABLE, _NAMES_RECORDED) is not None:
             return
         for client_id, record in list(self._store.scan(TABLE)):
-            key = _name_digest(name_key(str(record.get("client_name", ""))))
-            with contextlib.suppress(AlreadyExists):
-                self._store.insert(NAMES_TABLE, key, {"client_id": client_id, "at": None})
+            for key in name_keys(str(record.get("client_name", ""))):
+                with contextlib.suppress(AlreadyExists):
+                    self._store.insert(
+                        NAMES_TABLE, _name_digest(key), {"client_id": client_id, "at": None}
+                    )
         with contextlib.suppress(AlreadyExists):
             self._store.insert(NAMES_TABLE, _NAMES_RECORDED, {"recorded": True})
 
@@ -375,17 +394,22 @@ class VendorRegistry:
         if not vendor.disabled:
             raise ValidationError("client_id", "disable the vendor before releasing its name")
         self._record_names()
-        return self._drop_name(_name_digest(name_key(vendor.client_name)), client_id)
+        keys = [_name_digest(key) for key in name_keys(vendor.client_name)]
+        return self._drop_names(keys, client_id)
 
-    def _drop_name(self, key: str, client_id: str) -> bool:
-        """Remove the name record ``key`` if ``client_id`` holds it; True if it did."""
+    def _drop_names(self, keys: Sequence[str], client_id: str) -> bool:
+        """Remove those of the name records ``keys`` that ``client_id`` holds; True if it
+        held any."""
         dropped = [False]
 
         def drop(held: Document | None) -> Document | None:
-            dropped[0] = held is not None and held.get("client_id") == client_id
-            return None if dropped[0] else held
+            if held is None or held.get("client_id") != client_id:
+                return held
+            dropped[0] = True
+            return None
 
-        self._store.update(NAMES_TABLE, key, drop)
+        for key in keys:
+            self._store.update(NAMES_TABLE, key, drop)
         return dropped[0]
 
     def get(self, client_id: str) -> Vendor | None:
@@ -565,14 +589,29 @@ def _text(value: object, member: str, max_chars: int, subject: str = "") -> str:
     return text
 
 
-def name_key(name: str) -> str:
-    """A vendor name as customers would read it, for comparing names: Unicode NFKD, case
-    folded (and normalised again: a mathematical capital folds only as the letter it is);
-    what shows nothing or little left out (format, unassigned and private characters such
-    as joiners, variation selectors, Hangul fillers, and accents on Latin, Greek and
-    Cyrillic letters, while the marks of other scripts, which make other words, count);
-    punctuation, spaces and blank symbols read as one space. Letters of other scripts that
-    look alike are not matched.
+def name_keys(name: str) -> tuple[str, ...]:
+    """The keys a vendor name is compared by: two names customers could take for each
+    other share one. Both read the name as :func:`_as_read` does and take its UTS #39
+    skeleton (characters that look alike read as one: a Cyrillic a (U+0430) as a Latin "a", a
+    "1" as an "l", a "0" as an "O", an "m" as "rn"; see :mod:`vault.confusables`):
+
+    - as read, case folded before the skeleton, so "ACME" and "acme" share it;
+    - as seen, the skeleton first, so capitals that look like other letters (a capital
+      "I" like an "l", a Greek capital Eta like an "H") are read as those.
+
+    The skeleton is case-sensitive, so neither key alone does both.
+    """
+    as_read = _as_read(skeleton(_as_read(name)))
+    as_seen = _as_read(skeleton(_as_read(skeleton(name))))
+    return tuple(dict.fromkeys((as_read, as_seen)))
+
+
+def _as_read(name: str) -> str:
+    """Unicode NFKD, case folded (and normalised again: a mathematical capital folds only
+    as the letter it is); what shows nothing or little left out (format, unassigned and
+    private characters such as joiners, variation selectors, Hangul fillers, and accents
+    on Latin, Greek and Cyrillic letters, while the marks of other scripts, which make
+    other words, count); punctuation, spaces and blank symbols read as one space.
     """
     kept: list[str] = []
     base = ""  # The script of the last letter kept.
@@ -606,7 +645,9 @@ _INVISIBLE_MARKS = frozenset(
 
 
 def _name_digest(key: str) -> str:
-    return hashlib.sha256(key.encode("utf-8")).hexdigest()
+    """The record key of a name key: a digest, prefixed by the kind of key (see
+    _NAMES_RECORDED)."""
+    return hashlib.sha256(b"2\0" + key.encode("utf-8")).hexdigest()
 
 
 def _client_name(value: object) -> str:

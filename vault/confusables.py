@@ -1,0 +1,39 @@
+"""Unicode's confusable characters (UTS #39): the skeleton of a text, for telling names
+apart as people read them.
+
+Two texts that look alike, such as "Acme" written with a Cyrillic A (U+0410), "PayPaI" with a
+capital I for the l, or "rnicrosoft", have the same skeleton: each character is replaced
+by the prototype it is confusable with (UTS #39 section 4: NFD, each character's
+prototype, NFD again). The prototypes are Unicode's, read from ``confusables.txt`` beside
+this module (derived from Unicode's file of that name; see its header for the version).
+The skeleton is for comparing, never for showing: it mixes cases and scripts.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from functools import cache
+from importlib import resources
+
+DATA_FILE = "confusables.txt"
+
+
+def skeleton(text: str) -> str:
+    """The UTS #39 skeleton of ``text``."""
+    prototypes = _prototypes()
+    decomposed = unicodedata.normalize("NFD", text)
+    mapped = "".join(prototypes.get(char, char) for char in decomposed)
+    return unicodedata.normalize("NFD", mapped)
+
+
+@cache
+def _prototypes() -> dict[str, str]:
+    """Each confusable character's prototype, from the data file."""
+    text = resources.files("vault").joinpath(DATA_FILE).read_text(encoding="utf-8")
+    found: dict[str, str] = {}
+    for line in text.splitlines():
+        if not line or line.startswith("#"):
+            continue
+        source, prototype = line.split(";")
+        found[chr(int(source, 16))] = "".join(chr(int(code, 16)) for code in prototype.split())
+    return found
