@@ -549,6 +549,9 @@ def test_a_name_another_vendor_registered_is_refused(registry: VendorRegistry, n
         ("HELLO", "\u0397ELLO"),  # a Greek capital Eta for the H
         ("\u0391\u03b8\u03b7\u03bd\u03ac", "\u0391\u0398\u0397\u039d\u0391"),  # Greek, in capitals
         ("\u041c\u0438\u0440", "\u041c\u0418\u0420"),  # Cyrillic, in capitals
+        # In capitals, with a Greek capital Iota for each I and a Cyrillic capital O.
+        ("Bitcoin Bank", "\u0392\u0399\u03a4\u0421\u041e\u0399\u039d BANK"),
+        ("Acme Bikes", "\u0391\u0421\u039c\u0395 B\u0399KES"),
     ],
 )
 def test_a_name_that_looks_like_another_vendors_is_refused(
@@ -566,6 +569,54 @@ def test_a_refused_look_alike_takes_no_name_with_it(registry: VendorRegistry) ->
     with pytest.raises(InvalidClientMetadata):
         registry.register(shop(client_name="\u0397ELLO"))
     assert registry.register(shop(client_name="nello"))[0].client_name == "nello"
+
+
+COPYCAT = "\u0410cme Bikes"  # With a Cyrillic capital A.
+
+
+@pytest.mark.parametrize("copycat_id", ["vnd_" + "0" * 24, "vnd_" + "f" * 24])
+def test_after_an_upgrade_the_vendor_registered_first_keeps_a_name_two_shared(
+    registry: VendorRegistry, services: Services, clock: FakeClock, copycat_id: str
+) -> None:
+    # Before look-alikes were compared, a copycat could register beside the real vendor.
+    real, _ = registry.register(shop())
+    clock.advance(60)
+    stand_in, _ = registry.register(shop(client_name="Stand-in"))
+    store = services.store
+    record = {**store.get("vendors", stand_in.client_id), "client_name": COPYCAT}
+    store.delete("vendors", stand_in.client_id)
+    store.insert("vendors", copycat_id, {**record, "client_id": copycat_id})
+    for key, _ in list(store.scan(NAMES_TABLE)):  # The names as that version left them.
+        store.update(NAMES_TABLE, key, lambda _: None)
+    store.insert(NAMES_TABLE, "recorded", {"recorded": True})
+
+    registry.disable(copycat_id)
+    assert registry.release_name(copycat_id) is False  # The shared name is the real one's.
+    with pytest.raises(InvalidClientMetadata, match="another vendor"):
+        registry.register(shop())
+    with pytest.raises(InvalidClientMetadata, match="another vendor"):
+        registry.register(shop(client_name=COPYCAT))
+    assert registry.require_active(real.client_id).client_name == "Acme Bikes"
+
+
+def test_a_released_name_stays_with_an_enabled_vendor_that_shares_it(
+    registry: VendorRegistry, services: Services, clock: FakeClock
+) -> None:
+    real, _ = registry.register(shop())
+    clock.advance(60)
+    copycat, _ = registry.register(shop(client_name="Stand-in"))
+    store = services.store
+    store.update("vendors", copycat.client_id, lambda record: {**record, "client_name": COPYCAT})
+    # Recorded (as a version from before could have) for the copycat, not the vendor.
+    for key in name_keys(COPYCAT):
+        store.update(
+            NAMES_TABLE, _name_digest(key), lambda _: {"client_id": copycat.client_id, "at": None}
+        )
+    registry.disable(copycat.client_id)
+    assert registry.release_name(copycat.client_id) is True
+    with pytest.raises(InvalidClientMetadata, match="another vendor"):
+        registry.register(shop())
+    assert registry.require_active(real.client_id).client_name == "Acme Bikes"
 
 
 def test_look_alikes_of_names_recorded_by_an_earlier_version_are_refused(
@@ -590,7 +641,16 @@ def test_marks_that_make_another_word_keep_names_apart(
     assert registry.register(shop(client_name=second))[0].client_name == second
 
 
-@pytest.mark.parametrize("name", ["...", "\u3164", "\u2800", "\u2014"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "...",
+        "\u3164",
+        "\u2800",
+        "\u2014",
+        "\u01c3\u01c3",
+    ],  # two Latin letters retroflex click, like "!!"
+)
 def test_a_name_that_reads_as_nothing_is_refused(registry: VendorRegistry, name: str) -> None:
     assert_refused(registry, shop(client_name=name), "client_name", "a letter or a digit")
 

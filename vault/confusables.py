@@ -18,12 +18,24 @@ from importlib import resources
 DATA_FILE = "confusables.txt"
 
 
-def skeleton(text: str) -> str:
-    """The UTS #39 skeleton of ``text``."""
+def skeleton(text: str, *, capitals_as_i: bool = False) -> str:
+    """The UTS #39 skeleton of ``text``.
+
+    With ``capitals_as_i``, a capital letter whose prototype is "l" (a Latin capital I, a
+    Greek capital Iota, a Cyrillic capital I) is read as an "i" instead: in a name written
+    in capitals it stands for the "i" that the same name has in small letters.
+    """
     prototypes = _prototypes()
     decomposed = unicodedata.normalize("NFD", text)
-    mapped = "".join(prototypes.get(char, char) for char in decomposed)
+    mapped = "".join(_prototype(char, prototypes, capitals_as_i) for char in decomposed)
     return unicodedata.normalize("NFD", mapped)
+
+
+def _prototype(char: str, prototypes: dict[str, str], capitals_as_i: bool) -> str:
+    found = prototypes.get(char, char)
+    if capitals_as_i and found == "l" and unicodedata.category(char) == "Lu":
+        return "i"
+    return found
 
 
 @cache

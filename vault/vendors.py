@@ -22,7 +22,7 @@ import json
 import os
 import re
 import unicodedata
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from types import MappingProxyType
@@ -328,39 +328,33 @@ class VendorRegistry:
         gives back the records it took. A record whose vendor was never stored (a
         registration that failed part-way) is taken over once it is a minute old.
         """
-        if not _as_read(name):
+        compared = name_keys(name)
+        if not _as_read(name) or not all(compared):
             raise _refuse("client_name", "must hold a letter or a digit customers can read")
         self._record_names()
         now = self._clock()
-        keys = tuple(_name_digest(key) for key in name_keys(name))
-        taken: list[str] = []
-        try:
-            for key in keys:
-                self._claim_record(key, client_id, now)
-                taken.append(key)
-        except BaseException:
-            self._drop_names(taken, client_id)
-            raise
-        return keys
-
-    def _claim_record(self, key: str, client_id: str, now: datetime) -> None:
-        """Hold the name record ``key`` for ``client_id``, or refuse (see _claim_name)."""
+        keys = tuple(_name_digest(key) for key in compared)
         # Whether a record found now may be taken over is decided here, outside the update
-        # (whose change must not read the store): the change takes over only that record.
-        inspected = self._store.get(NAMES_TABLE, key)
-        stale = inspected is not None and self._abandoned(inspected, now)
+        # (whose change must not read the store): the change takes over only those records.
+        inspected = {key: self._store.get(NAMES_TABLE, key) for key in keys}
+        stale = {
+            key: held for key, held in inspected.items() if held and self._abandoned(held, now)
+        }
 
-        def claim(held: Document | None) -> Document:
-            others = held is not None and held.get("client_id") != client_id
-            if others and not (stale and held == inspected):
-                raise _refuse(
-                    "client_name",
-                    "is, or looks like, the name of another vendor: choose one customers "
-                    "can tell apart",
-                )
-            return {"client_id": client_id, "at": isoformat(now)}
+        def claim(held: Mapping[str, Document]) -> dict[str, Document | None]:
+            for key, record in held.items():
+                others = record.get("client_id") != client_id
+                if others and stale.get(key) != record:
+                    raise _refuse(
+                        "client_name",
+                        "is, or looks like, the name of another vendor: choose one customers "
+                        "can tell apart",
+                    )
+            return {key: {"client_id": client_id, "at": isoformat(now)} for key in keys}
 
-        self._store.update(NAMES_TABLE, key, claim)
+        # All of the name's records at once: a refused claim takes none of them.
+        self._store.update_many(NAMES_TABLE, keys, claim)
+        return keys
 
     def _abandoned(self, held: Document, now: datetime) -> bool:
         """Whether a name record was left by a registration that never stored its vendor
@@ -372,17 +366,32 @@ class VendorRegistry:
         return old and self._store.get(TABLE, str(held.get("client_id", ""))) is None
 
     def _record_names(self) -> None:
-        """Give every vendor registered before names were recorded its name record, once."""
+        """Give every vendor registered before names were recorded its name records, once.
+
+        Vendors registered earlier come first, so of two whose names an earlier version
+        told apart and this one does not, the earlier keeps the records.
+        """
         if self._store.get(NAMES_TABLE, _NAMES_RECORDED) is not None:
             return
-        for client_id, record in list(self._store.scan(TABLE)):
-            for key in name_keys(str(record.get("client_name", ""))):
-                with contextlib.suppress(AlreadyExists):
-                    self._store.insert(
-                        NAMES_TABLE, _name_digest(key), {"client_id": client_id, "at": None}
-                    )
+        self._give_names(self._store.scan(TABLE))
         with contextlib.suppress(AlreadyExists):
             self._store.insert(NAMES_TABLE, _NAMES_RECORDED, {"recorded": True})
+
+    def _give_names(
+        self, vendors: Iterable[tuple[str, Document]], only: Collection[str] | None = None
+    ) -> None:
+        """Record each vendor's name keys that no one holds (of ``only``, if given), the
+        vendors registered earlier first."""
+        oldest_first = sorted(
+            vendors, key=lambda item: (str(item[1].get("registered_at")), item[0])
+        )
+        for client_id, record in oldest_first:
+            for key in name_keys(str(record.get("client_name", ""))):
+                digest = _name_digest(key)
+                if only is not None and digest not in only:
+                    continue
+                with contextlib.suppress(AlreadyExists):
+                    self._store.insert(NAMES_TABLE, digest, {"client_id": client_id, "at": None})
 
     def release_name(self, client_id: str) -> bool:
         """Let another vendor register the name of the disabled vendor ``client_id`` (one
@@ -395,7 +404,16 @@ class VendorRegistry:
             raise ValidationError("client_id", "disable the vendor before releasing its name")
         self._record_names()
         keys = [_name_digest(key) for key in name_keys(vendor.client_name)]
-        return self._drop_names(keys, client_id)
+        released = self._drop_names(keys, client_id)
+        # A key this vendor held may be another enabled vendor's too (two names an earlier
+        # version told apart, recorded for the one registered first): it stays theirs.
+        enabled = (
+            (other, record)
+            for other, record in self._store.scan(TABLE)
+            if other != client_id and not record.get("disabled")
+        )
+        self._give_names(enabled, only=keys)
+        return released
 
     def _drop_names(self, keys: Sequence[str], client_id: str) -> bool:
         """Remove those of the name records ``keys`` that ``client_id`` holds; True if it
@@ -597,13 +615,18 @@ def name_keys(name: str) -> tuple[str, ...]:
 
     - as read, case folded before the skeleton, so "ACME" and "acme" share it;
     - as seen, the skeleton first, so capitals that look like other letters (a capital
-      "I" like an "l", a Greek capital Eta like an "H") are read as those.
+      "I" like an "l", a Greek capital Eta like an "H") are read as those;
+    - as seen in capitals: the same, but a capital that looks like an "l" read as an "i",
+      so that a name in capitals with Greek or Cyrillic letters in it ("BITCOIN" with a
+      Greek capital Iota and a Cyrillic capital O) reads as the same name in small
+      letters ("Bitcoin").
 
-    The skeleton is case-sensitive, so neither key alone does both.
+    The skeleton is case-sensitive, so no one key does all three.
     """
     as_read = _as_read(skeleton(_as_read(name)))
     as_seen = _as_read(skeleton(_as_read(skeleton(name))))
-    return tuple(dict.fromkeys((as_read, as_seen)))
+    in_capitals = _as_read(skeleton(_as_read(skeleton(name, capitals_as_i=True))))
+    return tuple(dict.fromkeys((as_read, as_seen, in_capitals)))
 
 
 def _as_read(name: str) -> str:
