@@ -13,6 +13,7 @@ and its private half is destroyed. A key that leaked is retired without being pu
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import re
@@ -157,9 +158,10 @@ class SigningKeyFile:
     """The signing key its file holds now, with the keys it replaced.
 
     The key is loaded when this is made (and generated and stored first, on first use).
-    After that, each :meth:`current` compares the key file and the retired keys' folder
-    with what it loaded (inode, times and size: two ``stat`` calls) and loads
-    them again when either changed. So ``vrm keys rotate-signing``, run beside a server,
+    After that, each :meth:`current` compares the key file (a digest of its bytes, and its mode) and
+    the names in the retired keys' folder with what it loaded, and loads them again when
+    either changed: a read of a small file and a folder listing, which no reuse of an
+    inode or coarse file time can fool. So ``vrm keys rotate-signing``, run beside a server,
     takes effect in it at its next signature or JWKS: it signs with the new key and
     publishes what the rotation left, and a key withdrawn as compromised is neither used
     nor published any more. A key file that has gone missing leaves the key in use as it
@@ -195,18 +197,32 @@ class SigningKeyFile:
         key.retired = load_retired(self._retired_dir, current=key.kid)
         return key
 
-    def _stamp_now(self) -> tuple[tuple[int, ...] | None, tuple[int, ...] | None]:
-        return _identity(self.path), _identity(self._retired_dir)
+    def _stamp_now(self) -> tuple[tuple[int, bytes] | None, tuple[str, ...]]:
+        return _contents(self.path), _listing(self._retired_dir)
 
 
-def _identity(path: Path) -> tuple[int, ...] | None:
-    """What tells one version of a file (or of a folder's listing) from another: a new
-    file, new content, or a change of mode or links (the inode's change time)."""
+def _contents(path: Path) -> tuple[int, bytes] | None:
+    """A file's mode and the SHA-256 of its bytes, or None if there is none."""
     try:
-        found = os.stat(path)
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
     except FileNotFoundError:
         return None
-    return found.st_ino, found.st_mtime_ns, found.st_ctime_ns, found.st_size
+    try:
+        mode = os.fstat(fd).st_mode
+        chunks = []
+        while chunk := os.read(fd, 4096):
+            chunks.append(chunk)
+    finally:
+        os.close(fd)
+    return mode, hashlib.sha256(b"".join(chunks)).digest()
+
+
+def _listing(directory: Path) -> tuple[str, ...]:
+    """The names in a folder, sorted (none if it does not exist)."""
+    try:
+        return tuple(sorted(os.listdir(directory)))
+    except FileNotFoundError:
+        return ()
 
 
 def load_retired(directory: Path, *, current: str = "") -> tuple[VerifyingKey, ...]:
@@ -222,7 +238,11 @@ def load_retired(directory: Path, *, current: str = "") -> tuple[VerifyingKey, .
     for path in directory.glob("*.pem"):
         where = str(path)
         try:
-            key = serialization.load_pem_public_key(read_secret_file(path))
+            pem, stamp = read_secret_file(path), path.stat().st_mtime_ns
+        except FileNotFoundError:
+            continue  # Withdrawn since the folder was listed.
+        try:
+            key = serialization.load_pem_public_key(pem)
         except (ValueError, TypeError):
             raise InvalidKeyMaterial(f"{where}: not a PEM public key") from None
         if not isinstance(key, Ed25519PublicKey):
@@ -231,7 +251,7 @@ def load_retired(directory: Path, *, current: str = "") -> tuple[VerifyingKey, .
         if retired.kid != path.stem:
             raise InvalidKeyMaterial(f"{where}: the key's id is {retired.kid}, not its name")
         if retired.kid != current:
-            found.append((path.stat().st_mtime_ns, retired))
+            found.append((stamp, retired))
     found.sort(key=lambda pair: (-pair[0], pair[1].kid))
     return tuple(retired for _, retired in found)
 
@@ -291,7 +311,7 @@ def rotate_signing_key(keys_dir: Path, *, publish_old: bool = True) -> SigningRo
         state["replacement"] = SigningKey.from_pem(pem).kid
     replace_secret_file(mark, json.dumps(state).encode())
     if state["withdrawn"]:
-        destroy_file(published)
+        _withdraw(published)
     if not finishing:  # The old key still has the name: replace it.
         if not state["withdrawn"]:
             ensure_private_dir(retired_dir)
@@ -305,6 +325,16 @@ def rotate_signing_key(keys_dir: Path, *, publish_old: bool = True) -> SigningRo
         current = SigningKey.from_pem(read_secret_file(path), str(path))
     destroy_file(aside)  # Its only name now (or left zeroed by a run cut short).
     return SigningRotation(retired, current.kid, published.exists(), finishing)
+
+
+def _withdraw(published: Path) -> None:
+    """Stop publishing a retired key: its file leaves the published names (``*.pem``) in
+    one rename, so a server reading the folder meanwhile finds it whole or not at all,
+    and is then zeroed and removed (a run cut short in between is finished by the next)."""
+    withdrawn = published.with_suffix(".withdrawn")
+    with contextlib.suppress(FileNotFoundError):
+        os.replace(published, withdrawn)
+    destroy_file(withdrawn)
 
 
 def finish_signing_rotation(keys_dir: Path) -> None:

@@ -22,6 +22,7 @@ was checked, so a second DNS answer cannot change it.
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import hmac
 import http.client
@@ -319,11 +320,22 @@ class Webhooks(FollowsNoProfile):
         )
         return outcome
 
+    def _signed_now(self, body: str) -> str:
+        """The message as the key in use now signs it: one queued before a rotation is
+        signed again, so that a vendor can check it against the keys published now (a key
+        withdrawn as compromised among them no longer)."""
+        signing = self._signing.current()
+        header, payload = body.split(".")[:2]
+        if json.loads(_unpadded_b64decode(header)).get("kid") == signing.kid:
+            return body
+        return signing.compact_jws(_unpadded_b64decode(payload), SET_TYPE)
+
     def _post(self, record: Document) -> str | None:
         """Send the message once; None if the vendor took it, else why not."""
         headers = {"Content-Type": CONTENT_TYPE, "Accept": "application/json"}
         try:
-            status = self._transport.post(record["url"], record["body"].encode(), headers)
+            body = self._signed_now(record["body"])
+            status = self._transport.post(record["url"], body.encode(), headers)
         except WebhookRefused as refused:
             return str(refused)
         except Exception as error:
@@ -477,3 +489,7 @@ class _PinnedHTTPS(http.client.HTTPSConnection):
     def connect(self) -> None:
         raw = socket.create_connection((self._address, self.port), self.timeout)
         self.sock = self._tls.wrap_socket(raw, server_hostname=self.host)
+
+
+def _unpadded_b64decode(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))

@@ -703,7 +703,8 @@ def audit_checkpoint(data: Path | None) -> None:
 def audit_key(data: Path | None, out: Path | None, everyone: bool) -> None:
     """Print the verifier key (signed-note vkey) that checks the log's checkpoints."""
     with opened(data) as services:
-        signing, origin = services.keys.signing.current(), services.checkpoints.pin_origin()
+        origin = services.checkpoints.pin_origin()  # May sign: take the key after it.
+        signing = services.keys.signing.current()
         retired = signing.retired if everyone else ()
         keys = [signing.public_raw(), *(key.public_raw() for key in retired)]
         vkey = "\n".join(verifier_key(origin, raw) for raw in keys)

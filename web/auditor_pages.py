@@ -97,10 +97,11 @@ def receipts() -> str:
 def checkpoint() -> str:
     """The latest signed checkpoint, its signature checked and its root recomputed from
     the entries the log holds now. Signs nothing."""
-    note = services().checkpoints.latest()
+    signing = services().keys.signing.current()  # One key, for finding the note and checking it.
+    note = services().checkpoints.latest(signing)
     standing = None
     if note is not None:
-        key = services().keys.signing.current().public_raw()
+        key = signing.public_raw()
         standing = check_standing(services().audit, note, key, services().checkpoints.origin)
     return render_template("auditor/checkpoint.html", standing=standing)
 

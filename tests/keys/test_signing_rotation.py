@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import stat
 from pathlib import Path
 from typing import Any
@@ -222,6 +223,46 @@ def test_jwks_of_a_running_app_follows_the_rotation_command(
     assert len(before) == len(after) == 1
     assert after[0]["kid"] != before[0]["kid"]
     assert after[0]["kid"] in rotated.output
+
+
+def test_a_key_file_rewritten_in_place_with_its_times_kept_is_still_noticed(
+    tmp_path: Path,
+) -> None:
+    keys_dir = tmp_path / "keys"
+    signing = open_keys(keys_dir).signing
+    path = keys_dir / SIGNING_FILE
+    before, times = signing.current().kid, path.stat()
+    other = Ed25519PrivateKey.generate().private_bytes(
+        Encoding.PEM, PrivateFormat.PKCS8, NoEncryption()
+    )
+    assert len(other) == len(path.read_bytes())
+    with path.open("r+b") as file:  # Same inode, same size.
+        file.write(other)
+    os.utime(path, ns=(times.st_atime_ns, times.st_mtime_ns))
+    assert signing.current().kid == SigningKey.from_pem(other).kid != before
+
+
+def test_a_server_reading_the_keys_during_a_withdrawal_never_fails(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    keys_dir = tmp_path / "keys"
+    signing = open_keys(keys_dir).signing
+    first = rotate_signing_key(keys_dir)  # Published, but cut short before it was logged;
+    assert [key.kid for key in signing.current().retired] == [first.retired]
+    seen: list[list[str]] = []
+
+    def zero_then_read_then_remove(path: Path) -> None:
+        # The moment destroy_file leaves: the file zeroed, not yet removed.
+        if path.exists():
+            path.write_bytes(bytes(path.stat().st_size))
+        seen.append([key.kid for key in signing.current().retired])
+        path.unlink(missing_ok=True)
+
+    monkeypatch.setattr(signing_module, "destroy_file", zero_then_read_then_remove)
+    rotate_signing_key(keys_dir, publish_old=False)  # then finished as compromised.
+    assert seen
+    assert all(first.retired not in kids for kids in seen)
+    assert signing.current().retired == ()
 
 
 def test_a_key_file_gone_missing_leaves_the_key_in_use(tmp_path: Path) -> None:

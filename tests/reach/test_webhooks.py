@@ -3,11 +3,13 @@ retried with backoff, sent for accepted offers and for every withdrawal of a gra
 
 from __future__ import annotations
 
+import base64
 import json
 import socket
 import threading
 from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -16,6 +18,7 @@ from joserfc import jws
 from joserfc.errors import BadSignatureError
 from joserfc.jwk import KeySet
 
+from keys import rotate_signing_key
 from tests.conftest import FakeClock
 from tests.reach.conftest import ISSUER, Marketer, Receiver, customer, cyclist
 from vault.clock import parse_iso
@@ -84,6 +87,25 @@ def test_a_forged_or_altered_message_does_not_verify(
 
     with pytest.raises(BadSignatureError):
         verified(client, f"{header}.{altered}.{signature}".encode())
+
+
+@pytest.mark.parametrize("compromised", [False, True], ids=["retired", "withdrawn"])
+def test_a_message_queued_before_a_signing_key_rotation_is_sent_signed_by_the_new_key(
+    client: FlaskClient,
+    vault: Services,
+    marketer: Marketer,
+    receiver: Receiver,
+    compromised: bool,
+) -> None:
+    accepted_offer(client, vault, marketer)  # Queued, signed by the key in use then.
+    keys_dir = Path(vault.config["DATA"]) / "keys"
+    rotate_signing_key(keys_dir, publish_old=not compromised)
+
+    assert vault.webhooks.deliver_due().delivered == 1
+    body = receiver.received[0][1]
+    header = json.loads(base64.urlsafe_b64decode(body.split(b".")[0] + b"=="))
+    assert header["kid"] == vault.keys.signing.current().kid
+    assert verified(client, body)["aud"] == marketer.client_id
 
 
 def test_failed_deliveries_are_retried_with_growing_waits_then_succeed(

@@ -76,11 +76,13 @@ class CheckpointSigner:
         recorded = _origin_of(last) if self._keep_recorded else None
         return recorded or self._origin
 
-    def latest(self) -> str | None:
-        """The last note signed under this origin by this key, or None if there is none;
-        never signs."""
+    def latest(self, signing: SigningKey | None = None) -> str | None:
+        """The last note signed under this origin by the current key (or by ``signing``,
+        the key the caller took, so that it checks the note with the key it names), or
+        None if there is none; never signs."""
         last = self._read_last()
-        if last is None or not _signed_by(last, self._origin_after(last), self._signing.current()):
+        key = signing or self._signing.current()
+        if last is None or not _signed_by(last, self._origin_after(last), key):
             return None
         return str(last["note"])
 
