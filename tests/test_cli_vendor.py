@@ -32,7 +32,9 @@ def test_list_shows_one_line_per_vendor_oldest_first(
     ]
 
 
-def test_list_without_vendors_prints_nothing_on_standard_output(env: dict[str, str]) -> None:
+def test_list_without_vendors_prints_nothing_on_standard_output(
+    env: dict[str, str], services: Services
+) -> None:
     result = vrm("vendor", "list")
     assert result.exit_code == 0
     assert result.stdout == ""
@@ -57,7 +59,7 @@ def test_disable_says_what_it_did_and_the_list_shows_it(
 
 @pytest.mark.parametrize("client_id", ["vnd_" + "0" * 24, "not/an id"])
 def test_disabling_an_unknown_vendor_is_a_one_line_error(
-    env: dict[str, str], client_id: str
+    env: dict[str, str], services: Services, client_id: str
 ) -> None:
     result = run_real(env, "vendor", "disable", client_id)
     assert result.returncode == 1

@@ -93,7 +93,7 @@ def test_a_failing_pass_is_logged_and_the_schedule_goes_on(
 
 
 def test_vrm_grant_expire_and_webhooks_commands(
-    data_dir: Path, monkeypatch: pytest.MonkeyPatch
+    services: Services, data_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("VRM_DATA", str(data_dir))
     runner = CliRunner()

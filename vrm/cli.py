@@ -67,16 +67,32 @@ def email_option(command: F) -> F:
     return click.option("--email", required=True, help="The customer's login email.")(command)
 
 
-def command_config(data: Path | None) -> dict[str, Any]:
-    """The configuration of one command: ``--data`` if given, over the usual sources."""
-    return load_config({"DATA": str(data) if data else None})
+def command_config(data: Path | None, *, needs_vault: bool = True) -> dict[str, Any]:
+    """The configuration of one command: ``--data`` if given, over the usual sources.
+
+    The data directory must hold a vault already (its ``keys`` folder), unless the command
+    does not need one (it makes one, or checks for what it needs itself): a mistyped
+    ``--data`` or ``VRM_DATA`` stops the command, rather than leaving a new, empty vault
+    there and reporting on that.
+    """
+    config = load_config({"DATA": str(data) if data else None})
+    found = Path(config["DATA"]).expanduser()
+    if needs_vault and not (found / "keys").is_dir():
+        raise click.ClickException(
+            f"{found} holds no vault (it has no keys folder): check --data or VRM_DATA "
+            "(`vrm serve` or `vrm customer create` makes a vault there)"
+        )
+    return config
 
 
 @contextmanager
-def opened(data: Path | None, config: Mapping[str, Any] | None = None) -> Iterator[Services]:
+def opened(
+    data: Path | None, config: Mapping[str, Any] | None = None, *, needs_vault: bool = True
+) -> Iterator[Services]:
     """Build the services for one command (from ``config`` if the command has loaded it
-    already) and close them afterwards."""
-    services = build_services(command_config(data) if config is None else config)
+    already) and close them afterwards; ``needs_vault``: see :func:`command_config`."""
+    config = command_config(data, needs_vault=needs_vault) if config is None else config
+    services = build_services(config)
     try:
         yield services
     finally:
@@ -113,8 +129,9 @@ def cli() -> None:
     """vrm-vault: a customer-controlled personal data vault.
 
     Customers keep one encrypted profile; vendors read only the fields a customer grants,
-    through OAuth 2.0. Every command takes --data DIR (or VRM_DATA); keys are created there
-    on first use.
+    through OAuth 2.0. Every command takes --data DIR (or VRM_DATA). `vrm serve`, `vrm
+    customer create` and `vrm auditor create` make the vault there (its keys) on first
+    use; the other commands need one there already.
     """
 
 
@@ -185,7 +202,7 @@ def customer() -> None:
 def customer_create(data: Path | None, email: str) -> None:
     """Create a customer account and its vault (asks for a password)."""
     password = read_password(confirm=True)
-    with opened(data) as services:
+    with opened(data, needs_vault=False) as services:
         services.vaults.sign_up(email, password)
     click.echo(f"created the vault for {email}")
 
@@ -201,7 +218,7 @@ def auditor() -> None:
 def auditor_create(data: Path | None, email: str) -> None:
     """Create an auditor account (asks for a password)."""
     password = read_password(confirm=True)
-    with opened(data) as services:
+    with opened(data, needs_vault=False) as services:
         services.auditors.create(email, password)
     click.echo(f"created the auditor {email}")
 
@@ -651,7 +668,7 @@ def store_upgrade(data: Path | None) -> None:
     """
     from vault.storage.tinydb import FORMAT, upgrade_store
 
-    config = command_config(data)
+    config = command_config(data, needs_vault=False)  # It looks for the store itself.
     if config["STORE"] != "tinydb":
         click.echo(f"the {config['STORE']} store has no format to upgrade")
         return
