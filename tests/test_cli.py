@@ -564,6 +564,34 @@ def test_a_store_of_an_earlier_format_is_refused_until_upgraded(
     )
 
 
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["vendor", "list"],
+        ["keys", "status"],
+        ["keys", "rotate"],
+        ["keys", "rotate-signing"],
+        ["audit", "checkpoint"],
+        ["audit", "key"],
+        ["grant", "expire"],
+        ["webhooks", "deliver"],
+        ["auditor", "remove", "--email", "a@example.org"],
+    ],
+)
+def test_a_data_directory_without_a_vault_is_refused_and_left_as_it_was(
+    env: dict[str, str], tmp_path: Path, command: list[str]
+) -> None:
+    mistyped = tmp_path / "vrm-dta"
+    result = run_real({**env, "VRM_DATA": str(mistyped)}, *command)
+    assert result.returncode == 1
+    assert result.stdout == ""
+    assert result.stderr == (
+        f"error: {mistyped} holds no vault (it has no keys folder): check --data or "
+        "VRM_DATA (`vrm serve` or `vrm customer create` makes a vault there)\n"
+    )
+    assert not mistyped.exists()
+
+
 def test_upgrading_without_a_store_says_so_and_creates_nothing(
     env: dict[str, str], data_dir: Path
 ) -> None:

@@ -562,6 +562,18 @@ def test_a_name_that_looks_like_another_vendors_is_refused(
         registry.register(shop(client_name=second))
 
 
+@pytest.mark.parametrize(
+    ("first", "second"),
+    [("IG", "LG"), ("KIA", "KLA"), ("Iowa", "LOWA"), ("Ion", "Lon"), ("AIG", "ALG")],
+)
+def test_names_in_capitals_with_an_i_and_with_an_l_are_told_apart(
+    registry: VendorRegistry, first: str, second: str
+) -> None:
+    # A capital I looks like an l among small letters, not like an L among capitals.
+    registry.register(shop(client_name=first))
+    assert registry.register(shop(client_name=second))[0].client_name == second
+
+
 def test_a_refused_look_alike_takes_no_name_with_it(registry: VendorRegistry) -> None:
     registry.register(shop(client_name="HELLO"))
     # Read case folded first, a Greek capital Eta is an eta, which looks like an n: that
@@ -591,7 +603,7 @@ def test_after_an_upgrade_the_vendor_registered_first_keeps_a_name_two_shared(
     store.insert(NAMES_TABLE, "recorded", {"recorded": True})
 
     registry.disable(copycat_id)
-    assert registry.release_name(copycat_id) is False  # The shared name is the real one's.
+    assert registry.release_name(copycat_id) == "none"  # The shared name is the real one's.
     with pytest.raises(InvalidClientMetadata, match="another vendor"):
         registry.register(shop())
     with pytest.raises(InvalidClientMetadata, match="another vendor"):
@@ -613,10 +625,30 @@ def test_a_released_name_stays_with_an_enabled_vendor_that_shares_it(
             NAMES_TABLE, _name_digest(key), lambda _: {"client_id": copycat.client_id, "at": None}
         )
     registry.disable(copycat.client_id)
-    assert registry.release_name(copycat.client_id) is True
+    assert registry.release_name(copycat.client_id) == "kept"
     with pytest.raises(InvalidClientMetadata, match="another vendor"):
         registry.register(shop())
     assert registry.require_active(real.client_id).client_name == "Acme Bikes"
+
+
+@pytest.mark.parametrize("released", [True, False])
+def test_a_name_released_before_an_upgrade_stays_free(
+    registry: VendorRegistry, services: Services, released: bool
+) -> None:
+    squatter, _ = registry.register(shop())
+    registry.disable(squatter.client_id)
+    store = services.store
+    for key, _ in list(store.scan(NAMES_TABLE)):  # The names as the version before left them.
+        store.update(NAMES_TABLE, key, lambda _: None)
+    store.insert(NAMES_TABLE, "recorded", {"recorded": True})
+    if not released:  # Its record of that version, named by its name as read.
+        earlier = hashlib.sha256(b"acme bikes").hexdigest()
+        store.insert(NAMES_TABLE, earlier, {"client_id": squatter.client_id, "at": None})
+    if released:
+        assert registry.register(shop())[0].client_id != squatter.client_id
+    else:
+        with pytest.raises(InvalidClientMetadata, match="another vendor"):
+            registry.register(shop())
 
 
 def test_look_alikes_of_names_recorded_by_an_earlier_version_are_refused(
@@ -713,8 +745,8 @@ def test_a_disabled_vendors_name_can_be_released_for_another(
     with pytest.raises(ValidationError, match="disable the vendor"):
         registry.release_name(squatter.client_id)
     registry.disable(squatter.client_id)
-    assert registry.release_name(squatter.client_id) is True
-    assert registry.release_name(squatter.client_id) is False
+    assert registry.release_name(squatter.client_id) == "released"
+    assert registry.release_name(squatter.client_id) == "none"
     assert registry.register(shop())[0].client_id != squatter.client_id
 
 

@@ -22,11 +22,11 @@ import json
 import os
 import re
 import unicodedata
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from types import MappingProxyType
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import urlsplit
 
 from keys.envelope import RandomBytes
@@ -62,6 +62,10 @@ NAMES_TABLE = "vendor_names"
 #: :func:`_name_digest`), so vendors get records of it once, and records of an earlier kind
 #: match nothing.
 _NAMES_RECORDED = "recorded-2"
+#: The mark of the version before, whose records were of :func:`_as_read` alone.
+_NAMES_RECORDED_BEFORE = "recorded"
+#: What :meth:`VendorRegistry.release_name` did.
+NameRelease = Literal["released", "kept", "none"]
 NAME_CLAIM_GRACE = 60.0
 """Seconds after which a name record whose vendor was never stored may be taken over."""
 
@@ -329,7 +333,7 @@ class VendorRegistry:
         registration that failed part-way) is taken over once it is a minute old.
         """
         compared = name_keys(name)
-        if not _as_read(name) or not all(compared):
+        if not _as_read(name) or not all(key.partition(":")[2] for key in compared):
             raise _refuse("client_name", "must hold a letter or a digit customers can read")
         self._record_names()
         now = self._clock()
@@ -369,34 +373,44 @@ class VendorRegistry:
         """Give every vendor registered before names were recorded its name records, once.
 
         Vendors registered earlier come first, so of two whose names an earlier version
-        told apart and this one does not, the earlier keeps the records.
+        told apart and this one does not, the earlier keeps the records. A disabled vendor
+        whose name the earlier version had already released (its record of that version
+        gone, or another's) gets none back.
         """
         if self._store.get(NAMES_TABLE, _NAMES_RECORDED) is not None:
             return
-        self._give_names(self._store.scan(TABLE))
+        earlier = self._store.get(NAMES_TABLE, _NAMES_RECORDED_BEFORE) is not None
+        vendors = [
+            (client_id, record)
+            for client_id, record in self._store.scan(TABLE)
+            if not (earlier and record.get("disabled") and self._released_before(client_id, record))
+        ]
+        for client_id, record in sorted(vendors, key=_registered_first):
+            for key in name_keys(str(record.get("client_name", ""))):
+                with contextlib.suppress(AlreadyExists):
+                    self._store.insert(
+                        NAMES_TABLE, _name_digest(key), {"client_id": client_id, "at": None}
+                    )
         with contextlib.suppress(AlreadyExists):
             self._store.insert(NAMES_TABLE, _NAMES_RECORDED, {"recorded": True})
 
-    def _give_names(
-        self, vendors: Iterable[tuple[str, Document]], only: Collection[str] | None = None
-    ) -> None:
-        """Record each vendor's name keys that no one holds (of ``only``, if given), the
-        vendors registered earlier first."""
-        oldest_first = sorted(
-            vendors, key=lambda item: (str(item[1].get("registered_at")), item[0])
-        )
-        for client_id, record in oldest_first:
-            for key in name_keys(str(record.get("client_name", ""))):
-                digest = _name_digest(key)
-                if only is not None and digest not in only:
-                    continue
-                with contextlib.suppress(AlreadyExists):
-                    self._store.insert(NAMES_TABLE, digest, {"client_id": client_id, "at": None})
+    def _released_before(self, client_id: str, record: Document) -> bool:
+        """Whether the version before held no name record for the vendor (its record was
+        the SHA-256 of its name as :func:`_as_read` reads it, unprefixed)."""
+        name = _as_read(str(record.get("client_name", "")))
+        held = self._store.get(NAMES_TABLE, hashlib.sha256(name.encode("utf-8")).hexdigest())
+        return held is None or held.get("client_id") != client_id
 
-    def release_name(self, client_id: str) -> bool:
+    def release_name(self, client_id: str) -> NameRelease:
         """Let another vendor register the name of the disabled vendor ``client_id`` (one
-        that took a name that is not its own); True if it held one. ValidationError if
-        the vendor is still enabled, NotFound if there is none."""
+        that took a name that is not its own). ValidationError if the vendor is still
+        enabled, NotFound if there is none.
+
+        Returns "released" if that freed its name, "none" if it held no name record, and
+        "kept" if every record it held reads as the name of an enabled vendor too (two
+        names an earlier version told apart): those records pass to that vendor, the one
+        registered first, in the same write, and so the name stays taken.
+        """
         vendor = self.get(client_id)
         if vendor is None:
             raise NotFound(f"no vendor with client id {_shown(client_id)}")
@@ -404,31 +418,46 @@ class VendorRegistry:
             raise ValidationError("client_id", "disable the vendor before releasing its name")
         self._record_names()
         keys = [_name_digest(key) for key in name_keys(vendor.client_name)]
-        released = self._drop_names(keys, client_id)
-        # A key this vendor held may be another enabled vendor's too (two names an earlier
-        # version told apart, recorded for the one registered first): it stays theirs.
-        enabled = (
+        heirs = self._name_heirs(keys, client_id)
+        outcome: list[NameRelease] = ["none"]
+
+        def release(held: Mapping[str, Document]) -> dict[str, Document | None]:
+            changed: dict[str, Document | None] = {}
+            for key, record in held.items():
+                if record.get("client_id") == client_id:
+                    changed[key] = heirs.get(key)
+                    if changed[key] is None or outcome[0] == "none":
+                        outcome[0] = "kept" if changed[key] else "released"
+            return changed
+
+        self._store.update_many(NAMES_TABLE, keys, release)
+        return outcome[0]
+
+    def _name_heirs(self, keys: Collection[str], client_id: str) -> dict[str, Document]:
+        """For each of the name records ``keys``, the record that gives it to the enabled
+        vendor other than ``client_id``, registered first, whose name has it, if any."""
+        heirs: dict[str, Document] = {}
+        others = [
             (other, record)
             for other, record in self._store.scan(TABLE)
             if other != client_id and not record.get("disabled")
-        )
-        self._give_names(enabled, only=keys)
-        return released
+        ]
+        for other, record in sorted(others, key=_registered_first):
+            for key in name_keys(str(record.get("client_name", ""))):
+                digest = _name_digest(key)
+                if digest in keys and digest not in heirs:
+                    heirs[digest] = {"client_id": other, "at": None}
+        return heirs
 
-    def _drop_names(self, keys: Sequence[str], client_id: str) -> bool:
-        """Remove those of the name records ``keys`` that ``client_id`` holds; True if it
-        held any."""
-        dropped = [False]
+    def _drop_names(self, keys: Sequence[str], client_id: str) -> None:
+        """Remove, at once, those of the name records ``keys`` that ``client_id`` holds."""
 
-        def drop(held: Document | None) -> Document | None:
-            if held is None or held.get("client_id") != client_id:
-                return held
-            dropped[0] = True
-            return None
+        def drop(held: Mapping[str, Document]) -> dict[str, Document | None]:
+            return {
+                key: None for key, record in held.items() if record.get("client_id") == client_id
+            }
 
-        for key in keys:
-            self._store.update(NAMES_TABLE, key, drop)
-        return dropped[0]
+        self._store.update_many(NAMES_TABLE, keys, drop)
 
     def get(self, client_id: str) -> Vendor | None:
         """The vendor with ``client_id``, or None (also for a malformed id).
@@ -609,36 +638,41 @@ def _text(value: object, member: str, max_chars: int, subject: str = "") -> str:
 
 def name_keys(name: str) -> tuple[str, ...]:
     """The keys a vendor name is compared by: two names customers could take for each
-    other share one. Both read the name as :func:`_as_read` does and take its UTS #39
-    skeleton (characters that look alike read as one: a Cyrillic a (U+0430) as a Latin "a", a
-    "1" as an "l", a "0" as an "O", an "m" as "rn"; see :mod:`vault.confusables`):
+    other share one. Each reads the name as :func:`_as_read` does and takes its UTS #39
+    skeleton (characters that look alike read as one: a Cyrillic a (U+0430) as a Latin
+    "a", a "1" as an "l", a "0" as an "O", an "m" as "rn"; see :mod:`vault.confusables`):
 
-    - as read, case folded before the skeleton, so "ACME" and "acme" share it;
-    - as seen, the skeleton first, so capitals that look like other letters (a capital
-      "I" like an "l", a Greek capital Eta like an "H") are read as those;
-    - as seen in capitals: the same, but a capital that looks like an "l" read as an "i",
-      so that a name in capitals with Greek or Cyrillic letters in it ("BITCOIN" with a
-      Greek capital Iota and a Cyrillic capital O) reads as the same name in small
-      letters ("Bitcoin").
+    - as read: case folded before the skeleton, so "ACME" and "acme" share it;
+    - as written: the skeleton of the name as it is, its case kept, so that letters that
+      look like others in that case are read as those (a capital "I" among small letters
+      as an "l", "PayPaI"; a Greek capital Eta as an "H");
+    - in capitals: the skeleton first, a capital that looks like an "l" read as the "i"
+      it is, then case folded, so that a name in capitals with Greek or Cyrillic letters
+      in it ("BITCOIN" with a Greek capital Iota) reads as the same name in small letters.
 
-    The skeleton is case-sensitive, so no one key does all three.
+    The skeleton is case-sensitive, and a capital "I" is an "l" among small letters but
+    not among capitals (where "L" has its foot), so no one key does all three. The key as
+    written is compared only with keys as written ("w:"), the two case-folded keys with
+    each other ("f:"): a key as written of "Iowa" ("lowa") must not meet "LOWA" folded.
     """
     as_read = _as_read(skeleton(_as_read(name)))
-    as_seen = _as_read(skeleton(_as_read(skeleton(name))))
+    as_written = _as_read(skeleton(name), fold=False)
     in_capitals = _as_read(skeleton(_as_read(skeleton(name, capitals_as_i=True))))
-    return tuple(dict.fromkeys((as_read, as_seen, in_capitals)))
+    return tuple(dict.fromkeys((f"f:{as_read}", f"w:{as_written}", f"f:{in_capitals}")))
 
 
-def _as_read(name: str) -> str:
-    """Unicode NFKD, case folded (and normalised again: a mathematical capital folds only
-    as the letter it is); what shows nothing or little left out (format, unassigned and
+def _as_read(name: str, *, fold: bool = True) -> str:
+    """Unicode NFKD, case folded unless ``fold`` is False (and normalised again: a
+    mathematical capital folds only as the letter it is); what shows nothing or little left
+    out (format, unassigned and
     private characters such as joiners, variation selectors, Hangul fillers, and accents
     on Latin, Greek and Cyrillic letters, while the marks of other scripts, which make
     other words, count); punctuation, spaces and blank symbols read as one space.
     """
     kept: list[str] = []
     base = ""  # The script of the last letter kept.
-    folded = unicodedata.normalize("NFKD", unicodedata.normalize("NFKD", name).casefold())
+    decomposed = unicodedata.normalize("NFKD", name)
+    folded = unicodedata.normalize("NFKD", decomposed.casefold()) if fold else decomposed
     for char in folded:
         category = unicodedata.category(char)
         if category in ("Cf", "Cc", "Cn", "Co", "Me") or char in _SHOW_NOTHING:
@@ -665,6 +699,12 @@ _INVISIBLE_MARKS = frozenset(
     + "".join(map(chr, range(0xFE00, 0xFE10)))
     + "".join(map(chr, range(0xE0100, 0xE01F0)))
 )
+
+
+def _registered_first(item: tuple[str, Document]) -> tuple[str, str]:
+    """Sort key of a ``(client_id, record)`` of the vendors table: earliest registered
+    first (``registered_at`` is fixed-width UTC ISO text, so text order is time order)."""
+    return str(item[1].get("registered_at", "")), item[0]
 
 
 def _name_digest(key: str) -> str:

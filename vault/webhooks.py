@@ -41,6 +41,7 @@ from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 from keys.envelope import RandomBytes
+from keys.errors import KeyringError
 from keys.signing import SigningKeys
 from vault.clock import Clock, isoformat, parse_iso
 from vault.errors import AlreadyExists, NotFound, VaultError
@@ -323,8 +324,13 @@ class Webhooks(FollowsNoProfile):
     def _signed_now(self, body: str) -> str:
         """The message as the key in use now signs it: one queued before a rotation is
         signed again, so that a vendor can check it against the keys published now (a key
-        withdrawn as compromised among them no longer)."""
-        signing = self._signing.current()
+        withdrawn as compromised among them no longer). If the key cannot be loaded now,
+        the message goes as it was queued rather than failing an attempt for it."""
+        try:
+            signing = self._signing.current()
+        except KeyringError as error:
+            logger.error("webhooks: the signing key cannot be loaded: %s", type(error).__name__)
+            return body
         header, payload = body.split(".")[:2]
         if json.loads(_unpadded_b64decode(header)).get("kid") == signing.kid:
             return body

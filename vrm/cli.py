@@ -646,8 +646,13 @@ def vendor_disable(data: Path | None, client_id: str, release_name: bool) -> Non
         click.echo(f"vendor {client_id} ({after.client_name}) was already disabled")
     else:
         click.echo(f"disabled vendor {client_id} ({after.client_name})")
-    if released:
+    if released == "released":
         click.echo(f"another vendor may now register the name {after.client_name!r}")
+    elif released == "kept":
+        click.echo(
+            f"the name {after.client_name!r} reads as an enabled vendor's too, registered "
+            "before this one: it stays that vendor's"
+        )
     elif release_name:
         click.echo(f"vendor {client_id} held no name to release")
 

@@ -108,6 +108,18 @@ def test_a_message_queued_before_a_signing_key_rotation_is_sent_signed_by_the_ne
     assert verified(client, body)["aud"] == marketer.client_id
 
 
+def test_a_signing_key_that_cannot_be_loaded_does_not_fail_a_delivery(
+    client: FlaskClient, vault: Services, marketer: Marketer, receiver: Receiver
+) -> None:
+    accepted_offer(client, vault, marketer)
+    key_file = Path(vault.config["DATA"]) / "keys" / "signing-ed25519.pem"
+    key_file.chmod(0o644)  # Refused by the key loader from now on.
+
+    assert vault.webhooks.deliver_due().delivered == 1
+    key_file.chmod(0o600)
+    assert verified(client, receiver.received[0][1])["aud"] == marketer.client_id
+
+
 def test_failed_deliveries_are_retried_with_growing_waits_then_succeed(
     client: FlaskClient,
     vault: Services,
