@@ -24,6 +24,7 @@ from vault.errors import (
     VendorDisabled,
 )
 from vault.events import ListSink
+from vault.storage.base import Store
 from vault.storage.memory import MemoryStore
 from vault.storage.tinydb import TinyDBStore
 from vault.vendors import (
@@ -586,6 +587,21 @@ def test_a_refused_look_alike_takes_no_name_with_it(registry: VendorRegistry) ->
 COPYCAT = "\u0410cme Bikes"  # With a Cyrillic capital A.
 
 
+def forget_names(store: Store) -> None:
+    for key, _ in list(store.scan(NAMES_TABLE)):
+        store.update(NAMES_TABLE, key, lambda _: None)
+
+
+def names_of_the_version_before(store: Store, held: dict[str, str] | None = None) -> None:
+    """The name records as the version before left them: its mark, and a record for each
+    name as read (``held``: to the client id holding it), named by its SHA-256."""
+    forget_names(store)
+    for name, client_id in (held or {}).items():
+        digest = hashlib.sha256(name.encode()).hexdigest()
+        store.insert(NAMES_TABLE, digest, {"client_id": client_id, "at": None})
+    store.insert(NAMES_TABLE, "recorded", {"recorded": True})
+
+
 @pytest.mark.parametrize("copycat_id", ["vnd_" + "0" * 24, "vnd_" + "f" * 24])
 def test_after_an_upgrade_the_vendor_registered_first_keeps_a_name_two_shared(
     registry: VendorRegistry, services: Services, clock: FakeClock, copycat_id: str
@@ -598,9 +614,7 @@ def test_after_an_upgrade_the_vendor_registered_first_keeps_a_name_two_shared(
     record = {**store.get("vendors", stand_in.client_id), "client_name": COPYCAT}
     store.delete("vendors", stand_in.client_id)
     store.insert("vendors", copycat_id, {**record, "client_id": copycat_id})
-    for key, _ in list(store.scan(NAMES_TABLE)):  # The names as that version left them.
-        store.update(NAMES_TABLE, key, lambda _: None)
-    store.insert(NAMES_TABLE, "recorded", {"recorded": True})
+    names_of_the_version_before(store)
 
     registry.disable(copycat_id)
     assert registry.release_name(copycat_id) == "none"  # The shared name is the real one's.
@@ -638,12 +652,7 @@ def test_a_name_released_before_an_upgrade_stays_free(
     squatter, _ = registry.register(shop())
     registry.disable(squatter.client_id)
     store = services.store
-    for key, _ in list(store.scan(NAMES_TABLE)):  # The names as the version before left them.
-        store.update(NAMES_TABLE, key, lambda _: None)
-    store.insert(NAMES_TABLE, "recorded", {"recorded": True})
-    if not released:  # Its record of that version, named by its name as read.
-        earlier = hashlib.sha256(b"acme bikes").hexdigest()
-        store.insert(NAMES_TABLE, earlier, {"client_id": squatter.client_id, "at": None})
+    names_of_the_version_before(store, {} if released else {"acme bikes": squatter.client_id})
     if released:
         assert registry.register(shop())[0].client_id != squatter.client_id
     else:
@@ -656,11 +665,7 @@ def test_look_alikes_of_names_recorded_by_an_earlier_version_are_refused(
 ) -> None:
     registry.register(shop())
     store = services.store
-    for key, _ in list(store.scan(NAMES_TABLE)):  # As a store of the version before.
-        store.update(NAMES_TABLE, key, lambda _: None)
-    earlier = hashlib.sha256(b"acme bikes").hexdigest()
-    store.insert(NAMES_TABLE, earlier, {"client_id": registry.vendors()[0].client_id, "at": None})
-    store.insert(NAMES_TABLE, "recorded", {"recorded": True})
+    names_of_the_version_before(store, {"acme bikes": registry.vendors()[0].client_id})
     with pytest.raises(InvalidClientMetadata, match="another vendor"):
         registry.register(shop(client_name="\u0410cme Bikes"))
 
@@ -755,8 +760,7 @@ def test_a_name_taken_before_names_were_recorded_is_still_refused(
 ) -> None:
     registry.register(shop())
     store = services.store
-    for key, _ in list(store.scan(NAMES_TABLE)):  # As a store from before the table.
-        store.update(NAMES_TABLE, key, lambda _: None)
+    forget_names(store)  # As a store from before the table.
     with pytest.raises(InvalidClientMetadata, match="another vendor"):
         registry.register(shop(client_name="acme bikes"))
 
