@@ -38,6 +38,10 @@ class RotationRunning(KeyringError):
         self.lock = lock
 
 
+class MissingKeys(KeyringError):
+    """The data directory holds stored data but no keys: new keys would leave it unreadable."""
+
+
 class InvalidKeyMaterial(KeyringError):
     """A key (file or VRM_KEK) is not in the expected format."""
 

@@ -592,6 +592,24 @@ def test_a_data_directory_without_a_vault_is_refused_and_left_as_it_was(
     assert not mistyped.exists()
 
 
+@pytest.mark.parametrize("command", [["customer", "create", "--email", "b@example.org"], ["serve"]])
+def test_a_vault_whose_keys_are_missing_is_not_given_new_ones(
+    env: dict[str, str], data_dir: Path, command: list[str]
+) -> None:
+    assert (
+        run_real(env, "customer", "create", "--email", "a@example.org", stdin=PASSWORD).returncode
+        == 0
+    )
+    (data_dir / "keys").rename(data_dir.parent / "keys-elsewhere")
+    result = run_real(env, *command, stdin=PASSWORD)
+    assert result.returncode == 1
+    assert result.stderr == (
+        f"error: {data_dir} holds store and audit but no keys folder: put its keys back "
+        "there (new keys would leave what it holds unreadable)\n"
+    )
+    assert not (data_dir / "keys").exists()
+
+
 def test_upgrading_without_a_store_says_so_and_creates_nothing(
     env: dict[str, str], data_dir: Path
 ) -> None:

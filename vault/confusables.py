@@ -1,8 +1,8 @@
 """Unicode's confusable characters (UTS #39): the skeleton of a text, for telling names
 apart as people read them.
 
-Two texts that look alike, such as "Acme" written with a Cyrillic A (U+0410), "PayPaI" with a
-capital I for the l, or "rnicrosoft", have the same skeleton: each character is replaced
+Two texts that look alike, such as "Acme" written with a Cyrillic A (U+0410), "PayPaI"
+with a capital I for the l, or "rnicrosoft", have the same skeleton: each character is replaced
 by the prototype it is confusable with (UTS #39 section 4: NFD, each character's
 prototype, NFD again). The prototypes are Unicode's, read from ``confusables.txt`` beside
 this module (derived from Unicode's file of that name; see its header for the version).
@@ -18,24 +18,48 @@ from importlib import resources
 DATA_FILE = "confusables.txt"
 
 
-def skeleton(text: str, *, capitals_as_i: bool = False) -> str:
+def skeleton(text: str, *, l_by_context: bool = False) -> str:
     """The UTS #39 skeleton of ``text``.
 
-    With ``capitals_as_i``, a capital letter whose prototype is "l" (a Latin capital I, a
-    Greek capital Iota, a Cyrillic capital I) is read as an "i" instead: in a name written
-    in capitals it stands for the "i" that the same name has in small letters.
+    With ``l_by_context``, what reads as an "l" (a capital I, an l, a 1, a Greek capital
+    Iota...) is read by the letters beside it: as an "l" next to a small letter, where a
+    capital I looks like one ("PayPaI"), and as an "i" among capitals only, where an l
+    or a 1 looks like a capital I ("M1CROSOFT") and an L, with its foot, does not.
     """
     prototypes = _prototypes()
     decomposed = unicodedata.normalize("NFD", text)
-    mapped = "".join(_prototype(char, prototypes, capitals_as_i) for char in decomposed)
-    return unicodedata.normalize("NFD", mapped)
+    mapped = [prototypes.get(char, char) for char in decomposed]
+    if l_by_context:
+        _read_l_by_context(decomposed, mapped)
+    return unicodedata.normalize("NFD", "".join(mapped))
 
 
-def _prototype(char: str, prototypes: dict[str, str], capitals_as_i: bool) -> str:
-    found = prototypes.get(char, char)
-    if capitals_as_i and found == "l" and unicodedata.category(char) == "Lu":
-        return "i"
-    return found
+def _read_l_by_context(chars: str, mapped: list[str]) -> None:
+    """Turn each run of "l" prototypes in ``mapped`` into "i"s where the letters beside
+    the run (marks passed over) are capitals and none is a small letter."""
+    start = 0
+    while start < len(mapped):
+        if mapped[start] != "l":
+            start += 1
+            continue
+        end = start
+        while end < len(mapped) and mapped[end] == "l":
+            end += 1
+        beside = {_case(chars, start - 1, -1), _case(chars, end, 1)}
+        if "Lu" in beside and "Ll" not in beside:
+            mapped[start:end] = ["i"] * (end - start)
+        start = end
+
+
+def _case(chars: str, at: int, step: int) -> str:
+    """The category of the first letter from ``at`` on in direction ``step``, marks passed
+    over, if it is a capital or a small letter ("Lu", "Ll"); "" otherwise."""
+    while 0 <= at < len(chars) and unicodedata.category(chars[at]).startswith("M"):
+        at += step
+    if not 0 <= at < len(chars):
+        return ""
+    category = unicodedata.category(chars[at])
+    return category if category in ("Lu", "Ll") else ""
 
 
 @cache

@@ -333,7 +333,7 @@ class VendorRegistry:
         registration that failed part-way) is taken over once it is a minute old.
         """
         compared = name_keys(name)
-        if not _as_read(name) or not all(key.partition(":")[2] for key in compared):
+        if not _as_read(name) or not all(compared):
             raise _refuse("client_name", "must hold a letter or a digit customers can read")
         self._record_names()
         now = self._clock()
@@ -396,7 +396,8 @@ class VendorRegistry:
 
     def _released_before(self, client_id: str, record: Document) -> bool:
         """Whether the version before held no name record for the vendor (its record was
-        the SHA-256 of its name as :func:`_as_read` reads it, unprefixed)."""
+        the SHA-256 of its name as :func:`_as_read` reads it, unprefixed: ``_as_read`` is
+        that version's ``name_key`` unchanged, and must stay so for this to find them)."""
         name = _as_read(str(record.get("client_name", "")))
         held = self._store.get(NAMES_TABLE, hashlib.sha256(name.encode("utf-8")).hexdigest())
         return held is None or held.get("client_id") != client_id
@@ -407,9 +408,9 @@ class VendorRegistry:
         enabled, NotFound if there is none.
 
         Returns "released" if that freed its name, "none" if it held no name record, and
-        "kept" if every record it held reads as the name of an enabled vendor too (two
-        names an earlier version told apart): those records pass to that vendor, the one
-        registered first, in the same write, and so the name stays taken.
+        "kept" if a record it held is one of an enabled vendor's name too (two names an
+        earlier version told apart): such records pass to that vendor (of several, the one
+        registered first) in the same write, and so the name stays taken.
         """
         vendor = self.get(client_id)
         if vendor is None:
@@ -418,7 +419,9 @@ class VendorRegistry:
             raise ValidationError("client_id", "disable the vendor before releasing its name")
         self._record_names()
         keys = [_name_digest(key) for key in name_keys(vendor.client_name)]
-        heirs = self._name_heirs(keys, client_id)
+        mine = [key for key in keys if self._holder(key) == client_id]
+        # Looked for only when there is something to hand on: it reads every vendor.
+        heirs = self._name_heirs(mine, client_id) if mine else {}
         outcome: list[NameRelease] = ["none"]
 
         def release(held: Mapping[str, Document]) -> dict[str, Document | None]:
@@ -426,12 +429,19 @@ class VendorRegistry:
             for key, record in held.items():
                 if record.get("client_id") == client_id:
                     changed[key] = heirs.get(key)
-                    if changed[key] is None or outcome[0] == "none":
-                        outcome[0] = "kept" if changed[key] else "released"
+                    if changed[key] is not None:
+                        outcome[0] = "kept"
+                    elif outcome[0] == "none":
+                        outcome[0] = "released"
             return changed
 
         self._store.update_many(NAMES_TABLE, keys, release)
         return outcome[0]
+
+    def _holder(self, key: str) -> str | None:
+        """The client id holding the name record ``key``, if any."""
+        record = self._store.get(NAMES_TABLE, key)
+        return None if record is None else str(record.get("client_id"))
 
     def _name_heirs(self, keys: Collection[str], client_id: str) -> dict[str, Document]:
         """For each of the name records ``keys``, the record that gives it to the enabled
@@ -638,41 +648,36 @@ def _text(value: object, member: str, max_chars: int, subject: str = "") -> str:
 
 def name_keys(name: str) -> tuple[str, ...]:
     """The keys a vendor name is compared by: two names customers could take for each
-    other share one. Each reads the name as :func:`_as_read` does and takes its UTS #39
+    other share one. Both read the name as :func:`_as_read` does and take its UTS #39
     skeleton (characters that look alike read as one: a Cyrillic a (U+0430) as a Latin
-    "a", a "1" as an "l", a "0" as an "O", an "m" as "rn"; see :mod:`vault.confusables`):
+    "a", a "0" as an "O", an "m" as "rn"; see :mod:`vault.confusables`):
 
-    - as read: case folded before the skeleton, so "ACME" and "acme" share it;
-    - as written: the skeleton of the name as it is, its case kept, so that letters that
-      look like others in that case are read as those (a capital "I" among small letters
-      as an "l", "PayPaI"; a Greek capital Eta as an "H");
-    - in capitals: the skeleton first, a capital that looks like an "l" read as the "i"
-      it is, then case folded, so that a name in capitals with Greek or Cyrillic letters
-      in it ("BITCOIN" with a Greek capital Iota) reads as the same name in small letters.
+    - as read: case folded before the skeleton, so "ACME" and "acme" share it, and so do
+      names with small letters of other scripts that look alike;
+    - as written: the skeleton first, its case kept, then case folded, so that capitals
+      that look like other letters are read as those (a Greek capital Eta as an "H",
+      "BITCOIN" with a Greek capital Iota as "Bitcoin"), with what reads as an "l" read
+      by the letters beside it: a capital I among small letters is an "l" ("PayPaI"
+      reads as "PayPal"), an l or a 1 among capitals an "I" ("M1CROSOFT"), while "IG"
+      and "LG" stay apart.
 
-    The skeleton is case-sensitive, and a capital "I" is an "l" among small letters but
-    not among capitals (where "L" has its foot), so no one key does all three. The key as
-    written is compared only with keys as written ("w:"), the two case-folded keys with
-    each other ("f:"): a key as written of "Iowa" ("lowa") must not meet "LOWA" folded.
+    The skeleton is case-sensitive, so neither key alone does both.
     """
     as_read = _as_read(skeleton(_as_read(name)))
-    as_written = _as_read(skeleton(name), fold=False)
-    in_capitals = _as_read(skeleton(_as_read(skeleton(name, capitals_as_i=True))))
-    return tuple(dict.fromkeys((f"f:{as_read}", f"w:{as_written}", f"f:{in_capitals}")))
+    as_written = _as_read(skeleton(_as_read(skeleton(name, l_by_context=True))))
+    return tuple(dict.fromkeys((as_read, as_written)))
 
 
-def _as_read(name: str, *, fold: bool = True) -> str:
-    """Unicode NFKD, case folded unless ``fold`` is False (and normalised again: a
-    mathematical capital folds only as the letter it is); what shows nothing or little left
-    out (format, unassigned and
+def _as_read(name: str) -> str:
+    """Unicode NFKD, case folded (and normalised again: a mathematical capital folds only
+    as the letter it is); what shows nothing or little left out (format, unassigned and
     private characters such as joiners, variation selectors, Hangul fillers, and accents
     on Latin, Greek and Cyrillic letters, while the marks of other scripts, which make
     other words, count); punctuation, spaces and blank symbols read as one space.
     """
     kept: list[str] = []
     base = ""  # The script of the last letter kept.
-    decomposed = unicodedata.normalize("NFKD", name)
-    folded = unicodedata.normalize("NFKD", decomposed.casefold()) if fold else decomposed
+    folded = unicodedata.normalize("NFKD", unicodedata.normalize("NFKD", name).casefold())
     for char in folded:
         category = unicodedata.category(char)
         if category in ("Cf", "Cc", "Cn", "Co", "Me") or char in _SHOW_NOTHING:

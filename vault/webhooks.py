@@ -325,12 +325,15 @@ class Webhooks(FollowsNoProfile):
         """The message as the key in use now signs it: one queued before a rotation is
         signed again, so that a vendor can check it against the keys published now (a key
         withdrawn as compromised among them no longer). If the key cannot be loaded now,
-        the message goes as it was queued rather than failing an attempt for it."""
+        the attempt fails (WebhookRefused) and is retried: what it was queued with may be a
+        withdrawn key's signature, which the vendor could not check."""
         try:
             signing = self._signing.current()
         except KeyringError as error:
             logger.error("webhooks: the signing key cannot be loaded: %s", type(error).__name__)
-            return body
+            raise WebhookRefused(
+                f"the signing key cannot be loaded ({type(error).__name__})"
+            ) from None
         header, payload = body.split(".")[:2]
         if json.loads(_unpadded_b64decode(header)).get("kid") == signing.kid:
             return body

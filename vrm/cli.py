@@ -650,8 +650,8 @@ def vendor_disable(data: Path | None, client_id: str, release_name: bool) -> Non
         click.echo(f"another vendor may now register the name {after.client_name!r}")
     elif released == "kept":
         click.echo(
-            f"the name {after.client_name!r} reads as an enabled vendor's too, registered "
-            "before this one: it stays that vendor's"
+            f"the name {after.client_name!r} reads as an enabled vendor's too: it stays "
+            "that vendor's"
         )
     elif release_name:
         click.echo(f"vendor {client_id} held no name to release")

@@ -11,6 +11,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from keys import KeySet, open_keys
+from keys.errors import MissingKeys
 from keys.files import ensure_private_dir
 from vault.access import EndedChains, VendorAccess
 from vault.access_export import full_export
@@ -97,6 +98,12 @@ def build_services(
 ) -> Services:
     """Open keys and storage under the configured data directory (created on first run)."""
     data_dir = ensure_private_dir(Path(config["DATA"]).expanduser(), may_be_link=True)
+    held = [part for part in ("store", "audit") if (data_dir / part).exists()]
+    if held and not (data_dir / "keys").exists():
+        raise MissingKeys(
+            f"{data_dir} holds {' and '.join(held)} but no keys folder: put its keys back "
+            "there (new keys would leave what it holds unreadable)"
+        )
     keys = open_keys(key_dir(config), kek=config["KEK"] or None)
     if config["STORE"] == "memory":
         log.warning("STORE=memory keeps everything in memory and loses it on exit: tests only")

@@ -108,15 +108,28 @@ def test_a_message_queued_before_a_signing_key_rotation_is_sent_signed_by_the_ne
     assert verified(client, body)["aud"] == marketer.client_id
 
 
-def test_a_signing_key_that_cannot_be_loaded_does_not_fail_a_delivery(
-    client: FlaskClient, vault: Services, marketer: Marketer, receiver: Receiver
+def test_while_the_signing_key_cannot_be_loaded_nothing_unverifiable_is_sent(
+    client: FlaskClient,
+    vault: Services,
+    marketer: Marketer,
+    receiver: Receiver,
+    clock: FakeClock,
 ) -> None:
-    accepted_offer(client, vault, marketer)
-    key_file = Path(vault.config["DATA"]) / "keys" / "signing-ed25519.pem"
-    key_file.chmod(0o644)  # Refused by the key loader from now on.
+    accepted_offer(client, vault, marketer)  # Queued, signed by the key in use then.
+    keys_dir = Path(vault.config["DATA"]) / "keys"
+    rotate_signing_key(keys_dir, publish_old=False)  # That key withdrawn ...
+    key_file = keys_dir / "signing-ed25519.pem"
+    key_file.chmod(0o644)  # ... and its successor refused by the key loader for now.
 
-    assert vault.webhooks.deliver_due().delivered == 1
+    report = vault.webhooks.deliver_due()
+    assert (report.delivered, report.retrying) == (0, 1)
+    assert receiver.received == []
+    ((_, listed),) = vault.webhooks.pending()
+    assert "signing key cannot be loaded" in listed["last_error"]
+
     key_file.chmod(0o600)
+    clock.advance(24 * 3600)
+    assert vault.webhooks.deliver_due().delivered == 1
     assert verified(client, receiver.received[0][1])["aud"] == marketer.client_id
 
 
