@@ -593,21 +593,36 @@ def test_a_data_directory_without_a_vault_is_refused_and_left_as_it_was(
 
 
 @pytest.mark.parametrize("command", [["customer", "create", "--email", "b@example.org"], ["serve"]])
+@pytest.mark.parametrize(
+    ("moved", "lacking"),
+    [
+        ("keys", "index.key, signing-ed25519.pem, kek/"),
+        ("keys/index.key", "index.key"),
+        ("keys/kek", "kek/"),
+    ],
+)
 def test_a_vault_whose_keys_are_missing_is_not_given_new_ones(
-    env: dict[str, str], data_dir: Path, command: list[str]
+    env: dict[str, str], data_dir: Path, command: list[str], moved: str, lacking: str
 ) -> None:
-    assert (
-        run_real(env, "customer", "create", "--email", "a@example.org", stdin=PASSWORD).returncode
-        == 0
-    )
-    (data_dir / "keys").rename(data_dir.parent / "keys-elsewhere")
+    created = run_real(env, "customer", "create", "--email", "a@example.org", stdin=PASSWORD)
+    assert created.returncode == 0
+    (data_dir / moved).rename(data_dir.parent / "moved-elsewhere")
     result = run_real(env, *command, stdin=PASSWORD)
     assert result.returncode == 1
     assert result.stderr == (
-        f"error: {data_dir} holds store and audit but no keys folder: put its keys back "
-        "there (new keys would leave what it holds unreadable)\n"
+        f"error: {data_dir} holds store and audit but its keys folder lacks {lacking}: put "
+        "its keys back there (new keys would leave what it holds unreadable)\n"
     )
-    assert not (data_dir / "keys").exists()
+    assert not (data_dir / moved).exists()
+
+
+def test_empty_store_and_audit_folders_made_beforehand_are_no_vault_to_protect(
+    env: dict[str, str], data_dir: Path
+) -> None:
+    (data_dir / "store").mkdir(parents=True)
+    (data_dir / "audit").mkdir()
+    created = run_real(env, "customer", "create", "--email", "a@example.org", stdin=PASSWORD)
+    assert created.returncode == 0, created.stderr
 
 
 def test_upgrading_without_a_store_says_so_and_creates_nothing(

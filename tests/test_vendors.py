@@ -558,6 +558,11 @@ def test_a_name_another_vendor_registered_is_refused(registry: VendorRegistry, n
         ("Dell", "DeII"),
         ("Microsoft", "M1CROSOFT"),  # a one among capitals, for the I
         ("Microsoft", "MlCROSOFT"),  # a small l among capitals
+        ("Microsoft", "\uff2d\uff11\uff23\uff32\uff2f\uff33\uff2f\uff26\uff34"),  # fullwidth
+        # Lisu letters, which have no case but look like Latin capitals.
+        ("MICROSOFT", "\ua4df\ua4f2\ua4da\ua4e3\ua4f3\ua4e2\ua4f3\ua4dd\ua4d4"),
+        ("Gmail", "Gma\u13a5I"),  # a Cherokee capital that looks like a small i
+        ("Dell", "De\u00cdI"),  # an accent on one capital I of two
     ],
 )
 def test_a_name_that_looks_like_another_vendors_is_refused(

@@ -35,30 +35,43 @@ def skeleton(text: str, *, l_by_context: bool = False) -> str:
 
 
 def _read_l_by_context(chars: str, mapped: list[str]) -> None:
-    """Turn each run of "l" prototypes in ``mapped`` into "i"s where the letters beside
-    the run (marks passed over) are capitals and none is a small letter."""
+    """Turn each run of "l" prototypes in ``mapped`` (marks within it passed over) into
+    "i"s where the letters beside the run are capitals and none is a small letter, each
+    letter's case read from its prototype (a Lisu letter reads as the capital it looks
+    like, a Cherokee letter that looks like an "i" as a small letter)."""
     start = 0
     while start < len(mapped):
         if mapped[start] != "l":
             start += 1
             continue
         end = start
-        while end < len(mapped) and mapped[end] == "l":
+        while end < len(mapped) and (mapped[end] == "l" or _is_mark(chars[end])):
             end += 1
-        beside = {_case(chars, start - 1, -1), _case(chars, end, 1)}
+        while _is_mark(chars[end - 1]):
+            end -= 1
+        beside = {_case(chars, mapped, start - 1, -1), _case(chars, mapped, end, 1)}
         if "Lu" in beside and "Ll" not in beside:
-            mapped[start:end] = ["i"] * (end - start)
+            for at in range(start, end):
+                if mapped[at] == "l":
+                    mapped[at] = "i"
         start = end
 
 
-def _case(chars: str, at: int, step: int) -> str:
-    """The category of the first letter from ``at`` on in direction ``step``, marks passed
-    over, if it is a capital or a small letter ("Lu", "Ll"); "" otherwise."""
-    while 0 <= at < len(chars) and unicodedata.category(chars[at]).startswith("M"):
+def _is_mark(char: str) -> bool:
+    return unicodedata.category(char).startswith("M")
+
+
+def _case(chars: str, mapped: list[str], at: int, step: int) -> str:
+    """Whether the first letter from ``at`` on in direction ``step`` (marks passed over)
+    looks like a capital ("Lu") or a small letter ("Ll") by its prototype; "" otherwise."""
+    while 0 <= at < len(chars) and _is_mark(chars[at]):
         at += step
-    if not 0 <= at < len(chars):
+    if not 0 <= at < len(chars) or not unicodedata.category(chars[at]).startswith("L"):
         return ""
-    category = unicodedata.category(chars[at])
+    looks = [c for c in mapped[at] if not _is_mark(c)]
+    if not looks:
+        return ""
+    category = unicodedata.category(looks[-1] if step < 0 else looks[0])
     return category if category in ("Lu", "Ll") else ""
 
 

@@ -664,7 +664,9 @@ def name_keys(name: str) -> tuple[str, ...]:
     The skeleton is case-sensitive, so neither key alone does both.
     """
     as_read = _as_read(skeleton(_as_read(name)))
-    as_written = _as_read(skeleton(_as_read(skeleton(name, l_by_context=True))))
+    as_written = _as_read(
+        skeleton(_as_read(skeleton(unicodedata.normalize("NFKD", name), l_by_context=True)))
+    )
     return tuple(dict.fromkeys((as_read, as_written)))
 
 

@@ -229,6 +229,13 @@ class Webhooks(FollowsNoProfile):
             elif _done_long_ago(record, now):
                 self._store.delete(TABLE, key)
         delivered = retrying = failed = 0
+        try:
+            self._signing.current()
+        except KeyringError as error:
+            # The server's own fault: the vendors' attempts are not spent on it. Messages
+            # wait (a queued one may carry a withdrawn key's signature) until it is fixed.
+            logger.error("webhooks: not sent, the signing key cannot be loaded: %s", error)
+            return DeliveryReport(0, len(due), 0)
         started = time.monotonic()
         # Oldest first, so a vendor hears of a grant's changes in the order they happened.
         for _, key in sorted(due)[:limit]:

@@ -89,6 +89,38 @@ def key_dir(config: Mapping[str, Any]) -> Path:
     return ensure_private_dir(data_dir / "keys")
 
 
+#: The keys without which what a data directory holds cannot be read or checked: made anew,
+#: they would not open the vaults' data keys (the KEK), find a vault's records (the index
+#: key) or sign as the log and the receipts did (the signing key).
+_KEYS_OF_DATA = ("index.key", "signing-ed25519.pem")
+
+
+def _check_keys_of_data(data_dir: Path, *, kek_from_environment: bool) -> None:
+    """Raise MissingKeys if ``data_dir`` holds a store or an audit log but a key its data
+    needs is missing (keys restored apart from the data, say), rather than making new
+    keys beside it."""
+    held = [part for part in ("store", "audit") if _non_empty(data_dir / part)]
+    if not held:
+        return
+    keys = data_dir / "keys"
+    missing = [name for name in _KEYS_OF_DATA if not (keys / name).is_file()]
+    if not kek_from_environment and not _non_empty(keys / "kek"):
+        missing.append("kek/")
+    if missing:
+        raise MissingKeys(
+            f"{data_dir} holds {' and '.join(held)} but its keys folder lacks "
+            f"{', '.join(missing)}: put its keys back there (new keys would leave what it "
+            "holds unreadable)"
+        )
+
+
+def _non_empty(directory: Path) -> bool:
+    try:
+        return any(directory.iterdir())
+    except (FileNotFoundError, NotADirectoryError):
+        return False
+
+
 def build_services(
     config: Mapping[str, Any],
     *,
@@ -98,12 +130,7 @@ def build_services(
 ) -> Services:
     """Open keys and storage under the configured data directory (created on first run)."""
     data_dir = ensure_private_dir(Path(config["DATA"]).expanduser(), may_be_link=True)
-    held = [part for part in ("store", "audit") if (data_dir / part).exists()]
-    if held and not (data_dir / "keys").exists():
-        raise MissingKeys(
-            f"{data_dir} holds {' and '.join(held)} but no keys folder: put its keys back "
-            "there (new keys would leave what it holds unreadable)"
-        )
+    _check_keys_of_data(data_dir, kek_from_environment=bool(config["KEK"]))
     keys = open_keys(key_dir(config), kek=config["KEK"] or None)
     if config["STORE"] == "memory":
         log.warning("STORE=memory keeps everything in memory and loses it on exit: tests only")
