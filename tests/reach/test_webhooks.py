@@ -89,6 +89,16 @@ def test_a_forged_or_altered_message_does_not_verify(
         verified(client, f"{header}.{altered}.{signature}".encode())
 
 
+def queued_then_rotated(
+    client: FlaskClient, vault: Services, marketer: Marketer, *, withdrawn: bool
+) -> Path:
+    """Queue a message (signed by the key in use), then rotate that key; the keys folder."""
+    accepted_offer(client, vault, marketer)
+    keys_dir = Path(vault.config["DATA"]) / "keys"
+    rotate_signing_key(keys_dir, publish_old=not withdrawn)
+    return keys_dir
+
+
 @pytest.mark.parametrize("compromised", [False, True], ids=["retired", "withdrawn"])
 def test_a_message_queued_before_a_signing_key_rotation_is_sent_signed_by_the_new_key(
     client: FlaskClient,
@@ -97,10 +107,7 @@ def test_a_message_queued_before_a_signing_key_rotation_is_sent_signed_by_the_ne
     receiver: Receiver,
     compromised: bool,
 ) -> None:
-    accepted_offer(client, vault, marketer)  # Queued, signed by the key in use then.
-    keys_dir = Path(vault.config["DATA"]) / "keys"
-    rotate_signing_key(keys_dir, publish_old=not compromised)
-
+    queued_then_rotated(client, vault, marketer, withdrawn=compromised)
     assert vault.webhooks.deliver_due().delivered == 1
     body = receiver.received[0][1]
     header = json.loads(base64.urlsafe_b64decode(body.split(b".")[0] + b"=="))
@@ -115,11 +122,9 @@ def test_while_the_signing_key_cannot_be_loaded_nothing_unverifiable_is_sent(
     receiver: Receiver,
     clock: FakeClock,
 ) -> None:
-    accepted_offer(client, vault, marketer)  # Queued, signed by the key in use then.
-    keys_dir = Path(vault.config["DATA"]) / "keys"
-    rotate_signing_key(keys_dir, publish_old=False)  # That key withdrawn ...
+    keys_dir = queued_then_rotated(client, vault, marketer, withdrawn=True)
     key_file = keys_dir / "signing-ed25519.pem"
-    key_file.chmod(0o644)  # ... and its successor refused by the key loader for now.
+    key_file.chmod(0o644)  # The new key refused by the key loader, for now.
 
     for _ in range(MAX_ATTEMPTS + 1):  # However long that lasts, ...
         report = vault.webhooks.deliver_due()
