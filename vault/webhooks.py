@@ -22,7 +22,6 @@ was checked, so a second DNS answer cannot change it.
 
 from __future__ import annotations
 
-import base64
 import contextlib
 import hmac
 import http.client
@@ -40,9 +39,11 @@ from datetime import datetime, timedelta
 from typing import Any, Protocol
 from urllib.parse import urlsplit
 
+from joserfc import jws
+
 from keys.envelope import RandomBytes
 from keys.errors import KeyringError
-from keys.signing import SigningKeys
+from keys.signing import SigningKey, SigningKeys
 from vault.clock import Clock, isoformat, parse_iso
 from vault.errors import AlreadyExists, NotFound, VaultError
 from vault.events import Event, EventSink, vault_pseudonym
@@ -230,7 +231,8 @@ class Webhooks(FollowsNoProfile):
                 self._store.delete(TABLE, key)
         delivered = retrying = failed = 0
         try:
-            self._signing.current()
+            # One key for the pass: what was queued under another is signed again with it.
+            signing = self._signing.current()
         except KeyringError as error:
             # The server's own fault: the vendors' attempts are not spent on it. Messages
             # wait (a queued one may carry a withdrawn key's signature) until it is fixed.
@@ -244,7 +246,7 @@ class Webhooks(FollowsNoProfile):
             leased = self._lease(key)
             if leased is None:
                 continue
-            outcome = self._attempt(key, leased)
+            outcome = self._attempt(key, leased, signing)
             delivered += outcome == DELIVERED
             failed += outcome == FAILED
             retrying += outcome == PENDING
@@ -277,7 +279,7 @@ class Webhooks(FollowsNoProfile):
         self._store.update(TABLE, key, change)
         return leased[0] if leased else None
 
-    def _attempt(self, key: str, record: Document) -> str:
+    def _attempt(self, key: str, record: Document, signing: SigningKey) -> str:
         """Post a leased message and record the outcome, timed from when the post ended.
 
         A vendor disabled (or gone) since the message was queued is not sent anything.
@@ -292,7 +294,7 @@ class Webhooks(FollowsNoProfile):
             outcome = FAILED
         else:
             attempts += 1
-            error = self._post(record)
+            error = self._post(record, signing)
             if error is None:
                 outcome = DELIVERED
             elif attempts >= MAX_ATTEMPTS:
@@ -328,29 +330,12 @@ class Webhooks(FollowsNoProfile):
         )
         return outcome
 
-    def _signed_now(self, body: str) -> str:
-        """The message as the key in use now signs it: one queued before a rotation is
-        signed again, so that a vendor can check it against the keys published now (a key
-        withdrawn as compromised among them no longer). If the key cannot be loaded now,
-        the attempt fails (WebhookRefused) and is retried: what it was queued with may be a
-        withdrawn key's signature, which the vendor could not check."""
-        try:
-            signing = self._signing.current()
-        except KeyringError as error:
-            logger.error("webhooks: the signing key cannot be loaded: %s", type(error).__name__)
-            raise WebhookRefused(
-                f"the signing key cannot be loaded ({type(error).__name__})"
-            ) from None
-        header, payload = body.split(".")[:2]
-        if json.loads(_unpadded_b64decode(header)).get("kid") == signing.kid:
-            return body
-        return signing.compact_jws(_unpadded_b64decode(payload), SET_TYPE)
-
-    def _post(self, record: Document) -> str | None:
-        """Send the message once; None if the vendor took it, else why not."""
+    def _post(self, record: Document, signing: SigningKey) -> str | None:
+        """Send the message once, signed by ``signing``; None if the vendor took it, else
+        why not."""
         headers = {"Content-Type": CONTENT_TYPE, "Accept": "application/json"}
         try:
-            body = self._signed_now(record["body"])
+            body = _signed_by(record["body"], signing)
             status = self._transport.post(record["url"], body.encode(), headers)
         except WebhookRefused as refused:
             return str(refused)
@@ -507,5 +492,11 @@ class _PinnedHTTPS(http.client.HTTPSConnection):
         self.sock = self._tls.wrap_socket(raw, server_hostname=self.host)
 
 
-def _unpadded_b64decode(text: str) -> bytes:
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+def _signed_by(body: str, signing: SigningKey) -> str:
+    """The queued message ``body`` as ``signing`` signs it: one queued before a rotation is
+    signed again, so that a vendor can check it against the keys published now (a key
+    withdrawn as compromised among them no longer)."""
+    queued = jws.extract_compact(body.encode("ascii"))
+    if queued.headers().get("kid") == signing.kid:
+        return body
+    return signing.compact_jws(queued.payload, SET_TYPE)
