@@ -22,7 +22,7 @@ import json
 import os
 import re
 import unicodedata
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from types import MappingProxyType
@@ -307,7 +307,7 @@ class VendorRegistry:
             # was stored after all (a failure after its file was in place).
             with contextlib.suppress(VaultError, OSError):
                 if self._store.get(TABLE, client_id) is None:
-                    self._drop_names(names, client_id)
+                    self._give_up_names(names, client_id)
             raise
         self._events.emit(
             Event(
@@ -385,12 +385,9 @@ class VendorRegistry:
             for client_id, record in self._store.scan(TABLE)
             if not (earlier and record.get("disabled") and self._released_before(client_id, record))
         ]
-        for client_id, record in sorted(vendors, key=_registered_first):
-            for key in name_keys(str(record.get("client_name", ""))):
-                with contextlib.suppress(AlreadyExists):
-                    self._store.insert(
-                        NAMES_TABLE, _name_digest(key), {"client_id": client_id, "at": None}
-                    )
+        for key, client_id in _first_holders(vendors).items():
+            with contextlib.suppress(AlreadyExists):
+                self._store.insert(NAMES_TABLE, key, {"client_id": client_id, "at": None})
         with contextlib.suppress(AlreadyExists):
             self._store.insert(NAMES_TABLE, _NAMES_RECORDED, {"recorded": True})
 
@@ -419,55 +416,46 @@ class VendorRegistry:
             raise ValidationError("client_id", "disable the vendor before releasing its name")
         self._record_names()
         keys = [_name_digest(key) for key in name_keys(vendor.client_name)]
-        mine = [key for key in keys if self._holder(key) == client_id]
-        # Looked for only when there is something to hand on: it reads every vendor.
-        heirs = self._name_heirs(mine, client_id) if mine else {}
-        outcome: list[NameRelease] = ["none"]
-
-        def release(held: Mapping[str, Document]) -> dict[str, Document | None]:
-            changed: dict[str, Document | None] = {}
-            for key, record in held.items():
-                if record.get("client_id") == client_id:
-                    changed[key] = heirs.get(key)
-                    if changed[key] is not None:
-                        outcome[0] = "kept"
-                    elif outcome[0] == "none":
-                        outcome[0] = "released"
-            return changed
-
-        self._store.update_many(NAMES_TABLE, keys, release)
-        return outcome[0]
+        heirs: dict[str, str] = {}
+        if any(self._holder(key) == client_id for key in keys):
+            # Looked for only when there is something to hand on: it reads every vendor.
+            enabled = (
+                (other, record)
+                for other, record in self._store.scan(TABLE)
+                if other != client_id and not record.get("disabled")
+            )
+            heirs = _first_holders(enabled)
+        return self._give_up_names(keys, client_id, heirs)
 
     def _holder(self, key: str) -> str | None:
         """The client id holding the name record ``key``, if any."""
         record = self._store.get(NAMES_TABLE, key)
         return None if record is None else str(record.get("client_id"))
 
-    def _name_heirs(self, keys: Collection[str], client_id: str) -> dict[str, Document]:
-        """For each of the name records ``keys``, the record that gives it to the enabled
-        vendor other than ``client_id``, registered first, whose name has it, if any."""
-        heirs: dict[str, Document] = {}
-        others = [
-            (other, record)
-            for other, record in self._store.scan(TABLE)
-            if other != client_id and not record.get("disabled")
-        ]
-        for other, record in sorted(others, key=_registered_first):
-            for key in name_keys(str(record.get("client_name", ""))):
-                digest = _name_digest(key)
-                if digest in keys and digest not in heirs:
-                    heirs[digest] = {"client_id": other, "at": None}
-        return heirs
+    def _give_up_names(
+        self, keys: Sequence[str], client_id: str, heirs: Mapping[str, str] | None = None
+    ) -> NameRelease:
+        """In one write, remove those of the name records ``keys`` that ``client_id``
+        holds, or pass them to their heir (a client id by record key) if they have one;
+        see :meth:`release_name` for what is returned."""
+        heirs = heirs or {}
+        outcome: list[NameRelease] = ["none"]
 
-    def _drop_names(self, keys: Sequence[str], client_id: str) -> None:
-        """Remove, at once, those of the name records ``keys`` that ``client_id`` holds."""
+        def give_up(held: Mapping[str, Document]) -> dict[str, Document | None]:
+            changed: dict[str, Document | None] = {}
+            for key, record in held.items():
+                if record.get("client_id") != client_id:
+                    continue
+                heir = heirs.get(key)
+                changed[key] = None if heir is None else {"client_id": heir, "at": None}
+                if heir is not None:
+                    outcome[0] = "kept"
+                elif outcome[0] == "none":
+                    outcome[0] = "released"
+            return changed
 
-        def drop(held: Mapping[str, Document]) -> dict[str, Document | None]:
-            return {
-                key: None for key, record in held.items() if record.get("client_id") == client_id
-            }
-
-        self._store.update_many(NAMES_TABLE, keys, drop)
+        self._store.update_many(NAMES_TABLE, keys, give_up)
+        return outcome[0]
 
     def get(self, client_id: str) -> Vendor | None:
         """The vendor with ``client_id``, or None (also for a malformed id).
@@ -706,6 +694,16 @@ _INVISIBLE_MARKS = frozenset(
     + "".join(map(chr, range(0xFE00, 0xFE10)))
     + "".join(map(chr, range(0xE0100, 0xE01F0)))
 )
+
+
+def _first_holders(vendors: Iterable[tuple[str, Document]]) -> dict[str, str]:
+    """Each name record key of the names of ``vendors`` (``(client_id, record)`` pairs of
+    the vendors table), with the client id of the one registered first whose name has it."""
+    holders: dict[str, str] = {}
+    for client_id, record in sorted(vendors, key=_registered_first):
+        for key in name_keys(str(record.get("client_name", ""))):
+            holders.setdefault(_name_digest(key), client_id)
+    return holders
 
 
 def _registered_first(item: tuple[str, Document]) -> tuple[str, str]:
