@@ -158,8 +158,8 @@ class SigningKeyFile:
     """The signing key its file holds now, with the keys it replaced.
 
     The key is loaded when this is made (and generated and stored first, on first use).
-    After that, each :meth:`current` compares the key file (a digest of its bytes, and its mode) and
-    the names in the retired keys' folder with what it loaded, and loads them again when
+    After that, each :meth:`current` compares the key file (a digest of its bytes, and its
+    mode) and the names in the retired keys' folder with what it loaded, and loads them again when
     either changed: a read of a small file and a folder listing, which no reuse of an
     inode or coarse file time can fool. So ``vrm keys rotate-signing``, run beside a server,
     takes effect in it at its next signature or JWKS: it signs with the new key and
@@ -202,19 +202,12 @@ class SigningKeyFile:
 
 
 def _contents(path: Path) -> tuple[int, bytes] | None:
-    """A file's mode and the SHA-256 of its bytes, or None if there is none."""
+    """A file's mode and the SHA-256 of its bytes, or None if there is none (a change
+    between the two reads only makes the next comparison load it again)."""
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+        return path.stat().st_mode, hashlib.sha256(path.read_bytes()).digest()
     except FileNotFoundError:
         return None
-    try:
-        mode = os.fstat(fd).st_mode
-        chunks = []
-        while chunk := os.read(fd, 4096):
-            chunks.append(chunk)
-    finally:
-        os.close(fd)
-    return mode, hashlib.sha256(b"".join(chunks)).digest()
 
 
 def _listing(directory: Path) -> tuple[str, ...]:
@@ -238,7 +231,7 @@ def load_retired(directory: Path, *, current: str = "") -> tuple[VerifyingKey, .
     for path in directory.glob("*.pem"):
         where = str(path)
         try:
-            pem, stamp = read_secret_file(path), path.stat().st_mtime_ns
+            pem, retired_at = read_secret_file(path), path.stat().st_mtime_ns
         except FileNotFoundError:
             continue  # Withdrawn since the folder was listed.
         try:
@@ -251,7 +244,7 @@ def load_retired(directory: Path, *, current: str = "") -> tuple[VerifyingKey, .
         if retired.kid != path.stem:
             raise InvalidKeyMaterial(f"{where}: the key's id is {retired.kid}, not its name")
         if retired.kid != current:
-            found.append((stamp, retired))
+            found.append((retired_at, retired))
     found.sort(key=lambda pair: (-pair[0], pair[1].kid))
     return tuple(retired for _, retired in found)
 

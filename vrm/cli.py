@@ -641,7 +641,7 @@ def vendor_disable(data: Path | None, client_id: str, release_name: bool) -> Non
     with opened(data) as services:
         before = services.vendors.get(client_id)
         after = services.vendors.disable(client_id)
-        released = release_name and services.vendors.release_name(client_id)
+        released = services.vendors.release_name(client_id) if release_name else None
     if before is not None and before.disabled:
         click.echo(f"vendor {client_id} ({after.client_name}) was already disabled")
     else:
@@ -653,7 +653,7 @@ def vendor_disable(data: Path | None, client_id: str, release_name: bool) -> Non
             f"the name {after.client_name!r} reads as an enabled vendor's too: it stays "
             "that vendor's"
         )
-    elif release_name:
+    elif released == "none":
         click.echo(f"vendor {client_id} held no name to release")
 
 

@@ -13,6 +13,7 @@ from urllib.parse import urlsplit
 from keys import KeySet, open_keys
 from keys.errors import MissingKeys
 from keys.files import ensure_private_dir
+from keys.signing import SIGNING_FILE
 from vault.access import EndedChains, VendorAccess
 from vault.access_export import full_export
 from vault.access_history import AccessHistory
@@ -92,7 +93,7 @@ def key_dir(config: Mapping[str, Any]) -> Path:
 #: The keys without which what a data directory holds cannot be read or checked: made anew,
 #: they would not open the vaults' data keys (the KEK), find a vault's records (the index
 #: key) or sign as the log and the receipts did (the signing key).
-_KEYS_OF_DATA = ("index.key", "signing-ed25519.pem")
+_KEYS_OF_DATA = ("index.key", SIGNING_FILE)
 
 
 def _check_keys_of_data(data_dir: Path, *, kek_from_environment: bool) -> None:
