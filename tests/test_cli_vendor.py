@@ -7,7 +7,7 @@ import pytest
 from tests.conftest import FakeClock
 from tests.test_cli import env as env  # pytest finds the imported fixture by its name.
 from tests.test_cli import run_real, vrm
-from tests.test_vendors import SEGMENTS, shop
+from tests.test_vendors import COPYCAT, SEGMENTS, copycat_holding_the_name, shop
 from vault.vendors import Vendor
 from vrm.services import Services
 
@@ -55,6 +55,27 @@ def test_disable_says_what_it_did_and_the_list_shows_it(
     stored = services.vendors.get(vendor.client_id)
     assert stored is not None
     assert stored.disabled
+
+
+def test_release_name_says_whether_the_name_is_free(
+    env: dict[str, str], services: Services
+) -> None:
+    squatter = register(services, shop())
+    first = vrm("vendor", "disable", squatter.client_id, "--release-name")
+    assert first.stdout.splitlines()[1] == "another vendor may now register the name 'Acme Bikes'"
+    again = vrm("vendor", "disable", squatter.client_id, "--release-name")
+    assert again.stdout.splitlines()[1] == f"vendor {squatter.client_id} held no name to release"
+
+
+def test_release_name_says_when_an_enabled_vendor_keeps_the_name(
+    env: dict[str, str], services: Services, clock: FakeClock
+) -> None:
+    _, copycat_id = copycat_holding_the_name(services.vendors, clock)
+    result = vrm("vendor", "disable", copycat_id, "--release-name")
+    assert result.exit_code == 0
+    assert result.stdout.splitlines()[1] == (
+        f"the name {COPYCAT!r} reads as an enabled vendor's too: it stays that vendor's"
+    )
 
 
 @pytest.mark.parametrize("client_id", ["vnd_" + "0" * 24, "not/an id"])

@@ -635,24 +635,30 @@ def test_after_an_upgrade_the_vendor_registered_first_keeps_a_name_two_shared(
     assert registry.require_active(real.client_id).client_name == "Acme Bikes"
 
 
-def test_a_released_name_stays_with_an_enabled_vendor_that_shares_it(
-    registry: VendorRegistry, services: Services, clock: FakeClock
-) -> None:
+def copycat_holding_the_name(registry: VendorRegistry, clock: FakeClock) -> tuple[str, str]:
+    """The real vendor, and a later copycat (COPYCAT) holding the name records they share,
+    as a version that told the two names apart could have left them; their client ids."""
     real, _ = registry.register(shop())
     clock.advance(60)
     copycat, _ = registry.register(shop(client_name="Stand-in"))
-    store = services.store
+    store = registry._store
     store.update("vendors", copycat.client_id, lambda record: {**record, "client_name": COPYCAT})
-    # Recorded (as a version from before could have) for the copycat, not the vendor.
     for key in name_keys(COPYCAT):
         store.update(
             NAMES_TABLE, _name_digest(key), lambda _: {"client_id": copycat.client_id, "at": None}
         )
-    registry.disable(copycat.client_id)
-    assert registry.release_name(copycat.client_id) == "kept"
+    return real.client_id, copycat.client_id
+
+
+def test_a_released_name_stays_with_an_enabled_vendor_that_shares_it(
+    registry: VendorRegistry, clock: FakeClock
+) -> None:
+    real_id, copycat_id = copycat_holding_the_name(registry, clock)
+    registry.disable(copycat_id)
+    assert registry.release_name(copycat_id) == "kept"
     with pytest.raises(InvalidClientMetadata, match="another vendor"):
         registry.register(shop())
-    assert registry.require_active(real.client_id).client_name == "Acme Bikes"
+    assert registry.require_active(real_id).client_name == "Acme Bikes"
 
 
 @pytest.mark.parametrize("released", [True, False])
