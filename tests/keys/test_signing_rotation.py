@@ -6,6 +6,8 @@ import base64
 import json
 import os
 import stat
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -45,8 +47,13 @@ from vrm.services import Services, build_services
 EMAIL = "ada@example.org"
 
 
-def open_services(config: dict[str, Any]) -> Services:
-    return build_services(config, clock=FakeClock(), events=ListSink())
+@contextmanager
+def opened_services(config: dict[str, Any]) -> Iterator[Services]:
+    services = build_services(config, clock=FakeClock(), events=ListSink())
+    try:
+        yield services
+    finally:
+        services.close()
 
 
 def give_a_grant(services: Services) -> str:
@@ -81,16 +88,12 @@ def test_a_rotation_retires_the_key_and_keeps_it_published(tmp_path: Path) -> No
 def test_what_the_old_key_signed_still_verifies_and_new_receipts_use_the_new_key(
     config: dict[str, Any],
 ) -> None:
-    services = open_services(config)
-    try:
+    with opened_services(config) as services:
         old_receipt = give_a_grant(services)
         old_kid = services.keys.signing.current().kid
-    finally:
-        services.close()
     rotate_signing_key(Path(config["DATA"]) / "keys")
 
-    services = open_services(config)
-    try:
+    with opened_services(config) as services:
         jwks = services.keys.signing.current().jwks()
         assert verify_receipt(old_receipt, jwks)["piiPrincipalId"]
         vault_id = services.vaults.authenticate(EMAIL, PASSWORD)
@@ -103,22 +106,16 @@ def test_what_the_old_key_signed_still_verifies_and_new_receipts_use_the_new_key
         # A receipt of the new key does not verify against the old key alone.
         with pytest.raises(InvalidReceipt):
             verify_receipt(newest, {"keys": [jwks["keys"][1]]})
-    finally:
-        services.close()
 
 
 def test_checkpoints_are_signed_anew_by_the_new_key(config: dict[str, Any]) -> None:
-    services = open_services(config)
-    try:
+    with opened_services(config) as services:
         give_a_grant(services)
         old_note = services.checkpoints.sign()
         old_raw = services.keys.signing.current().public_raw()
-    finally:
-        services.close()
     rotate_signing_key(Path(config["DATA"]) / "keys")
 
-    services = open_services(config)
-    try:
+    with opened_services(config) as services:
         origin = services.checkpoints.origin
         assert services.checkpoints.latest() is None  # The last note is the old key's.
         note = services.checkpoints.sign()
@@ -129,8 +126,6 @@ def test_checkpoints_are_signed_anew_by_the_new_key(config: dict[str, Any]) -> N
         verify_checkpoint(old_note, both, origin)
         verify_checkpoint(note, both, origin)
         assert services.checkpoints.latest() == note
-    finally:
-        services.close()
 
 
 def kid_of(compact: str) -> str:
@@ -150,8 +145,7 @@ def narrow_the_grant(services: Services) -> str:
 def test_a_running_server_signs_with_the_new_key_from_its_next_signature(
     config: dict[str, Any],
 ) -> None:
-    services = open_services(config)
-    try:
+    with opened_services(config) as services:
         old_receipt = give_a_grant(services)
         old_note = services.checkpoints.sign()
         old = services.keys.signing.current()
@@ -172,15 +166,12 @@ def test_a_running_server_signs_with_the_new_key_from_its_next_signature(
         note = services.checkpoints.sign()
         assert note != old_note
         verify_checkpoint(note, now.public_raw(), services.checkpoints.origin)
-    finally:
-        services.close()
 
 
 def test_a_running_server_stops_using_and_publishing_a_compromised_key(
     config: dict[str, Any],
 ) -> None:
-    services = open_services(config)
-    try:
+    with opened_services(config) as services:
         old_receipt = give_a_grant(services)
         leaked = services.keys.signing.current().kid
         done = rotate_signing_key(Path(config["DATA"]) / "keys", publish_old=False)
@@ -190,15 +181,12 @@ def test_a_running_server_stops_using_and_publishing_a_compromised_key(
         with pytest.raises(InvalidReceipt):
             verify_receipt(old_receipt, jwks)
         assert kid_of(narrow_the_grant(services)) == done.current != leaked
-    finally:
-        services.close()
 
 
 def test_a_retired_key_deleted_by_hand_is_withdrawn_from_a_running_server(
     config: dict[str, Any],
 ) -> None:
-    services = open_services(config)
-    try:
+    with opened_services(config) as services:
         old = services.keys.signing.current().kid
         rotate_signing_key(Path(config["DATA"]) / "keys")
         assert len(services.keys.signing.current().jwks()["keys"]) == 2
@@ -206,8 +194,6 @@ def test_a_retired_key_deleted_by_hand_is_withdrawn_from_a_running_server(
         kids = [key["kid"] for key in services.keys.signing.current().jwks()["keys"]]
         assert old not in kids
         assert len(kids) == 1
-    finally:
-        services.close()
 
 
 def test_jwks_of_a_running_app_follows_the_rotation_command(
