@@ -333,7 +333,7 @@ class VendorRegistry:
         registration that failed part-way) is taken over once it is a minute old.
         """
         compared = name_keys(name)
-        if not _as_read(name) or not all(compared):
+        if not all(compared):  # A name that reads as nothing, or as punctuation only.
             raise _refuse("client_name", "must hold a letter or a digit customers can read")
         self._record_names()
         now = self._clock()
